@@ -1,0 +1,30 @@
+r"""The embedded default: SSync on the generated MOVi-C-like dataset, sized for a 2-core CPU.
+
+Prepare the data (first use does it automatically; a few minutes on 2 cores):
+
+    python main.py --config configs/synthetic.py --workdir workdirs/synthetic
+
+The training body arrives with the training issue; until then main.py prepares and summarises the
+dataset this config names.
+"""
+
+import ml_collections
+
+
+def get_config() -> ml_collections.ConfigDict:
+    config = ml_collections.ConfigDict()
+    config.seed = 0
+
+    # Input pipeline (ssync_jax/data/pipeline.py).
+    config.data = ml_collections.ConfigDict()
+    config.data.name = "synthetic_movi/c_64x64"  # TFDS name[/config][:version].
+    config.data.data_dir = ml_collections.config_dict.placeholder(str)  # None: TFDS default dir.
+    config.data.image_size = (64, 64)  # Model input (height, width).
+    config.data.chunk_length = 4  # Training frames per example (aligned windows of the video).
+    config.data.normalization = "zero_one"  # "imagenet" | "zero_one" | "minus_one_one".
+    config.data.flip_prob = 0.5
+    config.data.global_batch_size = 8
+    config.data.eval_batch_size = 4
+    config.data.num_workers = 0  # grain worker processes; 0 = in the main process.
+    config.data.prefetch_buffer_size = 2
+    return config
