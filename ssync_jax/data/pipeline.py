@@ -1,0 +1,370 @@
+"""The grain input pipeline: a dataset name and split in, batches of numpy arrays out.
+
+Any random-access source works (`len(source)`, `source[i]` -> a decoded MOVi-format example dict
+as in `ssync_jax/data/synthetic`: uint8 "video" [S, h, w, 3], uint8 "segmentations" [S, h, w, 1],
+uint16 "depth"/"forward_flow"/"backward_flow" with their ranges under "metadata"), e.g.
+`movi.data_source(...)` or a plain list of such dicts.
+
+Training: each JAX process reads the disjoint shard `[process_index::process_count]`, shuffles it
+(a new order each epoch), repeats forever, takes one random aligned `chunk_length`-frame window
+per video, resizes to the model input, flips horizontally with `flip_prob`, normalises, and
+batches. Evaluation: one finite pass over whole videos, segmentations left at label resolution,
+the shard padded to whole batches that every process shares, padding marked by `valid`.
+Video is resized bicubically and clamped (`transforms.resize_bicubic`); segmentations, depth and
+flow by nearest neighbour, so ids and depths are never blended across object edges.
+
+Batches are dicts of numpy arrays (B = global batch / process count; T = chunk length in
+training, all frames in evaluation; H, W = `image_size`; h, w = the dataset's resolution):
+    video          float32 [B, T, H, W, 3]   normalised RGB
+    segmentations  int32   [B, T, H, W]      0 = background, k = instance k-1 (no trailing 1;
+                                             [B, T, h, w] in evaluation)
+    depth          float32 [B, T, H, W, 1]   distance along the camera ray
+    forward_flow   float32 [B, T, H, W, 2]   (d_row, d_col) in output pixels (same for
+    backward_flow                            backward_flow)
+    valid          bool    [B]               False only for evaluation padding
+    video_index    int32   [B]               index into the source (-1 for padding)
+Only the fields named in `fields` are carried ("video" is always required).
+
+Batching happens before the (optional) worker processes, so batch k is the same for any number
+of workers, and `iter(ds).get_state()` / `.set_state()` resume on exactly the next batch (the
+state records per-worker positions: restore it into a pipeline with the same `num_workers`).
+"""
+
+import importlib
+from typing import Any, Sequence
+
+import grain
+import ml_collections
+import numpy as np
+
+from ssync_jax.data import transforms
+
+FIELDS = ("video", "segmentations", "depth", "forward_flow", "backward_flow")
+_FLOWS = ("forward_flow", "backward_flow")
+_QUANTIZED = ("depth", *_FLOWS)  # uint16 in the source, decoded with metadata/{name}_range.
+
+Example = dict[str, Any]
+# Anything with __len__ and __getitem__ -> Example; picklable when worker processes are used.
+Source = grain.sources.RandomAccessDataSource[Example]
+
+
+class _Options:
+    """Validated per-example settings shared by the train and eval transforms."""
+
+    def __init__(self, image_size: Sequence[int], normalization: str, fields: Sequence[str]):
+        if len(image_size) != 2 or min(image_size) < 1:
+            raise ValueError(f"image_size={tuple(image_size)} must be a positive (height, width).")
+        if normalization not in transforms.NORMALIZATIONS:
+            raise ValueError(
+                f"Unknown normalization {normalization!r}; set config.data.normalization to one of "
+                f"{transforms.NORMALIZATIONS}."
+            )
+        unknown = sorted(set(fields) - set(FIELDS))
+        if unknown or "video" not in fields:
+            raise ValueError(
+                f"config.data.fields={tuple(fields)} must include 'video' and name only {FIELDS}."
+            )
+        self.image_size = (int(image_size[0]), int(image_size[1]))
+        self.normalization = normalization
+        self.fields = tuple(fields)
+
+
+def _prepare(
+    example: Example,
+    index: int,
+    options: _Options,
+    frames: slice,
+    flip: bool,
+    resize_segmentations: bool,
+) -> Example:
+    """Selects, decodes, resizes, flips and normalises the carried fields of one video.
+
+    Args:
+        example: a decoded source example.
+        index: its index in the source.
+        options: the pipeline settings.
+        frames: the frames to keep (a chunk in training, all in evaluation).
+        flip: whether to mirror every per-pixel field horizontally.
+        resize_segmentations: False keeps segmentations at label resolution.
+
+    Returns:
+        The example as batched (see the module docstring), without the batch axis.
+    """
+    size = options.image_size
+    mirror = transforms.flip_horizontal if flip else (lambda x: x)
+    video = transforms.resize_bicubic(example["video"][frames], size)  # [T, H, W, 3]
+    out = {
+        # Normalising is per pixel, so it commutes with the flip; mirroring last keeps it a view
+        # (copied once, by batching) and the normalisation on contiguous memory.
+        "video": mirror(transforms.normalize(video, options.normalization)),
+        "valid": np.bool_(True),
+        "video_index": np.int32(index),
+    }
+    if "segmentations" in options.fields:
+        segmentations = example["segmentations"][frames, :, :, 0]  # [T, h, w]
+        if resize_segmentations:
+            segmentations = transforms.resize_nearest(segmentations, size)  # [T, H, W]
+        out["segmentations"] = mirror(segmentations).astype(np.int32)
+    if "depth" in options.fields:
+        depth = transforms.decode_quantized(
+            example["depth"][frames], example["metadata"]["depth_range"]
+        )  # [T, h, w, 1]
+        out["depth"] = mirror(transforms.resize_nearest(depth, size))
+    for name in _FLOWS:
+        if name in options.fields:
+            flow = transforms.decode_quantized(
+                example[name][frames], example["metadata"][f"{name}_range"]
+            )  # [T, h, w, 2]
+            flow = transforms.resize_flow(flow, size)  # [T, H, W, 2]
+            out[name] = transforms.flip_flow_horizontal(flow) if flip else flow
+    return out
+
+
+class _TrainExample(grain.transforms.RandomMap):
+    """Source index -> one random aligned chunk, randomly mirrored (`rng`: per element)."""
+
+    def __init__(self, source: Source, options: _Options, chunk_length: int, flip_prob: float):
+        self._source = source
+        self._options = options
+        self._chunk_length = chunk_length
+        self._flip_prob = flip_prob
+
+    def random_map(self, element: int, rng: np.random.Generator) -> Example:
+        example = self._source[element]
+        start = transforms.aligned_chunk_start(
+            example["video"].shape[0], self._chunk_length, rng
+        )
+        flip = bool(rng.random() < self._flip_prob)
+        frames = slice(start, start + self._chunk_length)
+        return _prepare(
+            example, element, self._options, frames, flip=flip, resize_segmentations=True
+        )
+
+
+class _EvalExample(grain.transforms.Map):
+    """Position in this process's padded shard -> a whole video, or zeroed padding past the end."""
+
+    def __init__(self, source: Source, shard: range, options: _Options):
+        self._source = source
+        self._shard = shard
+        self._options = options
+
+    def map(self, element: int) -> Example:
+        if element < len(self._shard):
+            index = self._shard[element]
+            example = self._source[index]
+            return _prepare(
+                example, index, self._options, slice(None), flip=False, resize_segmentations=False
+            )
+        # Padding copies the shapes of a real video so that batches stack.
+        real = _prepare(
+            self._source[0], 0, self._options, slice(None), flip=False, resize_segmentations=False
+        )
+        padding = {name: np.zeros_like(value) for name, value in real.items()}
+        padding["video_index"] = np.int32(-1)
+        return padding
+
+
+def _process_shard(
+    global_batch_size: int, process_index: int | None, process_count: int | None
+) -> tuple[int, int, int]:
+    """Returns (process_index, process_count, per-process batch size), defaulting to jax's."""
+    if process_index is None or process_count is None:
+        import jax  # Lazy: only the default needs jax; tests and workers inject or skip it.
+
+        process_index = jax.process_index() if process_index is None else process_index
+        process_count = jax.process_count() if process_count is None else process_count
+    if not 0 <= process_index < process_count:
+        raise ValueError(
+            f"process_index={process_index} must be in [0, process_count={process_count})."
+        )
+    if global_batch_size < 1 or global_batch_size % process_count:
+        raise ValueError(
+            f"Global batch size {global_batch_size} must be a positive multiple of the "
+            f"{process_count} JAX processes; change the batch size in config.data."
+        )
+    return process_index, process_count, global_batch_size // process_count
+
+
+def _with_prefetch(
+    dataset: grain.MapDataset, num_workers: int, prefetch_buffer_size: int
+) -> grain.IterDataset:
+    """Reads batches in `prefetch_buffer_size` threads (one batch each), in workers if any."""
+    if num_workers < 0 or prefetch_buffer_size < 1:
+        raise ValueError(
+            f"num_workers={num_workers} must be >= 0 and "
+            f"prefetch_buffer_size={prefetch_buffer_size} >= 1."
+        )
+    read_options = grain.ReadOptions(
+        num_threads=prefetch_buffer_size, prefetch_buffer_size=prefetch_buffer_size
+    )
+    iterable = dataset.to_iter_dataset(read_options)
+    if num_workers:
+        iterable = iterable.mp_prefetch(grain.MultiprocessingOptions(num_workers=num_workers))
+    return iterable
+
+
+def train_dataset(
+    source: Source,
+    *,
+    image_size: Sequence[int],
+    chunk_length: int,
+    global_batch_size: int,
+    seed: int,
+    normalization: str = "imagenet",
+    flip_prob: float = 0.5,
+    fields: Sequence[str] = ("video", "segmentations"),
+    num_workers: int = 0,
+    prefetch_buffer_size: int = 2,
+    process_index: int | None = None,
+    process_count: int | None = None,
+) -> grain.IterDataset:
+    """Infinite, shuffled, augmented training batches of this process's shard.
+
+    Args:
+        source: random-access source of decoded examples.
+        image_size: model input (H, W).
+        chunk_length: frames per training chunk.
+        global_batch_size: batch over all processes; each process yields 1/process_count of it.
+        seed: fixes the shuffle order, chunks and flips of every epoch.
+        normalization: one of `transforms.NORMALIZATIONS`.
+        flip_prob: probability of a horizontal flip per example.
+        fields: per-pixel fields to carry, from FIELDS.
+        num_workers: grain worker processes (0: main process).
+        prefetch_buffer_size: batches read ahead (per worker).
+        process_index: this process (default `jax.process_index()`).
+        process_count: all processes (default `jax.process_count()`).
+
+    Returns:
+        A grain IterDataset of batches; its iterators support get_state/set_state.
+    """
+    options = _Options(image_size, normalization, fields)
+    if not 0.0 <= flip_prob <= 1.0:
+        raise ValueError(f"flip_prob={flip_prob} must be in [0, 1].")
+    process_index, process_count, batch_size = _process_shard(
+        global_batch_size, process_index, process_count
+    )
+    shard = grain.MapDataset.range(len(source))[process_index::process_count]
+    if len(shard) == 0:
+        raise ValueError(
+            f"The source has {len(source)} videos, too few for process {process_index} of "
+            f"{process_count}; use a larger split or fewer processes."
+        )
+    dataset = (
+        shard.seed(seed)
+        .shuffle()
+        .repeat()
+        .random_map(_TrainExample(source, options, chunk_length, flip_prob))
+        .batch(batch_size, drop_remainder=True)
+    )
+    return _with_prefetch(dataset, num_workers, prefetch_buffer_size)
+
+
+def eval_dataset(
+    source: Source,
+    *,
+    image_size: Sequence[int],
+    global_batch_size: int,
+    normalization: str = "imagenet",
+    fields: Sequence[str] = ("video", "segmentations"),
+    num_workers: int = 0,
+    prefetch_buffer_size: int = 2,
+    process_index: int | None = None,
+    process_count: int | None = None,
+) -> grain.IterDataset:
+    """One pass over this process's shard of whole videos, padded to whole batches.
+
+    Every process yields ceil(ceil(N / process_count) / B) batches so that collective evaluation
+    steps stay in lockstep; padding rows have `valid` False and zeros elsewhere.
+
+    Args:
+        source: random-access source of decoded examples.
+        image_size: model input (H, W) for video (and depth/flow); segmentations keep theirs.
+        global_batch_size: batch over all processes.
+        normalization: one of `transforms.NORMALIZATIONS`.
+        fields: per-pixel fields to carry, from FIELDS.
+        num_workers: grain worker processes (0: main process).
+        prefetch_buffer_size: batches read ahead (per worker).
+        process_index: this process (default `jax.process_index()`).
+        process_count: all processes (default `jax.process_count()`).
+
+    Returns:
+        A finite grain IterDataset of batches.
+    """
+    options = _Options(image_size, normalization, fields)
+    process_index, process_count, batch_size = _process_shard(
+        global_batch_size, process_index, process_count
+    )
+    if len(source) == 0:
+        raise ValueError("The evaluation source is empty; check config.data.eval_split.")
+    shard = range(process_index, len(source), process_count)
+    longest_shard = -(-len(source) // process_count)
+    num_batches = -(-longest_shard // batch_size)
+    dataset = (
+        grain.MapDataset.range(num_batches * batch_size)
+        .map(_EvalExample(source, shard, options))
+        .batch(batch_size)
+    )
+    return _with_prefetch(dataset, num_workers, prefetch_buffer_size)
+
+
+def source_fields(fields: Sequence[str]) -> tuple[str, ...]:
+    """The feature paths a source must decode for `fields`: each field and its quantisation range.
+
+    Args:
+        fields: per-pixel fields carried by the pipeline, from FIELDS.
+
+    Returns:
+        Paths such as ("video", "depth", "metadata/depth_range") for `movi.data_source(fields=...)`.
+    """
+    ranges = tuple(f"metadata/{name}_range" for name in fields if name in _QUANTIZED)
+    return tuple(fields) + ranges
+
+
+def dataset_from_config(
+    data_config: ml_collections.ConfigDict,
+    *,
+    train: bool,
+    seed: int,
+    process_index: int | None = None,
+    process_count: int | None = None,
+) -> grain.IterDataset:
+    """The training or evaluation batches of `config.data` (see configs/synthetic.py).
+
+    Args:
+        data_config: `config.data`: name, data_dir, train_split, eval_split, image_size,
+            chunk_length, normalization, flip_prob, fields, global_batch_size, eval_batch_size,
+            num_workers, prefetch_buffer_size.
+        train: training batches of `train_split`, or one evaluation pass over `eval_split`.
+        seed: the training seed (unused for evaluation, which is deterministic).
+        process_index: this process (default `jax.process_index()`).
+        process_count: all processes (default `jax.process_count()`).
+
+    Returns:
+        A grain IterDataset of batches.
+    """
+    # Lazy: the TFDS side pulls in TensorFlow, which in-memory pipelines never need.
+    movi = importlib.import_module("ssync_jax.data.movi")
+    split = data_config.train_split if train else data_config.eval_split
+    source = movi.data_source(
+        data_config.name, split, data_config.data_dir, fields=source_fields(data_config.fields)
+    )
+    common = dict(
+        image_size=tuple(data_config.image_size),
+        normalization=data_config.normalization,
+        fields=tuple(data_config.fields),
+        num_workers=data_config.num_workers,
+        prefetch_buffer_size=data_config.prefetch_buffer_size,
+        process_index=process_index,
+        process_count=process_count,
+    )
+    if train:
+        return train_dataset(
+            source,
+            chunk_length=data_config.chunk_length,
+            global_batch_size=data_config.global_batch_size,
+            seed=seed,
+            flip_prob=data_config.flip_prob,
+            **common,
+        )
+    return eval_dataset(source, global_batch_size=data_config.eval_batch_size, **common)

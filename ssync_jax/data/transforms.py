@@ -1,0 +1,187 @@
+"""Per-example transforms of the input pipeline: decoding, chunks, resizing, flips, normalisation.
+
+Everything here is numpy (plus PIL for bicubic resizing) and never touches jax, so grain worker
+processes stay light. Arrays are per video: `[T, H, W, C]` with C channels, or `[T, H, W]` for ids.
+"""
+
+from typing import Sequence
+
+import numpy as np
+from PIL import Image
+
+NORMALIZATIONS = ("imagenet", "zero_one", "minus_one_one")
+IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
+IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32)
+# Per-channel (scale, offset) of each normalisation as x * scale + offset on [0, 1] RGB.
+_AFFINE = {
+    "imagenet": (1.0 / IMAGENET_STD, -IMAGENET_MEAN / IMAGENET_STD),
+    "zero_one": (np.ones(3, np.float32), np.zeros(3, np.float32)),
+    "minus_one_one": (np.full(3, 2.0, np.float32), np.full(3, -1.0, np.float32)),
+}
+
+_UINT16_MAX = 65535.0
+
+
+def decode_quantized(quantized: np.ndarray, value_range: Sequence[float]) -> np.ndarray:
+    """Kubric's uint16 depth/flow decoding: x = q / 65535 * (max - min) + min.
+
+    A constant field is stored with max == min; the formula then gives min everywhere, so no
+    division is involved and no guard is needed on this side.
+
+    Args:
+        quantized: uint16 array of any shape.
+        value_range: the per-video (min, max) from `metadata/*_range`.
+
+    Returns:
+        float32 array of the same shape.
+    """
+    low, high = (float(v) for v in np.asarray(value_range, np.float64).reshape(2))
+    scale = np.float32((high - low) / _UINT16_MAX)
+    return quantized.astype(np.float32) * scale + np.float32(low)
+
+
+def aligned_chunk_start(num_frames: int, chunk_length: int, rng: np.random.Generator) -> int:
+    """First frame of a random chunk among the non-overlapping windows [0, L), [L, 2L), ... .
+
+    Frames past the last whole window (when L does not divide the video) are never used.
+
+    Args:
+        num_frames: frames in the video.
+        chunk_length: frames per chunk L.
+        rng: the per-example generator.
+
+    Returns:
+        k * L for k uniform in [0, num_frames // L).
+    """
+    if not 1 <= chunk_length <= num_frames:
+        raise ValueError(
+            f"chunk_length={chunk_length} must be between 1 and the video's {num_frames} frames; "
+            "set config.data.chunk_length accordingly."
+        )
+    return int(rng.integers(num_frames // chunk_length)) * chunk_length
+
+
+def resize_bicubic(video: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Bicubic resize of uint8 frames to floats in [0, 1].
+
+    PIL's float ("F") path: Keys cubic with a = -0.5, half-pixel centres, kernel widened when
+    shrinking (antialiasing) and weights renormalised at the borders — the same definition as
+    `jax.image.resize(method="bicubic", antialias=True)`. The uint8 PIL path is avoided because it
+    rounds and clips between its horizontal and vertical passes. Bicubic overshoots next to sharp
+    edges, hence the final clamp.
+
+    Args:
+        video: uint8 [T, h, w, C].
+        size: output (H, W).
+
+    Returns:
+        float32 [T, H, W, C] in [0, 1].
+    """
+    num_frames, height, width, channels = video.shape
+    if (height, width) == tuple(size):
+        return video.astype(np.float32) / np.float32(255.0)
+    out_height, out_width = size
+    resized = np.empty((num_frames, out_height, out_width, channels), np.float32)
+    for t in range(num_frames):
+        for c in range(channels):
+            plane = Image.fromarray(video[t, :, :, c].astype(np.float32))
+            resized[t, :, :, c] = np.asarray(
+                plane.resize((out_width, out_height), Image.Resampling.BICUBIC)
+            )
+    np.clip(resized, 0.0, 255.0, out=resized)
+    resized *= np.float32(1.0 / 255.0)
+    return resized
+
+
+def nearest_indices(in_size: int, out_size: int) -> np.ndarray:
+    """Source index of each output pixel for nearest-neighbour resizing with half-pixel centres.
+
+    floor((i + 0.5) * in / out), in exact integer arithmetic so no pixel lands on the wrong side of
+    a rounding boundary.
+
+    Args:
+        in_size: input length.
+        out_size: output length.
+
+    Returns:
+        int64 [out_size] indices into [0, in_size).
+    """
+    return (2 * np.arange(out_size) + 1) * in_size // (2 * out_size)
+
+
+def resize_nearest(frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Nearest-neighbour resize of the two spatial axes: ids, depths and flows are never blended.
+
+    Args:
+        frames: [T, h, w, ...] of any dtype.
+        size: output (H, W).
+
+    Returns:
+        [T, H, W, ...] with values taken from `frames`.
+    """
+    height, width = frames.shape[1:3]
+    if (height, width) == tuple(size):
+        return frames
+    rows = nearest_indices(height, size[0])
+    cols = nearest_indices(width, size[1])
+    return np.take(np.take(frames, rows, axis=1), cols, axis=2)
+
+
+def resize_flow(flow: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Nearest-neighbour resize of optical flow, rescaling the displacements to output pixels.
+
+    Args:
+        flow: float32 [T, h, w, 2] of (d_row, d_col) in input pixels.
+        size: output (H, W).
+
+    Returns:
+        float32 [T, H, W, 2] of (d_row, d_col) in output pixels.
+    """
+    height, width = flow.shape[1:3]
+    scale = np.array([size[0] / height, size[1] / width], np.float32)
+    return resize_nearest(flow, size) * scale
+
+
+def flip_horizontal(frames: np.ndarray) -> np.ndarray:
+    """Mirror the column axis of [T, H, W, ...] frames (a view)."""
+    return frames[:, :, ::-1]
+
+
+def flip_flow_horizontal(flow: np.ndarray) -> np.ndarray:
+    """Mirror a (d_row, d_col) flow field: columns reversed and d_col negated.
+
+    Args:
+        flow: float32 [T, H, W, 2].
+
+    Returns:
+        float32 [T, H, W, 2].
+    """
+    return flip_horizontal(flow) * np.array([1.0, -1.0], np.float32)
+
+
+def normalize(video: np.ndarray, normalization: str) -> np.ndarray:
+    """Map [0, 1] RGB to the encoder's input range.
+
+    "imagenet": (x - mean) / std with ImageNet statistics (DINO/ViT encoders); "zero_one": x;
+    "minus_one_one": 2x - 1 (CNN encoders as in SAVi). Applied as x * scale + offset with the
+    per-channel constants tiled along the row, which is ~6x faster than broadcasting over a
+    trailing axis of 3.
+
+    Args:
+        video: float32 [..., W, 3] in [0, 1].
+        normalization: one of NORMALIZATIONS.
+
+    Returns:
+        float32 [..., W, 3], always a new contiguous array.
+    """
+    if normalization not in _AFFINE:
+        raise ValueError(
+            f"Unknown normalization {normalization!r}; set config.data.normalization to one of "
+            f"{NORMALIZATIONS}."
+        )
+    scale, offset = _AFFINE[normalization]
+    width = video.shape[-2]
+    rows = np.ascontiguousarray(video, np.float32).reshape(-1, width * 3)  # [..., W * 3]
+    out = rows * np.tile(scale, width)
+    out += np.tile(offset, width)
+    return out.reshape(video.shape)
