@@ -1,0 +1,358 @@
+"""SSync pseudo-labels and losses (Moon & Heo, ECCV 2026), one pure function per idea.
+
+The encoder's slot-attention map and the decoder's alpha map label every patch of a clip. Slot
+attention is sharp at object boundaries, the decoder is consistent inside objects, so each module
+teaches the other where it is reliable:
+
+    labels -> slot_coverage_iou -> merge_redundant_slots -> relabel
+           -> boundary_mask (encoder labels)  -> boundary_loss (decoder learns from encoder)
+           -> interior_mask (decoder labels)  -> interior_loss (encoder learns from decoder)
+
+Maps are `[B, T, N, S]` logits over S slots for N = H*W patches. Every function is fixed-shape
+and jit/grad-safe: masks weight sums instead of selecting elements, the merge graph is closed by
+boolean matrix products instead of a search. Pseudo-labels never carry gradient.
+"""
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+# (dt, di, dj) of the 10 neighbours: 8 spatial in the same frame, then the previous and next frame.
+NEIGHBOUR_OFFSETS = (
+    (0, -1, -1), (0, -1, 0), (0, -1, 1),
+    (0, 0, -1), (0, 0, 1),
+    (0, 1, -1), (0, 1, 0), (0, 1, 1),
+    (-1, 0, 0), (1, 0, 0),
+)  # fmt: skip
+NUM_NEIGHBOURS = len(NEIGHBOUR_OFFSETS)
+
+# Added to each coverage area in the IoU denominator, as in the authors' code (1e-6 per slot).
+_IOU_EPSILON = 2e-6
+
+
+class SSyncTargets(NamedTuple):
+    """Pseudo-labels and patch selections for one batch of clips (no gradient).
+
+    Attributes:
+        enc_labels: merged encoder labels, `[B, T, H, W]` int32.
+        dec_labels: merged decoder labels, `[B, T, H, W]` int32.
+        boundary_mask: patches where the encoder teaches the decoder, `[B, T, H, W]` bool.
+        interior_mask: patches where the decoder teaches the encoder, `[B, T, H, W]` bool.
+        unmerged_enc_labels: encoder argmax before merging, `[B, T, H, W]` int32.
+        unmerged_dec_labels: decoder argmax before merging, `[B, T, H, W]` int32.
+        merge_target: slot -> the slot it was merged into (itself if kept), `[B, S]` int32.
+    """
+
+    enc_labels: jax.Array
+    dec_labels: jax.Array
+    boundary_mask: jax.Array
+    interior_mask: jax.Array
+    unmerged_enc_labels: jax.Array
+    unmerged_dec_labels: jax.Array
+    merge_target: jax.Array
+
+
+def labels(logits: jax.Array) -> jax.Array:
+    """Pseudo-labels: label_p = argmax_s logits_ps (the first slot on ties).
+
+    Args:
+        logits: `[..., S]` slot logits (or probabilities) per patch.
+
+    Returns:
+        `[...]` int32 slot index per patch.
+    """
+    return jnp.argmax(logits, axis=-1).astype(jnp.int32)
+
+
+def slot_coverage_iou(enc_logits: jax.Array) -> jax.Array:
+    """IoU_ij = mean_t |C_ti ∩ C_tj| / (|C_ti| + |C_tj| − |C_ti ∩ C_tj| + 2e-6), C_ts = {p : logits_tps > mean_{t,p} logits_tps}.
+
+    A slot "covers" the patches where its logit exceeds its own clip-wide mean, so coverage is
+    judged per slot, independent of the competition between slots.
+
+    Args:
+        enc_logits: `[B, T, N, S]` encoder logits.
+
+    Returns:
+        `[B, S, S]` float32 coverage IoU between slots, averaged over frames.
+    """
+    logits = enc_logits.astype(jnp.float32)
+    slot_mean = jnp.mean(logits, axis=(1, 2), keepdims=True)  # [B, 1, 1, S]
+    coverage = (logits > slot_mean).astype(jnp.float32)  # [B, T, N, S]
+    area = jnp.sum(coverage, axis=2)  # [B, T, S]
+    intersection = jnp.einsum("btni,btnj->btij", coverage, coverage)  # [B, T, S, S]
+    union = area[..., :, None] + area[..., None, :] - intersection + _IOU_EPSILON  # [B, T, S, S]
+    return jnp.mean(intersection / union, axis=1)  # [B, S, S]
+
+
+def merge_redundant_slots(
+    iou: jax.Array, slot_counts: jax.Array, iou_threshold: float
+) -> jax.Array:
+    """merge_target_i = argmax_{j ∈ component(i)} count_j, components of the graph {i–j : i ≠ j, IoU_ij > τ}.
+
+    Components are merged transitively: a–b and b–c put a, b and c together even when IoU(a, c)
+    is below the threshold. The winner of a component is its member with the most patches (the
+    lowest slot index on ties); every member, the winner included, maps to it.
+
+    Args:
+        iou: `[B, S, S]` slot coverage IoU (see `slot_coverage_iou`).
+        slot_counts: `[B, S]` patches per slot under the encoder labels over the whole clip.
+        iou_threshold: τ; pairs with IoU strictly above it are redundant.
+
+    Returns:
+        `[B, S]` int32 winner slot per slot.
+    """
+    num_slots = iou.shape[-1]
+    identity = jnp.eye(num_slots, dtype=bool)  # [S, S]
+    edges = (iou > iou_threshold) & ~identity  # [B, S, S]
+    # IoU is symmetric, but float rounding must not make the graph directed.
+    reach = edges | jnp.swapaxes(edges, -1, -2) | identity  # [B, S, S]
+    # Each squaring doubles the path length covered; bit_length(S-1) squarings cover S-1 edges.
+    for _ in range((num_slots - 1).bit_length()):
+        paths = jnp.einsum("bij,bjk->bik", reach.astype(jnp.float32), reach.astype(jnp.float32))
+        reach = paths > 0  # [B, S, S]
+    counts = slot_counts.astype(jnp.int32)[:, None, :]  # [B, 1, S]
+    member_counts = jnp.where(reach, counts, -1)  # [B, S, S]
+    return jnp.argmax(member_counts, axis=-1).astype(jnp.int32)  # [B, S]
+
+
+def relabel(slot_labels: jax.Array, merge_target: jax.Array) -> jax.Array:
+    """label'_p = merge_target[label_p], per video.
+
+    Args:
+        slot_labels: `[B, ...]` int slot labels.
+        merge_target: `[B, S]` int32 winner slot per slot.
+
+    Returns:
+        `[B, ...]` int32 merged labels.
+    """
+    return jax.vmap(lambda target, label: target[label])(merge_target, slot_labels)
+
+
+def count_differing_neighbours(grid_labels: jax.Array) -> jax.Array:
+    """d_p = Σ_{q ∈ 10-neighbourhood(p)} [label_q ≠ label_p], missing neighbours replicate the edge.
+
+    The neighbourhood of patch (t, i, j) is its 8 spatial neighbours in frame t plus (t−1, i, j)
+    and (t+1, i, j). Out-of-range coordinates are clamped to the clip (edge replication, like
+    torch's `replicate` padding in the authors' code): a missing straight neighbour is the patch
+    itself, a missing diagonal one is the in-range patch beside it.
+
+    Args:
+        grid_labels: `[B, T, H, W]` int labels.
+
+    Returns:
+        `[B, T, H, W]` int32 count in [0, 10].
+    """
+    _, frames, height, width = grid_labels.shape
+    edge = ((0, 0), (1, 1), (1, 1), (1, 1))
+    padded = jnp.pad(grid_labels, edge, mode="edge")  # [B, T+2, H+2, W+2]
+    differing = jnp.zeros(grid_labels.shape, jnp.int32)  # [B, T, H, W]
+    for dt, di, dj in NEIGHBOUR_OFFSETS:
+        neighbour = padded[
+            :, 1 + dt : 1 + dt + frames, 1 + di : 1 + di + height, 1 + dj : 1 + dj + width
+        ]  # [B, T, H, W]
+        differing += (neighbour != grid_labels).astype(jnp.int32)
+    return differing
+
+
+def boundary_mask(
+    enc_grid_labels: jax.Array, min_diff: int = 1, min_same: int = 1
+) -> jax.Array:
+    """boundary_p = (d_enc,p ≥ n_bd) ∧ (10 − d_enc,p ≥ n_noise).
+
+    A boundary patch has at least `min_diff` differently-labelled neighbours, but at least
+    `min_same` equally-labelled ones so that an isolated noise patch is not trusted.
+
+    Args:
+        enc_grid_labels: `[B, T, H, W]` merged encoder labels.
+        min_diff: n_bd.
+        min_same: n_noise.
+
+    Returns:
+        `[B, T, H, W]` bool.
+    """
+    differing = count_differing_neighbours(enc_grid_labels)  # [B, T, H, W]
+    return (differing >= min_diff) & (NUM_NEIGHBOURS - differing >= min_same)
+
+
+def interior_mask(dec_grid_labels: jax.Array, max_diff: int = 1) -> jax.Array:
+    """interior_p = d_dec,p < n_nbd (with n_nbd = 1: all 10 neighbours share the label).
+
+    Args:
+        dec_grid_labels: `[B, T, H, W]` merged decoder labels.
+        max_diff: n_nbd.
+
+    Returns:
+        `[B, T, H, W]` bool.
+    """
+    return count_differing_neighbours(dec_grid_labels) < max_diff
+
+
+def ssync_targets(
+    enc_logits: jax.Array,
+    dec_logits: jax.Array,
+    grid_shape: tuple[int, int],
+    merge_iou_threshold: float = 0.7,
+    min_diff_boundary: int = 1,
+    min_same_boundary: int = 1,
+    max_diff_interior: int = 1,
+) -> SSyncTargets:
+    """Merged pseudo-labels and boundary/interior selections of SSync, without gradient.
+
+    Args:
+        enc_logits: `[B, T, N, S]` last slot-attention iteration's logits q·k/√d, before the
+            softmax over slots.
+        dec_logits: `[B, T, N, S]` decoder alpha logits on the same patch grid (see
+            `resample.area_resample_to_grid` for a decoder at another resolution).
+        grid_shape: (H, W) with H·W = N.
+        merge_iou_threshold: τ of `merge_redundant_slots` (0.7 MOVi-C, 0.65 MOVi-E, 0.6 YT-VIS).
+        min_diff_boundary: n_bd of `boundary_mask`.
+        min_same_boundary: n_noise of `boundary_mask`.
+        max_diff_interior: n_nbd of `interior_mask`.
+
+    Returns:
+        `SSyncTargets` with `[B, T, H, W]` labels and masks and a `[B, S]` merge map.
+
+    Raises:
+        ValueError: if the maps' shapes disagree with each other or with `grid_shape`.
+    """
+    _check_maps(enc_logits, dec_logits, grid_shape)
+    batch, frames, _, num_slots = enc_logits.shape
+    height, width = grid_shape
+    enc_logits = jax.lax.stop_gradient(enc_logits)
+    dec_logits = jax.lax.stop_gradient(dec_logits)
+
+    enc_labels = labels(enc_logits)  # [B, T, N]
+    dec_labels = labels(dec_logits)  # [B, T, N]
+    onehot = jax.nn.one_hot(enc_labels, num_slots, dtype=jnp.int32)  # [B, T, N, S]
+    slot_counts = jnp.sum(onehot, axis=(1, 2))  # [B, S]
+    merge_target = merge_redundant_slots(
+        slot_coverage_iou(enc_logits), slot_counts, merge_iou_threshold
+    )  # [B, S]
+
+    grid = (batch, frames, height, width)
+    unmerged_enc = enc_labels.reshape(grid)  # [B, T, H, W]
+    unmerged_dec = dec_labels.reshape(grid)  # [B, T, H, W]
+    merged_enc = relabel(unmerged_enc, merge_target)  # [B, T, H, W]
+    merged_dec = relabel(unmerged_dec, merge_target)  # [B, T, H, W]
+    return SSyncTargets(
+        enc_labels=merged_enc,
+        dec_labels=merged_dec,
+        boundary_mask=boundary_mask(merged_enc, min_diff_boundary, min_same_boundary),
+        interior_mask=interior_mask(merged_dec, max_diff_interior),
+        unmerged_enc_labels=unmerged_enc,
+        unmerged_dec_labels=unmerged_dec,
+        merge_target=merge_target,
+    )
+
+
+def boundary_loss(
+    dec_logits: jax.Array, enc_labels: jax.Array, mask: jax.Array, temperature: float = 1.0
+) -> jax.Array:
+    """L_bd = Σ_{p∈boundary} Σ_s (softmax_s(dec_logits/T)_ps − onehot(enc_labels)_ps)² / (|boundary|·S).
+
+    Args:
+        dec_logits: `[B, T, N, S]` decoder alpha logits (the prediction).
+        enc_labels: `[B, T, H, W]` or `[B, T, N]` merged encoder labels (the target).
+        mask: `[B, T, H, W]` or `[B, T, N]` boundary patches.
+        temperature: T of the softmax.
+
+    Returns:
+        Scalar, pooled over the whole batch; 0 when no patch is selected.
+    """
+    return _selected_softmax_squared_error(dec_logits, enc_labels, mask, temperature)
+
+
+def interior_loss(
+    enc_logits: jax.Array, dec_labels: jax.Array, mask: jax.Array, temperature: float = 1.0
+) -> jax.Array:
+    """L_int = Σ_{p∈interior} Σ_s (softmax_s(enc_logits/T)_ps − onehot(dec_labels)_ps)² / (|interior|·S).
+
+    Args:
+        enc_logits: `[B, T, N, S]` encoder slot-attention logits (the prediction).
+        dec_labels: `[B, T, H, W]` or `[B, T, N]` merged decoder labels (the target).
+        mask: `[B, T, H, W]` or `[B, T, N]` interior patches.
+        temperature: T of the softmax.
+
+    Returns:
+        Scalar, pooled over the whole batch; 0 when no patch is selected.
+    """
+    return _selected_softmax_squared_error(enc_logits, dec_labels, mask, temperature)
+
+
+def ssync_losses(
+    enc_logits: jax.Array, dec_logits: jax.Array, targets: SSyncTargets, temperature: float = 1.0
+) -> dict[str, jax.Array]:
+    """Both SSync losses for targets from `ssync_targets`.
+
+    Args:
+        enc_logits: `[B, T, N, S]` encoder logits (prediction of the interior loss).
+        dec_logits: `[B, T, N, S]` decoder alpha logits (prediction of the boundary loss).
+        targets: `SSyncTargets` of the same maps.
+        temperature: T of both softmaxes.
+
+    Returns:
+        {"boundary": scalar, "interior": scalar}.
+    """
+    boundary = boundary_loss(dec_logits, targets.enc_labels, targets.boundary_mask, temperature)
+    interior = interior_loss(enc_logits, targets.dec_labels, targets.interior_mask, temperature)
+    return {"boundary": boundary, "interior": interior}
+
+
+def ssync_statistics(targets: SSyncTargets) -> dict[str, jax.Array]:
+    """Scalars worth logging: how much of the batch each loss sees and how many slots merged.
+
+    Args:
+        targets: `SSyncTargets` of a batch.
+
+    Returns:
+        {"boundary_fraction", "interior_fraction": fraction of all patches selected,
+         "merged_slots": slots merged into another, averaged over videos}.
+    """
+    num_slots = targets.merge_target.shape[-1]
+    merged = targets.merge_target != jnp.arange(num_slots, dtype=jnp.int32)  # [B, S]
+    return {
+        "boundary_fraction": jnp.mean(targets.boundary_mask.astype(jnp.float32)),
+        "interior_fraction": jnp.mean(targets.interior_mask.astype(jnp.float32)),
+        "merged_slots": jnp.mean(jnp.sum(merged, axis=-1).astype(jnp.float32)),
+    }
+
+
+def _selected_softmax_squared_error(
+    logits: jax.Array, target_labels: jax.Array, mask: jax.Array, temperature: float
+) -> jax.Array:
+    """Σ_{p∈mask} Σ_s (softmax_s(logits/T)_ps − onehot(target)_ps)² / (|mask|·S), 0 if mask is empty."""
+    if isinstance(temperature, (int, float)) and temperature <= 0:
+        raise ValueError(f"temperature must be positive, got {temperature}.")
+    patches_shape = logits.shape[:-1]  # (B, T, N)
+    num_slots = logits.shape[-1]
+    target_labels = jax.lax.stop_gradient(target_labels).reshape(patches_shape)  # [B, T, N]
+    mask = jax.lax.stop_gradient(mask).reshape(patches_shape)  # [B, T, N]
+    probs = jax.nn.softmax(logits.astype(jnp.float32) / temperature, axis=-1)  # [B, T, N, S]
+    onehot = jax.nn.one_hot(target_labels, num_slots, dtype=jnp.float32)  # [B, T, N, S]
+    per_patch = jnp.sum(jnp.square(probs - onehot), axis=-1)  # [B, T, N]
+    total = jnp.sum(jnp.where(mask, per_patch, 0.0))
+    count = jnp.sum(mask.astype(jnp.float32))
+    # An empty selection gives 0 (and zero gradient) instead of 0/0.
+    return total / (jnp.maximum(count, 1.0) * num_slots)
+
+
+def _check_maps(enc_logits: jax.Array, dec_logits: jax.Array, grid_shape: tuple[int, int]) -> None:
+    if enc_logits.ndim != 4:
+        raise ValueError(
+            f"enc_logits must be [B, T, N, S], got shape {enc_logits.shape}; add a frame axis "
+            "of size 1 for images."
+        )
+    if dec_logits.shape != enc_logits.shape:
+        raise ValueError(
+            f"dec_logits shape {dec_logits.shape} differs from enc_logits shape "
+            f"{enc_logits.shape}; resample the decoder map to the encoder grid with "
+            "ssync_jax.objectives.resample.area_resample_to_grid."
+        )
+    height, width = grid_shape
+    if height * width != enc_logits.shape[2]:
+        raise ValueError(
+            f"grid_shape {tuple(grid_shape)} has {height * width} patches but the maps have "
+            f"N={enc_logits.shape[2]}; pass the encoder's patch grid (H, W) with H*W = N."
+        )
