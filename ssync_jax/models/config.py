@@ -1,0 +1,53 @@
+"""`config.model` sections for the paper's models (the schema `build_model` reads)."""
+
+import ml_collections
+
+
+def dinov2_feature_model(
+    dinov2_variant: str = "vit_s14",
+    num_slots: int = 11,
+    slot_dim: int = 64,
+    image_size: tuple[int, int] = (336, 336),
+    weights: str | None = None,
+) -> ml_collections.ConfigDict:
+    """The SSync/VideoSAUR model: frozen DINOv2, slot attention, transformer predictor, MLP decoder.
+
+    Args:
+        dinov2_variant: "vit_s14" (MOVi-C, COCO) or "vit_b14" (MOVi-E, YT-VIS).
+        num_slots: Slots per frame.
+        slot_dim: Slot width.
+        image_size: Model input (height, width), multiples of 14.
+        weights: DINOv2 weights (Hugging Face directory, hub name, or timm file); None keeps random ones.
+
+    Returns:
+        A `config.model` section.
+    """
+    return ml_collections.ConfigDict(
+        dict(
+            num_slots=num_slots,
+            slot_dim=slot_dim,
+            image_size=image_size,
+            dtype="float32",  # Computation dtype of the trainable parts.
+            initializer=dict(name="fixed_learned"),  # "fixed_learned" | "gaussian" | "box_conditioned"
+            encoder=dict(
+                backbone="dinov2",  # "dinov2" | "savi_cnn" | "resnet34"
+                dinov2_variant=dinov2_variant,
+                weights=ml_collections.config_dict.placeholder(str) if weights is None else weights,
+                backbone_dtype="float32",  # "bfloat16" halves the frozen ViT's cost on accelerators.
+                freeze_backbone=True,
+                position_embedding=False,  # Grid position embedding for CNN maps.
+                cnn_features=(32, 32, 32, 32),
+                cnn_strides=(1, 1, 1, 1),
+            ),
+            corrector=dict(num_iterations=2, first_frame_iterations=3, mlp_multiplier=4, eps=1e-8),
+            predictor=dict(num_blocks=1, num_heads=4, mlp_multiplier=4),
+            decoder=dict(
+                name="mlp",  # "mlp" (patch features) | "spatial_broadcast" (pixels, flow, depth)
+                hidden_sizes=(1024, 1024, 1024),
+                output_size=3,
+                resolution=(8, 8),
+                features=(64, 64, 64, 64),
+                upsample=(True, True, True, False),
+            ),
+        )
+    )

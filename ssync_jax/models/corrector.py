@@ -1,0 +1,67 @@
+"""Slot attention as the corrector: slots compete for input features, then a GRU and an MLP update them."""
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from flax import linen as nn
+
+from ssync_jax.models.layers import MLP, TORCH_LAYER_NORM_EPS
+
+
+class SlotAttention(nn.Module):
+    """Slot attention (Locatello et al. 2020) as in the SSync/VideoSAUR code.
+
+    Per iteration: logits = q(norm(slots)) . k(norm(inputs)) / sqrt(D); attention = softmax over
+    slots, + eps, renormalised over inputs; updates = attention-weighted mean of v(norm(inputs));
+    slots = GRU(updates, slots); slots += MLP(slots).
+
+    Flax's GRUCell keeps one bias per reset/update gate where PyTorch's has an input and a hidden
+    bias; these add up, so the PyTorch corrector has 2·D more parameters for the same function.
+
+    Attributes:
+        num_iterations: Iterations per call unless the call overrides it.
+        mlp_multiplier: Residual MLP hidden width / slot dim.
+        eps: Added to the attention before renormalising over inputs (keeps empty slots finite).
+        dtype: Computation dtype.
+    """
+
+    num_iterations: int = 2
+    mlp_multiplier: int = 4
+    eps: float = 1e-8
+    dtype: Any = jnp.float32
+
+    @nn.compact
+    def __call__(
+        self, slots: jax.Array, inputs: jax.Array, num_iterations: int | None = None
+    ) -> tuple[jax.Array, jax.Array, jax.Array]:
+        """Args:
+            slots: [B, S, D] slots to refine (the predictor's output or the initial slots).
+            inputs: [B, N, D_in] per-frame features.
+            num_iterations: Overrides the attribute (the first frame gets more).
+
+        Returns:
+            slots [B, S, D]; attention [B, N, S] (softmax over slots, the last iteration's);
+            logits [B, N, S] (the last iteration's q.k/sqrt(D), SSync's encoder map).
+        """
+        num_iterations = self.num_iterations if num_iterations is None else num_iterations
+        slot_dim = slots.shape[-1]
+        inputs = nn.LayerNorm(epsilon=TORCH_LAYER_NORM_EPS, dtype=self.dtype, name="norm_features")(inputs)
+        keys = nn.Dense(slot_dim, use_bias=False, dtype=self.dtype, name="to_k")(inputs)  # [B, N, D]
+        values = nn.Dense(slot_dim, use_bias=False, dtype=self.dtype, name="to_v")(inputs)  # [B, N, D]
+        norm_slots = nn.LayerNorm(epsilon=TORCH_LAYER_NORM_EPS, dtype=self.dtype, name="norm_slots")
+        to_q = nn.Dense(slot_dim, use_bias=False, dtype=self.dtype, name="to_q")
+        gru = nn.GRUCell(slot_dim, dtype=self.dtype, name="gru")
+        mlp = MLP(
+            (self.mlp_multiplier * slot_dim,), slot_dim, input_norm=True, dtype=self.dtype, name="mlp"
+        )
+        for _ in range(num_iterations):
+            queries = to_q(norm_slots(slots))  # [B, S, D]
+            logits = jnp.einsum("bnd,bsd->bns", keys, queries) * slot_dim**-0.5  # [B, N, S]
+            attention = jax.nn.softmax(logits.astype(jnp.float32), axis=-1)  # [B, N, S]
+            weights = attention + self.eps
+            weights = weights / weights.sum(axis=1, keepdims=True)  # [B, N, S], sums to 1 over N
+            updates = jnp.einsum("bns,bnd->bsd", weights.astype(values.dtype), values)  # [B, S, D]
+            slots, _ = gru(slots, updates)  # [B, S, D]
+            slots = slots + mlp(slots)
+        return slots, attention, logits

@@ -1,0 +1,132 @@
+"""Builds the video model from `config.model` and places pretrained backbone weights in its params."""
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+from flax import linen as nn
+from flax import traverse_util
+
+from ssync_jax.models import dinov2, dinov2_weights
+from ssync_jax.models.corrector import SlotAttention
+from ssync_jax.models.decoders import MLPDecoder, SpatialBroadcastDecoder
+from ssync_jax.models.encoders import FrameEncoder, ResNet34, SaviCNN
+from ssync_jax.models.initializers import BoxConditionedSlots, FixedLearnedSlots, GaussianSlots
+from ssync_jax.models.predictor import TransformerPredictor
+from ssync_jax.models.video import Processor, VideoModel
+
+_INITIALIZERS = {
+    "fixed_learned": FixedLearnedSlots,
+    "gaussian": GaussianSlots,
+    "box_conditioned": BoxConditionedSlots,
+}
+BACKBONE_NAME = "backbone"
+
+
+def _one_of(kind: str, name: str, choices) -> None:
+    if name not in choices:
+        raise ValueError(f"config.model.{kind} = {name!r} is unknown; choose one of {sorted(choices)}")
+
+
+def build_backbone(encoder: ml_collections.ConfigDict) -> nn.Module:
+    """The encoder's backbone from `config.model.encoder`."""
+    _one_of("encoder.backbone", encoder.backbone, ("dinov2", "savi_cnn", "resnet34"))
+    dtype = jnp.dtype(encoder.backbone_dtype)
+    if encoder.backbone == "dinov2":
+        return dinov2.DinoV2ViT(**dinov2_weights.variant_architecture(encoder.dinov2_variant), dtype=dtype)
+    if encoder.backbone == "savi_cnn":
+        return SaviCNN(tuple(encoder.cnn_features), tuple(encoder.cnn_strides), dtype=dtype)
+    return ResNet34(dtype=dtype)
+
+
+def build_model(config: ml_collections.ConfigDict) -> VideoModel:
+    """Builds the video model described by `config.model` (see configs/movi_c.py).
+
+    Args:
+        config: The `config.model` section: num_slots, slot_dim, image_size, dtype, and the
+            initializer / encoder / corrector / predictor / decoder sub-sections.
+
+    Returns:
+        An unbound `VideoModel`; initialise with
+        `model.init({"params": key, "slots": key2}, video)` (the "slots" stream only for Gaussian slots).
+    """
+    dtype = jnp.dtype(config.dtype)
+    _one_of("initializer.name", config.initializer.name, _INITIALIZERS)
+    initializer_cls = _INITIALIZERS[config.initializer.name]
+    initializer = initializer_cls(config.num_slots, config.slot_dim, name="initializer")
+    backbone = build_backbone(config.encoder)
+    tokens = jax.eval_shape(backbone.init_with_output, jax.random.key(0), jnp.zeros((1, *config.image_size, 3)))[0]
+    num_patches = tokens.shape[1] * (tokens.shape[2] if len(tokens.shape) == 4 else 1)
+    encoder = FrameEncoder(
+        backbone,
+        config.slot_dim,
+        freeze_backbone=config.encoder.freeze_backbone,
+        position_embedding=config.encoder.position_embedding,
+        dtype=dtype,
+        name="encoder",
+    )
+    corrector = SlotAttention(
+        config.corrector.num_iterations, config.corrector.mlp_multiplier, config.corrector.eps, dtype=dtype
+    )
+    predictor = TransformerPredictor(
+        config.predictor.num_blocks, config.predictor.num_heads, config.predictor.mlp_multiplier, dtype=dtype
+    )
+    processor = Processor(corrector, predictor, config.corrector.first_frame_iterations, name="processor")
+    _one_of("decoder.name", config.decoder.name, ("mlp", "spatial_broadcast"))
+    if config.decoder.name == "mlp":
+        decoder = MLPDecoder(tokens.shape[-1], num_patches, tuple(config.decoder.hidden_sizes), dtype, name="decoder")
+        target = "features"
+    else:
+        decoder = SpatialBroadcastDecoder(
+            config.decoder.output_size,
+            tuple(config.decoder.resolution),
+            tuple(config.decoder.features),
+            tuple(config.decoder.upsample),
+            dtype=dtype,
+            name="decoder",
+        )
+        target = "video"
+    return VideoModel(initializer, encoder, processor, decoder, target=target)
+
+
+def load_pretrained_backbone(params: dict, config: ml_collections.ConfigDict) -> dict:
+    """Replaces the randomly initialised DINOv2 in `params` by `config.encoder.weights`.
+
+    Args:
+        params: The video model's params (from `model.init`).
+        config: `config.model`; `encoder.weights` is a Hugging Face directory, hub name or timm file.
+
+    Returns:
+        params with `params["encoder"]["backbone"]` replaced (shapes checked).
+    """
+    if config.encoder.backbone != "dinov2" or not config.encoder.weights:
+        return params
+    architecture, loaded = dinov2_weights.load(config.encoder.weights)
+    expected = dinov2_weights.variant_architecture(config.encoder.dinov2_variant)
+    if any(architecture[k] != v for k, v in expected.items()):
+        raise ValueError(
+            f"{config.encoder.weights} holds a DINOv2 {architecture}, but config.model.encoder.dinov2_variant="
+            f"{config.encoder.dinov2_variant!r} needs {expected}; fix one of them"
+        )
+    current = params["encoder"][BACKBONE_NAME]
+    shapes_ok = jax.tree.map(lambda a, b: a.shape == b.shape, current, loaded)
+    if not all(jax.tree.leaves(shapes_ok)):
+        raise ValueError(f"{config.encoder.weights}: parameter shapes do not match the configured backbone")
+    encoder = dict(params["encoder"], **{BACKBONE_NAME: jax.tree.map(jnp.asarray, loaded)})
+    return dict(params, encoder=encoder)
+
+
+def trainable_mask(params: dict, config: ml_collections.ConfigDict) -> dict:
+    """True for every parameter the optimiser updates (all but a frozen backbone), for `optax.masked`.
+
+    Args:
+        params: The video model's params.
+        config: `config.model`.
+
+    Returns:
+        A tree of bools with the structure of `params`.
+    """
+    flat = traverse_util.flatten_dict(params)
+    frozen = config.encoder.freeze_backbone
+    return traverse_util.unflatten_dict(
+        {path: not (frozen and path[:2] == ("encoder", BACKBONE_NAME)) for path in flat}
+    )

@@ -1,0 +1,37 @@
+"""Transformer predictor: slots of frame t attend to each other to predict the slots of frame t+1."""
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from flax import linen as nn
+
+from ssync_jax.models.layers import MultiHeadSelfAttention, TORCH_LAYER_NORM_EPS
+
+
+class TransformerPredictor(nn.Module):
+    """Pre-norm transformer encoder over slots (PyTorch's TransformerEncoderLayer, norm_first=True).
+
+    Attributes:
+        num_blocks: Transformer blocks.
+        num_heads: Attention heads.
+        mlp_multiplier: MLP hidden width / slot dim (ReLU).
+        dtype: Computation dtype.
+    """
+
+    num_blocks: int = 1
+    num_heads: int = 4
+    mlp_multiplier: int = 4
+    dtype: Any = jnp.float32
+
+    @nn.compact
+    def __call__(self, slots: jax.Array) -> jax.Array:
+        """Args: slots [B, S, D]. Returns: predicted slots [B, S, D]."""
+        slot_dim = slots.shape[-1]
+        for i in range(self.num_blocks):
+            y = nn.LayerNorm(epsilon=TORCH_LAYER_NORM_EPS, dtype=self.dtype, name=f"block_{i}_norm1")(slots)
+            slots = slots + MultiHeadSelfAttention(self.num_heads, dtype=self.dtype, name=f"block_{i}_attn")(y)
+            y = nn.LayerNorm(epsilon=TORCH_LAYER_NORM_EPS, dtype=self.dtype, name=f"block_{i}_norm2")(slots)
+            y = nn.relu(nn.Dense(self.mlp_multiplier * slot_dim, dtype=self.dtype, name=f"block_{i}_linear1")(y))
+            slots = slots + nn.Dense(slot_dim, dtype=self.dtype, name=f"block_{i}_linear2")(y)
+        return slots

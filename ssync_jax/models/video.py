@@ -1,0 +1,120 @@
+"""The video model: encoder -> (corrector -> predictor) scanned over time -> decoder."""
+
+import jax
+import jax.numpy as jnp
+from flax import linen as nn
+
+
+def _processor_step(
+    processor: "Processor", predicted: jax.Array, features: jax.Array
+) -> tuple[jax.Array, tuple[jax.Array, jax.Array, jax.Array]]:
+    """One frame: correct the predicted slots with the frame's features, then predict the next frame's.
+
+    Args:
+        processor: The bound `Processor` whose corrector and predictor are used.
+        predicted: [B, S, D] slots predicted for this frame (the scan's carry).
+        features: [B, N, D_in] this frame's features.
+
+    Returns:
+        (next frame's predicted slots [B, S, D], (slots [B, S, D], attention [B, N, S], logits [B, N, S])).
+    """
+    slots, attention, logits = processor.corrector(predicted, features)
+    return processor.predictor(slots), (slots, attention, logits)
+
+
+class Processor(nn.Module):
+    """The corrector -> predictor recurrence over time as one `nn.scan` (parameters shared over time).
+
+    A video's first frame is corrected with `first_frame_iterations`; every later frame, including
+    the first frame of a continuation chunk, with the corrector's own iteration count, so evaluating
+    a long video in chunks with the returned state equals one pass over it.
+
+    Attributes:
+        corrector: `SlotAttention`.
+        predictor: `TransformerPredictor`.
+        first_frame_iterations: Corrector iterations on a video's first frame.
+    """
+
+    corrector: nn.Module
+    predictor: nn.Module
+    first_frame_iterations: int = 3
+
+    def __call__(
+        self, predicted: jax.Array, features: jax.Array, starts_video: bool
+    ) -> tuple[jax.Array, tuple[jax.Array, jax.Array, jax.Array]]:
+        """Args:
+            predicted: [B, S, D] slots for the first frame of `features` (initial or carried state).
+            features: [B, T, N, D_in] encoded frames.
+            starts_video: Whether `features` begins at the video's first frame.
+
+        Returns:
+            Predicted slots for the frame after the last [B, S, D], and per frame
+            (slots [B, T, S, D], attention [B, T, N, S], logits [B, T, N, S]).
+        """
+        outputs = []
+        if starts_video:
+            slots, attention, logits = self.corrector(predicted, features[:, 0], self.first_frame_iterations)
+            predicted = self.predictor(slots)
+            outputs.append(tuple(x[:, None] for x in (slots, attention, logits)))
+            features = features[:, 1:]
+        if features.shape[1]:
+            scan = nn.scan(
+                _processor_step, variable_broadcast="params", split_rngs={"params": False}, in_axes=1, out_axes=1
+            )
+            predicted, scanned = scan(self, predicted, features)
+            outputs.append(scanned)
+        return predicted, tuple(jnp.concatenate(parts, axis=1) for parts in zip(*outputs))
+
+
+class VideoModel(nn.Module):
+    """SAVi-style object-centric video model (the SSync/VideoSAUR architecture for feature targets).
+
+    Attributes:
+        initializer: Gives the first frame's slots from the batch size (and conditioning).
+        encoder: `FrameEncoder`.
+        processor: `Processor`.
+        decoder: `MLPDecoder` (patch features) or `SpatialBroadcastDecoder` (pixels, flow, depth).
+        target: "features" (the backbone tokens are the reconstruction target) or "video" (the frames).
+    """
+
+    initializer: nn.Module
+    encoder: nn.Module
+    processor: Processor
+    decoder: nn.Module
+    target: str = "features"
+
+    def __call__(
+        self, video: jax.Array, conditioning: jax.Array | None = None, state: jax.Array | None = None
+    ) -> dict[str, jax.Array]:
+        """Args:
+            video: [B, T, H, W, 3] frames, normalised as the encoder expects.
+            conditioning: Initializer input, e.g. first-frame boxes [B, S-1, 4]; unused when `state` is given.
+            state: [B, S, D] from a previous call on the preceding frames; None starts a new video.
+
+        Returns:
+            slots [B, T, S, D]; enc_attn and enc_logits [B, T, N, S] (slot attention's softmax over slots
+            and logits, last iteration); dec_masks and dec_logits [B, T, N, S] or [B, T, H, W, S];
+            reconstruction [B, T, N, F] or [B, T, H, W, C]; target (same shape as reconstruction);
+            state [B, S, D] to continue with the following frames.
+        """
+        if self.target not in ("features", "video"):
+            raise ValueError(f"VideoModel.target must be 'features' or 'video', got {self.target!r}")
+        batch, frames = video.shape[:2]
+        features, tokens = self.encoder(video)  # [B, T, N, D_in], [B, T, N, C]
+        starts_video = state is None
+        if starts_video:
+            state = self.initializer(batch, conditioning)  # [B, S, D]
+        state, (slots, attention, logits) = self.processor(state, features, starts_video)
+        num_slots, slot_dim = slots.shape[2:]
+        decoded = self.decoder(slots.reshape(batch * frames, num_slots, slot_dim))
+        decoded = {k: v.reshape(batch, frames, *v.shape[1:]) for k, v in decoded.items()}
+        return dict(
+            slots=slots,
+            enc_attn=attention,
+            enc_logits=logits,
+            dec_masks=decoded["masks"],
+            dec_logits=decoded["alpha_logits"],
+            reconstruction=decoded["reconstruction"],
+            target=tokens if self.target == "features" else video,
+            state=state,
+        )
