@@ -1,7 +1,7 @@
 """Throughput of the procedural MOVi-format generator (single process), with a per-stage breakdown.
 
-    python benchmarks/generator.py                      # c_64x64, c_128x128, e_128x128, 20 videos each
-    python benchmarks/generator.py --configs e_128x128 --videos 50 --size 96
+    python -m benchmarks.generator                      # c_64x64, c_128x128, e_128x128, 20 videos each
+    python -m benchmarks.generator --configs e_128x128 --videos 50 --size 96
 
 Prints videos/s (wall clock), CPU seconds per video (exceeds wall when XLA uses several cores) and
 how the time splits into scene sampling + physics, rendering and labels/quantisation/packing.

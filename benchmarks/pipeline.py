@@ -1,7 +1,7 @@
 r"""Training input pipeline throughput at the MOVi-C training shape (4 x 336^2 frames, batch 64).
 
-    python benchmarks/pipeline.py                      # in-memory 128^2 videos, 0 and 2 workers
-    python benchmarks/pipeline.py --dataset=synthetic_movi/c_128x128 --data_dir=DIR   # + real data
+    python -m benchmarks.pipeline                      # in-memory 128^2 videos, 0 and 2 workers
+    python -m benchmarks.pipeline --dataset=synthetic_movi/c_128x128 --data_dir=DIR   # + real data
 
 Prints batches/s and videos/s per worker count, and the main process's CPU seconds per batch; the
 first batch (worker start-up) is not timed.

@@ -1,7 +1,7 @@
 r"""Preparing, converting and reading `synthetic_movi`: seconds per video for each step.
 
-    python benchmarks/tfds_synthetic_movi.py                         # c_64x64, 24 train videos
-    python benchmarks/tfds_synthetic_movi.py --config=c_128x128 --num_videos=8
+    python -m benchmarks.tfds_synthetic_movi                         # c_64x64, 24 train videos
+    python -m benchmarks.tfds_synthetic_movi --config=c_128x128 --num_videos=8
 
 Prints the seconds per video of `prepare` (render + TFDS encode + write) next to rendering alone and
 TFDS encoding alone, then tfrecord -> array_record conversion and `data_source` reads (default

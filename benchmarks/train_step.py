@@ -1,7 +1,7 @@
 r"""Forward+backward time of the MOVi-C model, part by part, at the paper's input size.
 
-    python benchmarks/train_step.py                       # batch 2 x 4 frames x 336², float32
-    python benchmarks/train_step.py --backbone_dtype bfloat16
+    python -m benchmarks.train_step                       # batch 2 x 4 frames x 336², float32
+    python -m benchmarks.train_step --backbone_dtype bfloat16
 
 Each part is jitted alone on the shapes it sees in training (frames folded into the batch) and
 timed as value_and_grad of the sum of its outputs w.r.t. its parameters and inputs; the frozen
