@@ -1,17 +1,27 @@
 r"""The embedded default: SSync on the generated MOVi-C-like dataset, sized for a 2-core CPU.
 
-Prepare the data (first use does it automatically; a few minutes on 2 cores):
+A SAVi-style model (small CNN encoder, spatial-broadcast decoder reconstructing the frames) with
+SSync as a plug-in: the SSync boundary/interior losses join the reconstruction loss after 30 % of
+training. The dataset (`synthetic_movi/c_64x64`: 300/50 videos of 24 frames, 3-10 objects, static
+camera) is generated on first use (a few minutes, with progress bars).
 
     python main.py --config configs/synthetic.py --workdir workdirs/synthetic
+    tensorboard --logdir workdirs/synthetic
 
-The training body arrives with the training issue; until then main.py prepares and summarises the
-dataset this config names.
+Overrides: `--config.num_train_steps=500`, `--config.data.global_batch_size=4`, ...; the
+SSync-off base model: `--config configs/synthetic.py:base`.
+
+Speed: 7.8 s per step on a 2-core CPU (`python -m benchmarks.train_speed`), so the 500 steps take
+about 65 minutes plus two evaluations of the 50 validation videos.
 """
 
 import ml_collections
 
+from ssync_jax.models import config as model_config
 
-def get_config() -> ml_collections.ConfigDict:
+
+def get_config(variant: str = "ssync") -> ml_collections.ConfigDict:
+    """Args: variant: "ssync" (default) or "base" (the same model without the SSync losses)."""
     config = ml_collections.ConfigDict()
     config.seed = 0
 
@@ -32,4 +42,60 @@ def get_config() -> ml_collections.ConfigDict:
     config.data.eval_batch_size = 4  # Likewise; the last partial batch is padded (batch["valid"]).
     config.data.num_workers = 0  # grain worker processes; 0 = in the main process.
     config.data.prefetch_buffer_size = 2  # Batches read ahead (per worker), one thread each.
+
+    # Model (ssync_jax/models/config.py): SAVi-S-like CNN at stride 4 (a 16x16 patch grid), 11 slots.
+    config.model = model_config.dinov2_feature_model(num_slots=11, slot_dim=64, image_size=config.data.image_size)
+    config.model.encoder.backbone = "savi_cnn"
+    config.model.encoder.freeze_backbone = False
+    config.model.encoder.position_embedding = True
+    config.model.encoder.cnn_features = (32, 32, 32, 32)
+    config.model.encoder.cnn_strides = (2, 2, 1, 1)
+    config.model.decoder.name = "spatial_broadcast"
+    # Two 16-channel convolutions after 2x upsamplings (16² -> 64²): the decoder runs once per slot
+    # and frame, and its backward pass is ~90 % of a step on CPU (benchmarks/train_speed.py).
+    config.model.decoder.resolution = (16, 16)
+    config.model.decoder.features = (16, 16)
+    config.model.decoder.upsample = (True, True)
+
+    # Objective (ssync_jax/objectives/total_loss.py): reconstruction, then SSync from 30 % on.
+    config.losses = ml_collections.ConfigDict({"reconstruction": {"weight": 1.0}})
+    if variant == "ssync":
+        config.losses.ssync_boundary = {"weight": 1.0, "warmup_fraction": 0.3}
+        config.losses.ssync_interior = {"weight": 1.0, "warmup_fraction": 0.3}
+    elif variant != "base":
+        raise ValueError(f"Unknown variant {variant!r} of configs/synthetic.py; use 'ssync' or 'base'.")
+    config.ssync = ml_collections.ConfigDict(
+        {"merge_iou_threshold": 0.7, "min_diff_boundary": 1, "min_same_boundary": 1, "max_diff_interior": 1}
+    )
+    config.ssync.grid_shape = ml_collections.config_dict.placeholder(tuple)  # None: square grid.
+
+    # Optimizer: Adam, linear warm-up, exponential decay to final_lr_fraction at the last step.
+    config.optimizer = ml_collections.ConfigDict()
+    config.optimizer.learning_rate = 4e-4
+    config.optimizer.warmup_steps = 50
+    config.optimizer.final_lr_fraction = 0.5
+    config.optimizer.grad_clip_norm = 0.05
+    config.optimizer.b1 = 0.9
+    config.optimizer.b2 = 0.999
+
+    # Loop (ssync_jax/train.py).
+    config.num_train_steps = 500  # ~7.8 s/step on 2 CPU cores: about an hour.
+    config.stop_after_step = ml_collections.config_dict.placeholder(int)  # Leave early (resumable).
+    config.log_every_steps = 10
+    config.image_every_steps = 50  # 0: no images.
+    config.eval_every_steps = 250
+    config.checkpoint_every_steps = 50
+    config.max_checkpoints_to_keep = 2
+    config.keep_best_checkpoints = 0  # >0: also keep this many with the best eval video_fg_ari.
+    config.async_checkpointing = True
+    config.num_profile_steps = 0  # >0: a profiler trace of this many steps into the workdir.
+    config.shard_params = False  # Split large params over the data axis (FSDP-style).
+
+    # Evaluation (ssync_jax/evaluate.py): whole validation videos in chunks, state carried.
+    config.eval = ml_collections.ConfigDict()
+    config.eval.chunk_length = 6
+    config.eval.num_true_ids = 11  # Largest ground-truth id + 1 (background 0, up to 10 objects).
+    # An orbax params checkpoint to evaluate instead of the workdir's (e.g. the authors' weights
+    # converted by `python -m ssync_jax.tools.import_torch_checkpoint`); --mode eval only.
+    config.eval.params_checkpoint = ml_collections.config_dict.placeholder(str)
     return config

@@ -1,0 +1,170 @@
+"""Evaluation on whole videos: chunks with the slot state carried, then the paper's metrics.
+
+Each validation video is run through the model `config.eval.chunk_length` frames at a time, the
+predicted slots of one chunk seeding the next, which equals one pass over the whole video (see
+`ssync_jax.models.video.Processor`) at a fraction of the memory. Predicted segments are the
+decoder masks (and, reported with an `enc_` prefix, the encoder's slot attention) resized
+bilinearly to the label resolution, then argmax (`ssync_jax.metrics.masks_to_ids`).
+
+Metrics (means over valid videos or frames; padding and object-less videos never count):
+`video_fg_ari`, `image_fg_ari`, `video_mbo`, `image_mbo`, `video_miou`, `image_miou`, the same
+with `enc_`, and `num_videos`.
+"""
+
+import json
+import math
+import os
+from collections.abc import Iterable, Mapping
+
+import grain
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+from clu import metrics as clu_metrics
+from flax import linen as nn
+from jax.experimental import multihost_utils
+from jax.sharding import Mesh
+
+from ssync_jax import metrics, sharding
+from ssync_jax.data import pipeline
+
+PREDICTIONS = {"": "dec_ids", "enc_": "enc_ids"}
+LEVELS = {"video": False, "image": True}
+METRICS = ("fg_ari", "mbo", "miou")
+NAMES = tuple(f"{prefix}{level}_{metric}" for prefix in PREDICTIONS for level in LEVELS for metric in METRICS)
+
+EvalMetrics = clu_metrics.Collection.create(
+    **{name: metrics.ValidAverage.from_outputs(name, name + "_valid") for name in NAMES}
+)
+
+
+def patch_grid(num_patches: int, grid_shape: tuple[int, int] | None = None) -> tuple[int, int]:
+    """(h, w) of the encoder's patch grid: `grid_shape` (`config.ssync.grid_shape`) if given, else
+    the square grid of `num_patches`."""
+    if grid_shape is not None:
+        return tuple(grid_shape)
+    side = math.isqrt(num_patches)
+    if side * side != num_patches:
+        raise ValueError(
+            f"The encoder gives {num_patches} patches per frame, not a square grid; set "
+            "config.ssync.grid_shape to its (height, width)."
+        )
+    return side, side
+
+
+class Evaluator:
+    """Runs the model over an evaluation dataset and averages the metrics of `NAMES`.
+
+    Attributes:
+        model: the video model.
+        config: the experiment config (reads `eval`, `model.num_slots`, `ssync.grid_shape`, `seed`).
+        mesh: the `data` mesh; batches are sharded over it, metrics come back replicated.
+    """
+
+    def __init__(self, model: nn.Module, config: ml_collections.ConfigDict, mesh: Mesh):
+        self.model = model
+        self.config = config
+        self.mesh = mesh
+        self._predict = jax.jit(self._predict_chunk, static_argnames=("label_size",))
+        self._scores = jax.jit(self._score, out_shardings=sharding.replicated(mesh))
+
+    def _predict_chunk(
+        self, params, video: jax.Array, state: jax.Array | None, label_size: tuple[int, int]
+    ) -> tuple[dict[str, jax.Array], jax.Array]:
+        """Segment ids [B, t, H, W] of one chunk (decoder and encoder) and the carried slots."""
+        rng = jax.random.key(self.config.seed)
+        outputs = self.model.apply({"params": params}, video, state=state, rngs={"slots": rng})
+        grid = patch_grid(outputs["enc_attn"].shape[2], self.config.ssync.get("grid_shape"))
+        ids = {
+            "dec_ids": metrics.masks_to_ids(outputs["dec_masks"], label_size, grid),
+            "enc_ids": metrics.masks_to_ids(outputs["enc_attn"], label_size, grid),
+        }
+        return ids, outputs["state"]
+
+    def _score(self, true_ids: jax.Array, predictions: dict[str, jax.Array], valid: jax.Array) -> dict[str, jax.Array]:
+        """Per-video and per-frame FG-ARI, mBO and IoU matrices (for mIoU) of a batch."""
+        num_true, num_pred = self.config.eval.num_true_ids, self.config.model.num_slots
+        out = {}
+        for prefix, key in PREDICTIONS.items():
+            for level, per_frame in LEVELS.items():
+                real = valid[:, None] if per_frame else valid  # [B, 1] or [B]
+                for metric, fn in (("fg_ari", metrics.fg_ari), ("mbo", metrics.mbo)):
+                    values, ok = fn(true_ids, predictions[key], num_true, num_pred, per_frame)
+                    out[f"{prefix}{level}_{metric}"] = values
+                    out[f"{prefix}{level}_{metric}_valid"] = ok & real
+                iou, present = metrics.iou_matrix(true_ids, predictions[key], num_true, num_pred, per_frame)
+                out[f"{prefix}{level}_iou"] = iou
+                out[f"{prefix}{level}_present"] = present & real[..., None]
+        return out
+
+    def _batch_metrics(self, params, local_batch: Mapping[str, np.ndarray]) -> clu_metrics.Collection:
+        num_true = self.config.eval.num_true_ids
+        if local_batch["segmentations"].max() >= num_true:
+            raise ValueError(
+                f"A validation video has object id {local_batch['segmentations'].max()}, but "
+                f"config.eval.num_true_ids={num_true}; set it to at least the largest id + 1 "
+                "(MOVi-C 11, MOVi-E 24)."
+            )
+        batch = sharding.global_batch(
+            {k: local_batch[k] for k in ("video", "segmentations", "valid")}, self.mesh
+        )
+        label_size = tuple(batch["segmentations"].shape[2:4])
+        frames = batch["video"].shape[1]
+        chunk = self.config.eval.chunk_length
+        state, pieces = None, []
+        for start in range(0, frames, chunk):
+            ids, state = self._predict(params, batch["video"][:, start : start + chunk], state, label_size=label_size)
+            pieces.append(ids)
+        predictions = {key: jnp.concatenate([p[key] for p in pieces], axis=1) for key in PREDICTIONS.values()}
+        scores = jax.device_get(self._scores(batch["segmentations"], predictions, batch["valid"]))
+        for prefix in PREDICTIONS:
+            for level in LEVELS:
+                iou, present = scores.pop(f"{prefix}{level}_iou"), scores.pop(f"{prefix}{level}_present")
+                values, ok = metrics.hungarian_miou(iou, present)
+                scores[f"{prefix}{level}_miou"] = values.astype(np.float32)
+                scores[f"{prefix}{level}_miou_valid"] = ok
+        return EvalMetrics.single_from_model_output(**scores)
+
+    def evaluate(self, params, dataset: Iterable[Mapping[str, np.ndarray]]) -> dict[str, float]:
+        """Metrics over one pass of `dataset` (each process iterating its own shard).
+
+        Args:
+            params: the model params (sharded or replicated over the mesh).
+            dataset: evaluation batches from `ssync_jax.data.pipeline.eval_dataset`.
+
+        Returns:
+            {name: mean} for `NAMES` and "num_videos" (valid, i.e. non-padding, videos).
+        """
+        total, num_videos = None, 0
+        iterator = iter(dataset)
+        try:
+            for local_batch in iterator:
+                batch_metrics = self._batch_metrics(params, local_batch)
+                total = batch_metrics if total is None else total.merge(batch_metrics)
+                num_videos += int(local_batch["valid"].sum())
+        finally:
+            close = getattr(iterator, "close", None)
+            if close is not None:
+                close()
+        if total is None:
+            raise ValueError("The evaluation dataset yielded no batch; check config.data.eval_split.")
+        results = {name: float(value) for name, value in total.compute().items()}
+        results["num_videos"] = int(np.sum(multihost_utils.process_allgather(np.int32(num_videos))))
+        return results
+
+
+def write_json(path: str, results: Mapping[str, float | int], step: int) -> None:
+    """Writes `{"step": step, **results}` to `path` (process 0 only), replacing it atomically."""
+    if jax.process_index() != 0:
+        return
+    temporary = path + ".tmp"
+    with open(temporary, "w") as file:
+        json.dump({"step": step, **results}, file, indent=2, sort_keys=True)
+    os.replace(temporary, path)
+
+
+def evaluation_dataset(config: ml_collections.ConfigDict) -> grain.IterDataset:
+    """The validation pass `config.data` describes (a fresh one per evaluation)."""
+    return pipeline.dataset_from_config(config.data, train=False, seed=config.seed)
+

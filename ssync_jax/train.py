@@ -1,0 +1,421 @@
+"""Training and evaluation loop: `train_and_evaluate(config, workdir)` reads top to bottom.
+
+Sections: logging -> mesh -> input pipeline -> model & optimizer -> shard & transfer -> update
+step -> checkpoint load -> evaluators -> loop. Sharding is decided in `ssync_jax.sharding`,
+checkpoint contents in `ssync_jax.checkpoints`, TensorBoard contents in `ssync_jax.summaries`.
+
+Step numbering: the scalars and checkpoint written "at step k" are those after k updates; the
+objective's warm-up sees the number of updates taken before the current one.
+"""
+
+import os
+import signal
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import flax
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+from absl import logging
+from clu import metric_writers, periodic_actions
+from jax.experimental import multihost_utils
+
+from ssync_jax import checkpoints, evaluate, sharding, summaries
+from ssync_jax.data import pipeline
+from ssync_jax.models import build_model, load_pretrained_backbone, trainable_mask
+from ssync_jax.objectives import resample, ssync
+from ssync_jax.objectives.total_loss import build_loss_fn
+
+EVAL_JSON = "eval_metrics.json"
+
+
+@flax.struct.dataclass
+class TrainState:
+    """Everything a training step changes; what a checkpoint holds besides the data position.
+
+    Attributes:
+        step: updates taken, int32 scalar.
+        params: the model parameters.
+        opt_state: the optimizer's state.
+        rng: raw uint32 PRNG key data [2]; each step folds in `step`.
+    """
+
+    step: jax.Array
+    params: Any
+    opt_state: Any
+    rng: jax.Array
+
+
+def learning_rate_schedule(optimizer: ml_collections.ConfigDict, num_steps: int) -> optax.Schedule:
+    """Linear warm-up from 0 to `learning_rate`, then exponential decay to `final_lr_fraction` x at the last step.
+
+    Args:
+        optimizer: `config.optimizer` (learning_rate, warmup_steps, final_lr_fraction).
+        num_steps: total training steps.
+
+    Returns:
+        step -> learning rate.
+    """
+    warmup = min(optimizer.warmup_steps, num_steps)
+    peak = optimizer.learning_rate
+    return optax.join_schedules(
+        [
+            optax.linear_schedule(0.0, peak, warmup),
+            optax.exponential_decay(peak, max(num_steps - warmup, 1), optimizer.final_lr_fraction),
+        ],
+        [warmup],
+    )
+
+
+def make_optimizer(
+    config: ml_collections.ConfigDict, params: Any
+) -> tuple[optax.GradientTransformation, optax.Schedule]:
+    """Adam with global-norm clipping on the trainable params; frozen ones (the backbone) never change.
+
+    Args:
+        config: the experiment config (`optimizer`, `num_train_steps`, `model`).
+        params: the params or their abstract shapes (for the trainable mask).
+
+    Returns:
+        The optimizer and its learning-rate schedule.
+    """
+    schedule = learning_rate_schedule(config.optimizer, config.num_train_steps)
+    adam = optax.chain(
+        optax.clip_by_global_norm(config.optimizer.grad_clip_norm),
+        optax.adam(schedule, b1=config.optimizer.b1, b2=config.optimizer.b2),
+    )
+    mask = trainable_mask(params, config.model)
+    labels = jax.tree.map(lambda trainable: "trainable" if trainable else "frozen", mask)
+    return optax.multi_transform({"trainable": adam, "frozen": optax.set_to_zero()}, labels), schedule
+
+
+def _l2(tree: Any, mask: Any) -> jax.Array:
+    """Global L2 norm over the leaves where `mask` is True."""
+    squares = jax.tree.map(lambda x, keep: jnp.sum(jnp.square(x)) if keep else 0.0, tree, mask)
+    return jnp.sqrt(sum(jax.tree.leaves(squares)))
+
+
+def _grid_maps(outputs: Mapping[str, jax.Array], grid_shape: tuple[int, int]) -> tuple[jax.Array, jax.Array]:
+    """Encoder logits and decoder logits of the first example on the encoder grid, [1, T, N, S]."""
+    enc_logits = outputs["enc_logits"][:1]  # [1, T, N, S]
+    dec_logits = outputs["dec_logits"][:1]  # [1, T, N, S] or [1, T, Hd, Wd, S]
+    if dec_logits.ndim == 5:
+        if dec_logits.shape[2:4] != tuple(grid_shape):
+            dec_logits = resample.area_resample_to_grid(dec_logits, grid_shape)  # [1, T, h, w, S]
+        dec_logits = dec_logits.reshape(enc_logits.shape)
+    return enc_logits, dec_logits
+
+
+def make_image_step(model, config: ml_collections.ConfigDict) -> Callable:
+    """`(params, video [B, T, H, W, 3]) -> maps` of the first example for `summaries.image_summaries` (jit it)."""
+    uses_ssync = any(name.startswith("ssync_") for name in config.losses)
+    ssync_arguments = {k: v for k, v in config.ssync.items() if k != "grid_shape"}
+
+    def image_step(params, video: jax.Array) -> dict[str, Any]:
+        first = video[:1]  # [1, T, H, W, 3]
+        outputs = model.apply({"params": params}, first, rngs={"slots": jax.random.key(config.seed)})
+        grid = evaluate.patch_grid(outputs["enc_attn"].shape[2], config.ssync.get("grid_shape"))
+        maps = summaries.first_example_maps(outputs, grid)
+        if uses_ssync:
+            targets = ssync.ssync_targets(*_grid_maps(outputs, grid), grid, **ssync_arguments)
+            maps["ssync"] = {
+                name: getattr(targets, name)[0]
+                for name in ("enc_labels", "dec_labels", "boundary_mask", "interior_mask")
+            }
+        return maps
+
+    return image_step
+
+
+def make_train_step(
+    model, tx: optax.GradientTransformation, schedule: optax.Schedule, config: ml_collections.ConfigDict
+) -> Callable:
+    """The pure update `(state, batch) -> (state, scalars)`; jit it with the state donated.
+
+    Args:
+        model: the video model.
+        tx: from `make_optimizer`.
+        schedule: its learning-rate schedule (logged).
+        config: the experiment config (`losses`, `ssync`, `num_train_steps`, `model`).
+
+    Returns:
+        The step function; `scalars` maps TensorBoard names to scalars: `loss/total`, `loss/<term>`
+        (unweighted), the objective's statistics, `optim/learning_rate`, `optim/l2_grads`,
+        `optim/l2_params`, `optim/l2_updates` (the last three over trainable params).
+    """
+    loss_fn = build_loss_fn(config.losses, config.ssync)
+    num_steps = config.num_train_steps
+
+    def train_step(state: TrainState, batch: Mapping[str, jax.Array]) -> tuple[TrainState, dict[str, jax.Array]]:
+        rng = jax.random.fold_in(jax.random.wrap_key_data(state.rng), state.step)
+
+        def objective(params):
+            outputs = model.apply({"params": params}, batch["video"], rngs={"slots": rng})
+            total, terms, stats = loss_fn(outputs, state.step, num_steps)
+            return total, (terms, stats)
+
+        (total, (terms, stats)), grads = jax.value_and_grad(objective, has_aux=True)(state.params)
+        updates, opt_state = tx.update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        mask = trainable_mask(state.params, config.model)
+        scalars = {
+            "loss/total": total,
+            **{f"loss/{name}": value for name, value in terms.items()},
+            **stats,
+            "optim/learning_rate": schedule(state.step),
+            "optim/l2_grads": _l2(grads, mask),
+            "optim/l2_params": _l2(params, mask),
+            "optim/l2_updates": _l2(updates, mask),
+        }
+        return state.replace(step=state.step + 1, params=params, opt_state=opt_state), scalars
+
+    return train_step
+
+
+class _StopRequest:
+    """Turns SIGTERM (preemption, `kill`) into a request the loop honours after the current step."""
+
+    def __init__(self):
+        self.requested = False
+        self._previous = None
+
+    def _handle(self, signum, frame) -> None:
+        del signum, frame
+        logging.warning("SIGTERM received: saving a checkpoint after this step, then stopping.")
+        self.requested = True
+
+    def __enter__(self) -> "_StopRequest":
+        self._previous = signal.signal(signal.SIGTERM, self._handle)
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        signal.signal(signal.SIGTERM, self._previous)
+
+
+def _any_process(flag: bool) -> bool:
+    """Whether `flag` is set in any process, so that all of them save and stop together."""
+    if jax.process_count() == 1:
+        return flag
+    return bool(np.any(multihost_utils.process_allgather(np.int32(flag))))
+
+
+def _check_finite(step: int, scalars: Mapping[str, float], manager) -> None:
+    """Raises FloatingPointError naming the non-finite scalars (loss terms, norms) of `step`."""
+    bad = sorted(name for name, value in scalars.items() if not np.isfinite(value))
+    if bad:
+        manager.wait_until_finished()
+        raise FloatingPointError(
+            f"Non-finite {', '.join(bad)} at step {step}; training stopped. The last good checkpoint "
+            f"(step {manager.latest_step()}) is in {manager.directory}; lower config.optimizer."
+            "learning_rate or check the input data, then rerun the same command to resume from it."
+        )
+
+
+def make_initializer(
+    model, config: ml_collections.ConfigDict
+) -> tuple[Callable, optax.GradientTransformation, optax.Schedule]:
+    """The train state's initialiser and the optimizer it is built with.
+
+    Args:
+        model: the video model.
+        config: the experiment config (`data` for the input shape, `optimizer`, `model`).
+
+    Returns:
+        `init_state(rng) -> TrainState` (pure; jit it with the shardings), the optimizer, its schedule.
+    """
+    video_shape = (1, config.data.chunk_length, *config.data.image_size, 3)
+
+    def init_params(rng: jax.Array) -> Any:
+        params_rng, slots_rng = jax.random.split(rng)
+        return model.init({"params": params_rng, "slots": slots_rng}, jnp.zeros(video_shape))["params"]
+
+    tx, schedule = make_optimizer(config, jax.eval_shape(init_params, jax.random.key(0)))
+
+    def init_state(rng: jax.Array) -> TrainState:
+        params = init_params(rng)
+        return TrainState(jnp.zeros((), jnp.int32), params, tx.init(params), jax.random.key_data(rng))
+
+    return init_state, tx, schedule
+
+
+def _initial_state(config: ml_collections.ConfigDict, init_state: Callable, shardings: Any) -> TrainState:
+    """A fresh state created on its shardings, with the pretrained backbone (if configured) put in."""
+    state = jax.jit(init_state, out_shardings=shardings)(jax.random.key(config.seed))
+    if config.model.encoder.backbone == "dinov2" and config.model.encoder.weights:
+        params = load_pretrained_backbone(jax.device_get(state.params), config.model)
+        state = state.replace(params=jax.device_put(params, shardings.params))
+    return state
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *, run_evaluation: bool = True) -> TrainState:
+    """Trains (resuming from the latest checkpoint in `workdir`) and evaluates periodically.
+
+    Args:
+        config: the experiment config (see configs/synthetic.py for every field).
+        workdir: where checkpoints, TensorBoard events and `eval_metrics.json` go.
+        run_evaluation: evaluate every `eval_every_steps` and at the end (False: `--mode train`).
+
+    Returns:
+        The final train state.
+
+    Raises:
+        FloatingPointError: a loss term or norm became NaN/Inf (the last good checkpoint is kept).
+    """
+    # ----------------------------------------------------------------------------------------
+    # Logging.
+    workdir = os.path.abspath(workdir)
+    writer = metric_writers.create_default_writer(workdir, just_logging=jax.process_index() > 0)
+    writer.write_hparams(summaries.hparams(config))
+    logging.info("%d processes, %d devices: %s", jax.process_count(), jax.device_count(), jax.devices())
+
+    # ----------------------------------------------------------------------------------------
+    # Mesh.
+    mesh = sharding.make_mesh()
+
+    # ----------------------------------------------------------------------------------------
+    # Input pipeline: each process reads its own shard; batches are assembled globally below.
+    train_iterator = iter(pipeline.dataset_from_config(config.data, train=True, seed=config.seed))
+
+    # ----------------------------------------------------------------------------------------
+    # Model & optimizer.
+    model = build_model(config.model)
+    init_state, tx, schedule = make_initializer(model, config)
+
+    # ----------------------------------------------------------------------------------------
+    # Shard & transfer: shapes first, then shardings; the state is created (or restored) on them.
+    abstract_state = jax.eval_shape(init_state, jax.random.key(config.seed))
+    shardings = sharding.state_shardings(abstract_state, mesh, config.shard_params)
+    abstract_state = sharding.with_shardings(abstract_state, shardings)
+    replicated = sharding.replicated(mesh)
+
+    # ----------------------------------------------------------------------------------------
+    # Update step: one compilation, the old state's buffers reused for the new one.
+    train_step = jax.jit(
+        make_train_step(model, tx, schedule, config),
+        donate_argnums=0,
+        out_shardings=(shardings, replicated),
+    )
+    image_step = jax.jit(make_image_step(model, config), out_shardings=replicated)
+
+    # ----------------------------------------------------------------------------------------
+    # Checkpoint load: the train state and the data iterator's position, or a fresh start.
+    manager = checkpoints.create_manager(
+        workdir, config.max_checkpoints_to_keep, config.keep_best_checkpoints, config.async_checkpointing
+    )
+    state = checkpoints.restore(manager, abstract_state, train_iterator)
+    if state is None:
+        state = _initial_state(config, init_state, shardings)
+    else:
+        logging.info("Resumed from step %d in %s.", int(state.step), manager.directory)
+
+    # ----------------------------------------------------------------------------------------
+    # Evaluators.
+    evaluator = evaluate.Evaluator(model, config, mesh)
+
+    # ----------------------------------------------------------------------------------------
+    # Loop.
+    num_steps = config.num_train_steps
+    last_step = num_steps if config.stop_after_step is None else min(config.stop_after_step, num_steps)
+    hooks = []
+    if jax.process_index() == 0:
+        hooks.append(
+            periodic_actions.ReportProgress(num_train_steps=num_steps, writer=writer, every_steps=config.log_every_steps)
+        )
+        if config.num_profile_steps:
+            hooks.append(periodic_actions.Profile(num_profile_steps=config.num_profile_steps, logdir=workdir))
+    collection, train_metrics = None, None
+    try:
+        with _StopRequest() as stop:
+            for step in range(int(state.step) + 1, last_step + 1):
+                with jax.profiler.StepTraceAnnotation("train", step_num=step):
+                    local_batch = next(train_iterator)
+                    batch = sharding.global_batch({"video": local_batch["video"]}, mesh)
+                    state, scalars = train_step(state, batch)
+                # One host sync per step, so training stops at the first bad step, before saving it.
+                scalars = jax.device_get(scalars)
+                _check_finite(step, scalars, manager)
+                collection = collection or summaries.train_collection(scalars)
+                step_metrics = summaries.collect(collection, scalars)
+                train_metrics = step_metrics if train_metrics is None else train_metrics.merge(step_metrics)
+                for hook in hooks:
+                    hook(step)
+                if step % config.log_every_steps == 0 or step == last_step:
+                    writer.write_scalars(step, summaries.computed(train_metrics))
+                    train_metrics = None
+                if config.image_every_steps and step % config.image_every_steps == 0:
+                    maps = jax.device_get(image_step(state.params, batch["video"]))
+                    # The global batch's first example is process 0's first, the one the writer shows.
+                    images = summaries.image_summaries(
+                        local_batch["video"][0], maps["dec_ids"], maps["enc_ids"], maps.get("ssync")
+                    )
+                    writer.write_images(step, images)
+                results = None
+                if run_evaluation and (step % config.eval_every_steps == 0 or step == num_steps):
+                    results = evaluator.evaluate(state.params, evaluate.evaluation_dataset(config))
+                    writer.write_scalars(step, {f"eval/{name}": value for name, value in results.items()})
+                    evaluate.write_json(os.path.join(workdir, EVAL_JSON), results, step)
+                preempted = _any_process(stop.requested) or manager.reached_preemption(step)
+                # Evaluated steps are saved too, with their metrics, for keep-best.
+                evaluated = results is not None
+                if evaluated or preempted or step == last_step or step % config.checkpoint_every_steps == 0:
+                    checkpoints.save(manager, step, state, train_iterator, results)
+                if preempted:
+                    logging.warning("Stopped at step %d after a checkpoint; rerun the command to resume.", step)
+                    break
+    finally:
+        manager.wait_until_finished()
+        manager.close()
+        writer.flush()
+        close = getattr(train_iterator, "close", None)
+        if close is not None:
+            close()
+    return state
+
+
+def evaluate_checkpoint(config: ml_collections.ConfigDict, workdir: str, step: int | None = None) -> dict[str, float]:
+    """Evaluates a checkpoint and writes `workdir/eval_metrics.json`.
+
+    The params come from `config.eval.params_checkpoint` when set (an imported model, reported as
+    step 0), else from the workdir's checkpoint at `step`.
+
+    Args:
+        config: the experiment config the checkpoint was trained with.
+        workdir: holds `checkpoints/`; receives the JSON.
+        step: which workdir checkpoint; None for the latest.
+
+    Returns:
+        The metrics (see `ssync_jax.evaluate`).
+
+    Raises:
+        FileNotFoundError: there is no checkpoint to evaluate.
+    """
+    workdir = os.path.abspath(workdir)
+    mesh = sharding.make_mesh()
+    model = build_model(config.model)
+    init_state, _, _ = make_initializer(model, config)
+    abstract_state = jax.eval_shape(init_state, jax.random.key(config.seed))
+    shardings = sharding.state_shardings(abstract_state, mesh, config.shard_params)
+    abstract_state = sharding.with_shardings(abstract_state, shardings)
+    if config.eval.params_checkpoint:
+        params, step = checkpoints.restore_params(config.eval.params_checkpoint, abstract_state.params), 0
+    else:
+        manager = checkpoints.create_manager(workdir, config.max_checkpoints_to_keep, config.keep_best_checkpoints)
+        try:
+            state = checkpoints.restore(manager, abstract_state, None, step)
+        finally:
+            manager.close()
+        if state is None:
+            raise FileNotFoundError(
+                f"No checkpoint in {checkpoints.checkpoint_dir(workdir)}; train first (python main.py --config "
+                f"... --workdir {workdir}), point --workdir at a trained run, or set "
+                "--config.eval.params_checkpoint to an imported model."
+            )
+        params, step = state.params, int(state.step)
+    results = evaluate.Evaluator(model, config, mesh).evaluate(params, evaluate.evaluation_dataset(config))
+    os.makedirs(workdir, exist_ok=True)
+    evaluate.write_json(os.path.join(workdir, EVAL_JSON), results, step)
+    logging.info("Step %d: %s", step, results)
+    return results

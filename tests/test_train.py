@@ -1,0 +1,228 @@
+"""End to end: `train_and_evaluate` on a tiny generated dataset (the flax-examples test), resume,
+non-finite stop, evaluation of a checkpoint, config errors, the learning-rate schedule.
+
+The tiny setting is tests/tiny_train_config.py.
+"""
+
+import json
+import os
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+import pytest
+from absl import flags
+from ml_collections import config_flags
+
+from configs import movi_c, movi_e, savi_movi_c, synthetic
+from ssync_jax import checkpoints, train
+from ssync_jax.data import movi
+from tests import tiny_train_config
+
+TINY_DATASET = tiny_train_config.DATASET
+read_events = tiny_train_config.read_events
+
+
+def tiny_config(data_dir: str, num_train_steps: int = 2):
+    config = tiny_train_config.get_config()
+    config.data.data_dir = data_dir
+    config.num_train_steps = num_train_steps
+    return config
+
+
+@pytest.fixture(scope="module", autouse=True)
+def compilation_cache(tmp_path_factory):
+    """Reuses compiled steps across the runs of this module (each run builds fresh jit functions)."""
+    previous = jax.config.jax_compilation_cache_dir, jax.config.jax_persistent_cache_min_compile_time_secs
+    jax.config.update("jax_compilation_cache_dir", str(tmp_path_factory.mktemp("jax_cache")))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    yield
+    jax.config.update("jax_compilation_cache_dir", previous[0])
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", previous[1])
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory) -> str:
+    directory = str(tmp_path_factory.mktemp("tfds"))
+    for split in ("train", "validation"):
+        movi.data_source(TINY_DATASET, split, directory)  # Generates it on first use.
+    return directory
+
+
+@pytest.fixture(scope="module")
+def trained(data_dir, tmp_path_factory):
+    """Two steps with images at step 2 and the final evaluation."""
+    workdir = str(tmp_path_factory.mktemp("trained"))
+    config = tiny_config(data_dir)
+    config.image_every_steps = 2
+    state = train.train_and_evaluate(config, workdir)
+    return config, workdir, state
+
+
+def test_train_and_evaluate_takes_the_steps_and_saves_a_checkpoint(trained):
+    config, workdir, state = trained
+    assert int(state.step) == 2
+    manager = checkpoints.create_manager(workdir, max_to_keep=2)
+    assert manager.all_steps() == [1, 2]
+    manager.close()
+
+
+def test_tensorboard_gets_every_loss_term_norms_ssync_statistics_and_images(trained):
+    _, workdir, _ = trained
+    events = read_events(workdir)
+    for tag in (
+        "loss/total", "loss/reconstruction", "loss/ssync_boundary", "loss/ssync_interior",
+        "optim/learning_rate", "optim/l2_grads", "optim/l2_params", "optim/l2_updates",
+        "ssync/boundary_fraction", "ssync/interior_fraction", "ssync/merged_slots",
+        "ssync_boundary/active", "eval/video_fg_ari", "eval/video_mbo", "eval/enc_image_fg_ari",
+    ):  # fmt: skip
+        assert tag in events, tag
+    assert sorted(events["loss/total"]) == [1, 2]
+    assert 0.0 <= float(events["ssync/boundary_fraction"][2]) <= 1.0
+    images = [tag for tag in events if tag.startswith("images/")]
+    assert sorted(images) == [
+        "images/decoder_masks", "images/encoder_attention", "images/input",
+        "images/ssync_decoder_labels_interior", "images/ssync_encoder_labels_boundary",
+    ]  # fmt: skip
+    width, height = (int(x) for x in events["images/input"][2][:2])  # Encoded as [width, height, png].
+    assert (width, height) == (2 * 16, 16)  # Two 16x16 frames side by side.
+
+
+def test_final_evaluation_writes_metrics_json_over_the_validation_videos(trained):
+    _, workdir, _ = trained
+    with open(os.path.join(workdir, train.EVAL_JSON)) as file:
+        results = json.load(file)
+    assert results["step"] == 2
+    assert results["num_videos"] == 2
+    for name in ("video_fg_ari", "image_fg_ari", "video_mbo", "image_mbo", "video_miou", "enc_video_fg_ari"):
+        assert -1.0 <= results[name] <= 1.0, name
+    for name in ("video_mbo", "image_mbo", "video_miou"):
+        assert results[name] >= 0.0, name
+
+
+def test_evaluating_the_checkpoint_reproduces_the_end_of_training_metrics(trained):
+    config, workdir, _ = trained
+    with open(os.path.join(workdir, train.EVAL_JSON)) as file:
+        during_training = json.load(file)
+    os.remove(os.path.join(workdir, train.EVAL_JSON))
+    results = train.evaluate_checkpoint(config, workdir)
+    with open(os.path.join(workdir, train.EVAL_JSON)) as file:
+        written = json.load(file)
+    assert written == {"step": 2, **results}
+    for name, value in results.items():
+        np.testing.assert_allclose(value, during_training[name], rtol=1e-6, err_msg=name)
+
+
+def test_evaluating_imported_params_gives_the_metrics_of_those_params(trained, tmp_path):
+    config, workdir, state = trained
+    imported = str(tmp_path / "imported")
+    with ocp.StandardCheckpointer() as checkpointer:
+        checkpointer.save(imported, {"params": jax.device_get(state.params)})
+    config = config.copy_and_resolve_references()
+    config.eval.params_checkpoint = imported
+    results = train.evaluate_checkpoint(config, str(tmp_path / "eval"))
+    with open(os.path.join(workdir, train.EVAL_JSON)) as file:
+        during_training = json.load(file)
+    for name, value in results.items():
+        np.testing.assert_allclose(value, during_training[name], rtol=1e-6, err_msg=name)
+
+
+def test_resuming_after_a_stop_reproduces_the_uninterrupted_loss_trajectory(data_dir, tmp_path):
+    config = tiny_config(data_dir, num_train_steps=4)
+    uninterrupted = train.train_and_evaluate(config, str(tmp_path / "a"), run_evaluation=False)
+
+    config.stop_after_step = 2
+    stopped = train.train_and_evaluate(config, str(tmp_path / "b"), run_evaluation=False)
+    assert int(stopped.step) == 2
+    config.stop_after_step = None
+    resumed = train.train_and_evaluate(config, str(tmp_path / "b"), run_evaluation=False)
+
+    assert int(resumed.step) == 4
+    expected, got = read_events(str(tmp_path / "a")), read_events(str(tmp_path / "b"))
+    for tag in ("loss/total", "loss/reconstruction", "loss/ssync_interior", "optim/l2_grads"):
+        assert sorted(got[tag]) == [1, 2, 3, 4]
+        np.testing.assert_array_equal([got[tag][s] for s in range(1, 5)], [expected[tag][s] for s in range(1, 5)], tag)
+    jax.tree.map(np.testing.assert_array_equal, jax.device_get(resumed.params), jax.device_get(uninterrupted.params))
+
+
+def test_non_finite_loss_stops_naming_step_and_term_and_keeps_the_last_good_checkpoint(data_dir, tmp_path):
+    config = tiny_config(data_dir, num_train_steps=4)
+    # Step 1 has learning rate 0 (warm-up); step 2 moves every weight by ~1e15, so the forward
+    # pass of step 3 overflows while the norms of step 2 still fit in float32.
+    config.optimizer.learning_rate = 1e15
+    with pytest.raises(FloatingPointError, match=r"Non-finite .*loss/reconstruction.* at step 3"):
+        train.train_and_evaluate(config, str(tmp_path), run_evaluation=False)
+    manager = checkpoints.create_manager(str(tmp_path), max_to_keep=2)
+    assert manager.all_steps() == [1, 2]
+    manager.close()
+
+
+def test_unknown_config_override_fails_naming_the_key():
+    argv = ["main.py", "--config=configs/synthetic.py", "--config.model.num_slotz=7"]
+    flag_values = flags.FlagValues()
+    config_flags.DEFINE_config_file("config", flag_values=flag_values, sys_argv=argv)
+    with pytest.raises(AttributeError, match="num_slotz.*Did you mean \"num_slots\""):
+        flag_values(argv)
+
+
+def test_known_config_override_reaches_the_config():
+    argv = ["main.py", "--config=configs/synthetic.py:base", "--config.model.num_slots=7"]
+    flag_values = flags.FlagValues()
+    config_flags.DEFINE_config_file("config", flag_values=flag_values, sys_argv=argv)
+    flag_values(argv)
+    assert flag_values.config.model.num_slots == 7
+    assert sorted(flag_values.config.losses) == ["reconstruction"]
+
+
+def test_missing_dataset_error_says_how_to_get_it(tmp_path):
+    config = tiny_config(str(tmp_path))
+    config.data.name = "movi_c/128x128:1.0.0"
+    with pytest.raises(movi.DatasetNotFoundError, match="python -m ssync_jax.data.movi convert"):
+        train.train_and_evaluate(config, str(tmp_path / "workdir"))
+
+
+def test_learning_rate_warms_up_linearly_then_halves_exponentially_by_the_last_step():
+    config = movi_c.get_config()
+    schedule = train.learning_rate_schedule(config.optimizer, num_steps=100_000)
+    np.testing.assert_allclose(
+        [schedule(0), schedule(1250), schedule(2500), schedule(100_000)], [0.0, 4e-4, 8e-4, 4e-4], rtol=1e-5
+    )
+    midway = 2500 + (100_000 - 2500) / 2
+    np.testing.assert_allclose(schedule(midway), 8e-4 * 0.5**0.5, rtol=1e-5)
+
+
+def test_first_adam_step_moves_trainable_params_by_the_learning_rate_and_never_the_frozen_backbone():
+    config = movi_c.get_config()
+    config.optimizer.warmup_steps = 0
+    params = {"encoder": {"backbone": {"w": np.ones(3)}, "output_transform": {"w": np.ones(3)}}}
+    tx, _ = train.make_optimizer(config, params)
+    grads = {"encoder": {"backbone": {"w": np.full(3, 100.0)}, "output_transform": {"w": np.array([300.0, 0.0, -4.0])}}}
+    updates, _ = tx.update(grads, tx.init(params), params)
+    np.testing.assert_array_equal(updates["encoder"]["backbone"]["w"], 0.0)
+    # Adam's first step is -lr * g / |g| per coordinate, whatever the clipping did to the scale.
+    np.testing.assert_allclose(updates["encoder"]["output_transform"]["w"], [-8e-4, 0.0, 8e-4], rtol=1e-4)
+
+
+def test_paper_configs_hold_the_papers_settings():
+    c, e = movi_c.get_config(), movi_e.get_config()
+    assert (c.model.num_slots, c.model.slot_dim, c.model.encoder.dinov2_variant) == (11, 64, "vit_s14")
+    assert (e.model.num_slots, e.model.slot_dim, e.model.encoder.dinov2_variant) == (15, 128, "vit_b14")
+    assert (c.ssync.merge_iou_threshold, e.ssync.merge_iou_threshold) == (0.7, 0.65)
+    assert (c.num_train_steps, e.num_train_steps) == (100_000, 300_000)
+    for config in (c, e):
+        assert tuple(config.data.image_size) == (336, 336) and config.data.global_batch_size == 128
+        assert config.data.chunk_length == 4 and config.data.flip_prob == 0.5
+        corrector = config.model.corrector
+        assert (corrector.num_iterations, corrector.first_frame_iterations) == (2, 3)
+        assert tuple(config.model.decoder.hidden_sizes) == (1024, 1024, 1024)
+        assert (config.optimizer.learning_rate, config.optimizer.warmup_steps) == (8e-4, 2500)
+        assert (config.optimizer.final_lr_fraction, config.optimizer.grad_clip_norm) == (0.5, 0.05)
+        assert config.losses.to_dict() == {
+            "reconstruction": {"weight": 1.0},
+            "slot_contrast": {"weight": 0.5, "temperature": 0.1},
+            "ssync_boundary": {"weight": 1.0, "warmup_fraction": 0.3},
+            "ssync_interior": {"weight": 1.0, "warmup_fraction": 0.3},
+        }
+    for module in (movi_c, movi_e, savi_movi_c, synthetic):
+        base = module.get_config("base")
+        assert not any(name.startswith("ssync_") for name in base.losses), module.__name__

@@ -1,0 +1,174 @@
+"""`main.py` in subprocesses: 8 simulated devices and 2 JAX processes give the params of 1 device;
+SIGTERM saves a checkpoint before exiting; `--mode eval` writes the metrics JSON.
+
+Each run is a fresh interpreter (device counts are fixed when JAX starts), so these are slow:
+about a minute per run on a 2-core CPU.
+
+The comparisons use a 2-video training set with flips off: every global batch then holds both
+videos (3 frames give one 2-frame chunk each), however the processes split the data, and the
+loss is invariant to the order of examples in a batch.
+"""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+import portpicker
+import pytest
+
+from ssync_jax import checkpoints
+from ssync_jax.data import movi
+from tests.tiny_train_config import read_events
+
+pytestmark = pytest.mark.slow
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TWO_VIDEOS = "synthetic_movi/c_32x32_3frames_train2_validation2_test1"
+TIMEOUT_S = 600
+
+
+def main_command(workdir: str, data_dir: str, *overrides: str) -> list[str]:
+    return [
+        sys.executable, "main.py", "--config=tests/tiny_train_config.py", f"--workdir={workdir}",
+        f"--config.data.name={TWO_VIDEOS}", f"--config.data.data_dir={data_dir}",
+        "--config.data.flip_prob=0.0", "--logtostderr", *overrides,
+    ]  # fmt: skip
+
+
+def environment(**extra: str) -> dict[str, str]:
+    env = dict(os.environ, JAX_PLATFORMS="cpu", CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="2")
+    env.pop("XLA_FLAGS", None)
+    env.update(extra)
+    return env
+
+
+def run(command: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
+    result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=TIMEOUT_S)
+    assert result.returncode == 0, result.stderr[-5000:]
+    return result
+
+
+def final_state(workdir: str, like: dict | None = None) -> dict:
+    """The latest checkpoint's train state as numpy, restored onto this process's one device.
+
+    Args:
+        workdir: the run's workdir.
+        like: a state restored from a 1-device checkpoint, giving the structure for checkpoints
+            written by other topologies (orbax needs a target to re-lay them out).
+    """
+    target = None
+    if like is not None:
+        device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+        target = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=device), like)
+    manager = checkpoints.create_manager(workdir, max_to_keep=2)
+    try:
+        restored = manager.restore(
+            manager.latest_step(), args=ocp.args.Composite(state=ocp.args.StandardRestore(target))
+        )
+    finally:
+        manager.close()
+    return jax.device_get(restored["state"])
+
+
+def assert_same_training(workdir: str, reference_workdir: str) -> None:
+    """Same logged losses and gradient norms at steps 1 and 2, same params after step 2 (<= 1e-5)."""
+    expected_events, got_events = read_events(reference_workdir), read_events(workdir)
+    for tag in ("loss/total", "loss/reconstruction", "optim/l2_grads"):
+        for step in (1, 2):
+            np.testing.assert_allclose(got_events[tag][step], expected_events[tag][step], rtol=1e-5, err_msg=tag)
+    expected = final_state(reference_workdir)
+    got = final_state(workdir, like=expected)
+    assert int(got["step"]) == int(expected["step"]) == 2
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-5), got["params"], expected["params"])
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory) -> str:
+    directory = str(tmp_path_factory.mktemp("tfds"))
+    for split in ("train", "validation"):
+        movi.data_source(TWO_VIDEOS, split, directory)
+    return directory
+
+
+@pytest.fixture(scope="module")
+def one_device(data_dir, tmp_path_factory) -> str:
+    workdir = str(tmp_path_factory.mktemp("one_device"))
+    run(main_command(workdir, data_dir, "--mode=train"), environment())
+    return workdir
+
+
+def test_eight_simulated_devices_give_the_params_of_one_after_two_steps(data_dir, one_device, tmp_path):
+    env = environment(XLA_FLAGS="--xla_force_host_platform_device_count=8")
+    result = run(
+        main_command(str(tmp_path), data_dir, "--mode=train", "--config.data.global_batch_size=8"), env
+    )
+    assert "1 processes, 8 devices" in result.stderr
+    # Batch 8 repeats the 2 videos 4 times: the same mean loss and gradients as batch 2.
+    assert_same_training(str(tmp_path), one_device)
+
+
+def test_two_jax_processes_give_the_params_of_one(data_dir, one_device, tmp_path):
+    address = f"127.0.0.1:{portpicker.pick_unused_port()}"
+    env = environment(JAX_CPU_COLLECTIVES_IMPLEMENTATION="gloo", JAX_NUM_CPU_DEVICES="1")
+    processes = [
+        subprocess.Popen(
+            main_command(
+                str(tmp_path), data_dir, "--mode=train", f"--coordinator_address={address}",
+                "--num_processes=2", f"--process_id={index}",
+            ),  # fmt: skip
+            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        for index in range(2)
+    ]
+    outputs = [process.communicate(timeout=TIMEOUT_S) for process in processes]
+    for process, (_, stderr) in zip(processes, outputs):
+        assert process.returncode == 0, stderr[-5000:]
+    assert "2 processes, 2 devices" in outputs[0][1]
+    assert_same_training(str(tmp_path), one_device)
+
+
+def test_sigterm_saves_a_checkpoint_before_exiting(data_dir, tmp_path):
+    command = main_command(
+        str(tmp_path), data_dir, "--mode=train", "--config.num_train_steps=100000",
+        "--config.checkpoint_every_steps=100000",
+    )  # fmt: skip
+    process = subprocess.Popen(command, cwd=REPO, env=environment(), stderr=subprocess.PIPE, text=True)
+    logged_steps, lines = [], []
+
+    def read_stderr():
+        for line in process.stderr:
+            lines.append(line)
+            match = re.search(r"\[(\d+)\] .*loss/total", line)
+            if match:
+                logged_steps.append(int(match.group(1)))
+                if len(logged_steps) == 3:
+                    process.send_signal(signal.SIGTERM)
+
+    reader = threading.Thread(target=read_stderr)
+    reader.start()
+    process.wait(timeout=TIMEOUT_S)
+    reader.join()
+    assert process.returncode == 0, "".join(lines[-50:])
+    manager = checkpoints.create_manager(str(tmp_path), max_to_keep=2)
+    saved = manager.all_steps()
+    manager.close()
+    # The step running when the signal came is finished, saved, and is the last one taken.
+    assert len(saved) == 1 and 3 <= saved[0] < 100000
+    assert max(logged_steps) == saved[0]
+
+
+def test_eval_mode_writes_the_metrics_json_of_the_latest_checkpoint(data_dir, one_device):
+    os.remove(os.path.join(one_device, "config.json"))
+    run(main_command(one_device, data_dir, "--mode=eval"), environment())
+    with open(os.path.join(one_device, "eval_metrics.json")) as file:
+        results = json.load(file)
+    assert results["step"] == 2 and results["num_videos"] == 2
+    assert 0.0 <= results["video_mbo"] <= 1.0 and -1.0 <= results["video_fg_ari"] <= 1.0
+    assert os.path.exists(os.path.join(one_device, "config.json"))
