@@ -26,8 +26,7 @@ from jax.experimental import multihost_utils
 from ssync_jax import checkpoints, evaluate, sharding, summaries
 from ssync_jax.data import pipeline
 from ssync_jax.models import build_model, load_pretrained_backbone, trainable_mask
-from ssync_jax.objectives import resample, ssync
-from ssync_jax.objectives.total_loss import build_loss_fn
+from ssync_jax.objectives import ssync, total_loss
 
 EVAL_JSON = "eval_metrics.json"
 
@@ -98,17 +97,6 @@ def _l2(tree: Any, mask: Any) -> jax.Array:
     return jnp.sqrt(sum(jax.tree.leaves(squares)))
 
 
-def _grid_maps(outputs: Mapping[str, jax.Array], grid_shape: tuple[int, int]) -> tuple[jax.Array, jax.Array]:
-    """Encoder logits and decoder logits of the first example on the encoder grid, [1, T, N, S]."""
-    enc_logits = outputs["enc_logits"][:1]  # [1, T, N, S]
-    dec_logits = outputs["dec_logits"][:1]  # [1, T, N, S] or [1, T, Hd, Wd, S]
-    if dec_logits.ndim == 5:
-        if dec_logits.shape[2:4] != tuple(grid_shape):
-            dec_logits = resample.area_resample_to_grid(dec_logits, grid_shape)  # [1, T, h, w, S]
-        dec_logits = dec_logits.reshape(enc_logits.shape)
-    return enc_logits, dec_logits
-
-
 def make_image_step(model, config: ml_collections.ConfigDict) -> Callable:
     """`(params, video [B, T, H, W, 3]) -> maps` of the first example for `summaries.image_summaries` (jit it)."""
     uses_ssync = any(name.startswith("ssync_") for name in config.losses)
@@ -120,7 +108,8 @@ def make_image_step(model, config: ml_collections.ConfigDict) -> Callable:
         grid = evaluate.patch_grid(outputs["enc_attn"].shape[2], config.ssync.get("grid_shape"))
         maps = summaries.first_example_maps(outputs, grid)
         if uses_ssync:
-            targets = ssync.ssync_targets(*_grid_maps(outputs, grid), grid, **ssync_arguments)
+            enc_logits, dec_logits, _ = total_loss.maps_on_encoder_grid(outputs, grid)  # [1, T, N, S]
+            targets = ssync.ssync_targets(enc_logits, dec_logits, grid, **ssync_arguments)
             maps["ssync"] = {
                 name: getattr(targets, name)[0]
                 for name in ("enc_labels", "dec_labels", "boundary_mask", "interior_mask")
@@ -146,7 +135,7 @@ def make_train_step(
         (unweighted), the objective's statistics, `optim/learning_rate`, `optim/l2_grads`,
         `optim/l2_params`, `optim/l2_updates` (the last three over trainable params).
     """
-    loss_fn = build_loss_fn(config.losses, config.ssync)
+    loss_fn = total_loss.build_loss_fn(config.losses, config.ssync)
     num_steps = config.num_train_steps
 
     def train_step(state: TrainState, batch: Mapping[str, jax.Array]) -> tuple[TrainState, dict[str, jax.Array]]:

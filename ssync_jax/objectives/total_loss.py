@@ -119,7 +119,7 @@ def build_loss_fn(
         stats: Terms = {}
         maps = targets = None
         if uses_maps:
-            maps = _maps_on_encoder_grid(outputs, grid_shape)
+            maps = maps_on_encoder_grid(outputs, grid_shape)
         if uses_ssync:
             targets = ssync.ssync_targets(*maps, **target_settings)
             stats.update({"ssync/" + k: v for k, v in ssync.ssync_statistics(targets).items()})
@@ -171,7 +171,7 @@ def _term(
     return directions["encoder"] + directions["decoder"]
 
 
-def _maps_on_encoder_grid(
+def maps_on_encoder_grid(
     outputs: Mapping[str, jax.Array], grid_shape: tuple[int, int] | None
 ) -> tuple[jax.Array, jax.Array, tuple[int, int]]:
     """Encoder and decoder maps as `[B, T, N, S]` on the encoder grid, and that grid (H, W)."""
