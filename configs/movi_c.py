@@ -58,6 +58,11 @@ def paper_config(
     config.ssync.merge_iou_threshold = merge_iou
 
     config.optimizer.learning_rate = 8e-4
+    return long_run_loop(config, steps)
+
+
+def long_run_loop(config: ml_collections.ConfigDict, steps: int) -> ml_collections.ConfigDict:
+    """Loop settings of a full-scale run: 2,500 warm-up steps, sparse logging, whole-video eval."""
     config.optimizer.warmup_steps = 2_500
     config.num_train_steps = steps
     config.log_every_steps = 100

@@ -14,7 +14,7 @@ reaches video FG-ARI 22.2 / mBO 13.6 (SSync paper, Table 1) — the base model,
 
 import ml_collections
 
-from configs import synthetic
+from configs import movi_c, synthetic
 
 
 def get_config(variant: str = "ssync") -> ml_collections.ConfigDict:
@@ -37,12 +37,4 @@ def get_config(variant: str = "ssync") -> ml_collections.ConfigDict:
     config.model.decoder.upsample = (True, True, True, False)
 
     config.optimizer.learning_rate = 2e-4
-    config.optimizer.warmup_steps = 2_500
-    config.num_train_steps = 100_000
-    config.log_every_steps = 100
-    config.image_every_steps = 2_000
-    config.eval_every_steps = 10_000
-    config.checkpoint_every_steps = 2_000
-    config.keep_best_checkpoints = 1
-    config.eval.chunk_length = 24
-    return config
+    return movi_c.long_run_loop(config, 100_000)
