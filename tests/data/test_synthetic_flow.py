@@ -6,27 +6,12 @@ stored depth, instance poses and camera (scipy rotations, a pinhole model writte
 Colour checks cannot be exact: textures alias at 48 x 64 and shading changes as objects turn.
 """
 
-import functools
-
 import numpy as np
 import pytest
 from scipy import ndimage
 from scipy.spatial.transform import Rotation
 
-from ssync_jax.data.synthetic import SceneSpec, generate_video
-
-STATIC = SceneSpec(height=48, width=64, num_frames=6, min_objects=3, max_objects=5)
-LINEAR = SceneSpec(height=48, width=64, num_frames=6, min_objects=3, max_objects=5, camera_motion="linear")
-
-
-@functools.lru_cache(maxsize=None)
-def video(spec: SceneSpec, seed: int) -> dict:
-    return generate_video(spec, seed)
-
-
-def decode(quantized: np.ndarray, value_range: np.ndarray) -> np.ndarray:
-    low, high = value_range
-    return quantized.astype(np.float64) / 65535 * (high - low) + low
+from tests.data.synthetic_cases import LINEAR, STATIC, decode, video
 
 
 def warp_errors(example: dict, direction: str) -> tuple[np.ndarray, np.ndarray]:

@@ -4,27 +4,13 @@ Checks use independent machinery (scipy rotations, point-in-shape tests along ea
 scans) rather than the renderer's own code paths.
 """
 
-import functools
-
 import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
 from ssync_jax.data.synthetic import SceneSpec, generate_video
 from ssync_jax.data.synthetic.render import quantize
-
-STATIC = SceneSpec(height=48, width=64, num_frames=6, min_objects=3, max_objects=5)
-LINEAR = SceneSpec(height=48, width=64, num_frames=6, min_objects=3, max_objects=5, camera_motion="linear")
-
-
-@functools.lru_cache(maxsize=None)
-def video(spec: SceneSpec, seed: int) -> dict:
-    return generate_video(spec, seed)
-
-
-def decode(quantized: np.ndarray, value_range: np.ndarray) -> np.ndarray:
-    low, high = value_range
-    return quantized.astype(np.float64) / 65535 * (high - low) + low
+from tests.data.synthetic_cases import LINEAR, STATIC, decode, video
 
 
 def pixel_rays(example: dict, frame: int) -> tuple[np.ndarray, np.ndarray]:
