@@ -56,6 +56,69 @@ def _stages(spec: SceneSpec, seed: int) -> tuple[float, float]:
     return physics_seconds, render_seconds
 
 
+@dataclasses.dataclass(frozen=True)
+class GeneratorTiming:
+    """Per-video cost of `generate_video` for one spec, compilation excluded.
+
+    Attributes:
+        compile_seconds: wall seconds of the first call (compiles the renderer for this spec).
+        wall_seconds: mean wall seconds per video after it.
+        cpu_seconds: mean process CPU seconds per video (above wall when XLA uses several cores).
+        mean_objects: mean number of objects per generated scene.
+    """
+
+    compile_seconds: float
+    wall_seconds: float
+    cpu_seconds: float
+    mean_objects: float
+
+    @property
+    def videos_per_second(self) -> float:
+        """Generated videos per wall-clock second."""
+        return 1 / self.wall_seconds
+
+
+def scene_spec(name: str, size: int | None = None, frames: int | None = None) -> SceneSpec:
+    """The scene spec of config `name` (a key of CONFIGS), optionally resized or shortened.
+
+    Args:
+        name: one of CONFIGS.
+        size: overrides height = width when given.
+        frames: overrides num_frames when given.
+
+    Returns:
+        The spec.
+    """
+    if name not in CONFIGS:
+        raise ValueError(f"Unknown generator config {name!r}; choose from {list(CONFIGS)}.")
+    spec = CONFIGS[name]
+    if size:
+        spec = dataclasses.replace(spec, height=size, width=size)
+    if frames:
+        spec = dataclasses.replace(spec, num_frames=frames)
+    return spec
+
+
+def time_generator(spec: SceneSpec, num_videos: int) -> GeneratorTiming:
+    """Times `generate_video` on seeds 1..num_videos after a compiling call on seed 0.
+
+    Args:
+        spec: what to generate.
+        num_videos: videos timed.
+
+    Returns:
+        The timing.
+    """
+    compile_seconds, _, _ = _timed(generate_video, spec, 0)
+    walls, cpus, objects = [], [], []
+    for seed in range(1, num_videos + 1):
+        wall, cpu, example = _timed(generate_video, spec, seed)
+        walls.append(wall)
+        cpus.append(cpu)
+        objects.append(example["metadata"]["num_instances"])
+    return GeneratorTiming(compile_seconds, float(np.mean(walls)), float(np.mean(cpus)), float(np.mean(objects)))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--configs", default=",".join(CONFIGS), help=f"comma-separated subset of {list(CONFIGS)}")
@@ -66,25 +129,15 @@ def main() -> None:
 
     print(f"jax {jax.__version__} on {jax.devices()[0].platform}; {args.videos} videos per config")
     for name in args.configs.split(","):
-        spec = CONFIGS[name]
-        if args.size:
-            spec = dataclasses.replace(spec, height=args.size, width=args.size)
-        if args.frames:
-            spec = dataclasses.replace(spec, num_frames=args.frames)
-        compile_seconds, _, _ = _timed(generate_video, spec, 0)
-        walls, cpus, objects = [], [], []
-        for seed in range(1, args.videos + 1):
-            wall, cpu, example = _timed(generate_video, spec, seed)
-            walls.append(wall)
-            cpus.append(cpu)
-            objects.append(example["metadata"]["num_instances"])
+        spec = scene_spec(name, args.size, args.frames)
+        timing = time_generator(spec, args.videos)
         stages = np.mean([_stages(spec, seed) for seed in range(1, args.videos + 1)], axis=0)
-        total = np.mean(walls)
-        rest = total - stages.sum()
+        rest = timing.wall_seconds - stages.sum()
         print(
-            f"{name:>10} {spec.height}x{spec.width}x{spec.num_frames}, {np.mean(objects):.1f} objects avg: "
-            f"{1 / total:6.1f} videos/s ({1000 * total:.0f} ms wall, {1000 * np.mean(cpus):.0f} ms CPU per video; "
-            f"first call incl. compile {compile_seconds:.1f} s)"
+            f"{name:>10} {spec.height}x{spec.width}x{spec.num_frames}, {timing.mean_objects:.1f} objects avg: "
+            f"{timing.videos_per_second:6.1f} videos/s ({1000 * timing.wall_seconds:.0f} ms wall, "
+            f"{1000 * timing.cpu_seconds:.0f} ms CPU per video; "
+            f"first call incl. compile {timing.compile_seconds:.1f} s)"
         )
         print(
             f"{'':>10} breakdown: sampling+physics {1000 * stages[0]:.0f} ms, rendering {1000 * stages[1]:.0f} ms, "

@@ -2,6 +2,7 @@ r"""How the SSync objective and the SRL dense-alignment baseline scale with patc
 
     python -m benchmarks.objective_scaling                       # batch 8, 4 frames, 8²…37² patches
     python -m benchmarks.objective_scaling --sides 8,16 --reps 2 # a quick look, from the repo root
+    python -m benchmarks.objective_scaling --from_csv docs/objective_scaling.csv   # re-plot only
 
 For each patch grid (N = side², T·N patches per clip) both objectives are jit-compiled for the
 forward and backward pass w.r.t. the encoder and decoder maps:
@@ -10,13 +11,14 @@ forward and backward pass w.r.t. the encoder and decoder maps:
 Memory is XLA's analysis of the compiled program (temp + output bytes): deterministic, no
 allocation needed. Time is the best wall time of --reps runs after a warm-up run.
 Prints the table, the log-log growth exponent of each objective against T·N (SSync should stay
-near 1, SRL near 2) and the SRL/SSync ratios at the largest grid; writes the table as CSV.
-A plot would need matplotlib, which the pinned environment does not include.
+near 1, SRL near 2) and the SRL/SSync ratios at the largest grid; writes the table as CSV (with
+the batch, frames, slots and machine on each row) and a two-panel log-log PNG of time and memory
+against T·N with the fitted exponents in the legends.
 """
 
 import argparse
 import csv
-import os
+import dataclasses
 import pathlib
 import time
 from collections.abc import Callable
@@ -24,7 +26,11 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter
 
+from benchmarks import machine
 from ssync_jax.objectives import srl, ssync
 
 
@@ -70,9 +76,166 @@ def measure(
     return min(timed_run() for _ in range(reps)), float(peak_bytes)
 
 
+@dataclasses.dataclass(frozen=True)
+class ScalingRow:
+    """Both objectives' cost at one patch grid.
+
+    Attributes:
+        side: patch grid side (N = side² patches per frame).
+        patches: T·N patches per clip.
+        ssync_ms, srl_ms: milliseconds per fwd+bwd run.
+        ssync_mb, srl_mb: compiled temp + output MiB.
+    """
+
+    side: int
+    patches: int
+    ssync_ms: float
+    srl_ms: float
+    ssync_mb: float
+    srl_mb: float
+
+    @property
+    def time_ratio(self) -> float:
+        """SRL time / SSync time."""
+        return self.srl_ms / self.ssync_ms
+
+    @property
+    def memory_ratio(self) -> float:
+        """SRL memory / SSync memory."""
+        return self.srl_mb / self.ssync_mb
+
+
+@dataclasses.dataclass(frozen=True)
+class Setting:
+    """What every row of a table shares: the map shapes besides the grid, and where it was measured.
+
+    Attributes:
+        batch: clips per batch.
+        frames: T, frames per clip.
+        slots: slots per frame.
+        machine: `benchmarks.machine.describe()` of the measuring machine.
+    """
+
+    batch: int
+    frames: int
+    slots: int
+    machine: str
+
+
+HEADER = ("side", "T*N", "ssync_ms", "srl_ms", "ssync_MB", "srl_MB", "time_ratio", "memory_ratio")
+SETTING_COLUMNS = ("batch", "frames", "slots", "machine")
+
+
 def growth_exponent(sizes: list[int], values: list[float]) -> float:
     """Slope of log(value) against log(size): 1 is linear, 2 quadratic."""
     return float(np.polyfit(np.log(sizes), np.log(values), 1)[0])
+
+
+def growth_exponents(rows: list[ScalingRow]) -> dict[str, float]:
+    """Growth exponent against T·N of each column: keys ssync_ms, srl_ms, ssync_mb, srl_mb."""
+    patches = [row.patches for row in rows]
+    return {
+        column: growth_exponent(patches, [getattr(row, column) for row in rows])
+        for column in ("ssync_ms", "srl_ms", "ssync_mb", "srl_mb")
+    }
+
+
+def write_csv(rows: list[ScalingRow], setting: Setting, path: pathlib.Path) -> None:
+    """The table with the setting repeated on every row, so the file alone can be re-plotted."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(HEADER + SETTING_COLUMNS)
+        for row in rows:
+            values = (row.side, row.patches, row.ssync_ms, row.srl_ms, row.ssync_mb, row.srl_mb,
+                      row.time_ratio, row.memory_ratio)
+            shared = [str(getattr(setting, column)) for column in SETTING_COLUMNS]
+            writer.writerow([f"{value:.6g}" for value in values] + shared)
+
+
+def read_csv(path: pathlib.Path) -> tuple[list[ScalingRow], Setting]:
+    """Reads a table written by `write_csv`.
+
+    Args:
+        path: the CSV file.
+
+    Returns:
+        (rows, setting).
+    """
+    with path.open(newline="") as handle:
+        records = list(csv.DictReader(handle))
+    missing = [column for column in HEADER + SETTING_COLUMNS if records and column not in records[0]]
+    if not records or missing:
+        raise ValueError(
+            f"{path} has no rows or lacks columns {missing}; re-measure with "
+            f"`python -m benchmarks.objective_scaling --csv {path}`."
+        )
+    rows = [
+        ScalingRow(int(record["side"]), int(record["T*N"]), float(record["ssync_ms"]), float(record["srl_ms"]),
+                   float(record["ssync_MB"]), float(record["srl_MB"]))
+        for record in records
+    ]
+    first = records[0]
+    return rows, Setting(int(first["batch"]), int(first["frames"]), int(first["slots"]), first["machine"])
+
+
+def plot(rows: list[ScalingRow], setting: Setting, path: pathlib.Path) -> dict[str, float]:
+    """Two log-log panels, time and peak memory against T·N, SSync and SRL with fitted exponents.
+
+    Args:
+        rows: the measured grids.
+        setting: their shared shapes and machine, for the title.
+        path: the PNG to write.
+
+    Returns:
+        The exponents shown in the legends (`growth_exponents(rows)`).
+    """
+    exponents = growth_exponents(rows)
+    patches = [row.patches for row in rows]
+    figure = Figure(figsize=(11, 4.5), layout="constrained")
+    FigureCanvasAgg(figure)
+    panels = figure.subplots(1, 2)
+    panel_units = (("ms", "time per fwd+bwd run (ms)"), ("mb", "peak memory (MiB)"))
+    for axes, (unit, label) in zip(panels, panel_units):
+        for name, title, marker in (("ssync", "SSync", "o"), ("srl", "SRL dense alignment", "s")):
+            column = f"{name}_{unit}"
+            values = [getattr(row, column) for row in rows]
+            axes.plot(patches, values, marker=marker, label=rf"{title}: $\propto (TN)^{{{exponents[column]:.2f}}}$")
+        axes.set_xscale("log")
+        axes.set_yscale("log")
+        # Ticks at the measured grids: log-scale minor labels collide over this narrow range.
+        axes.set_xticks(patches, labels=[f"{row.patches}\n({row.side}²)" for row in rows])
+        axes.xaxis.set_minor_formatter(NullFormatter())
+        axes.set_xlabel("patches per clip T·N (patch grid)")
+        axes.set_ylabel(label)
+        axes.grid(True, which="both", alpha=0.3)
+        axes.legend()
+    figure.suptitle(
+        f"SSync vs SRL objective, fwd+bwd: batch {setting.batch}, {setting.frames} frames, {setting.slots} slots\n"
+        f"{setting.machine}"
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=120)
+    return exponents
+
+
+def _measure_rows(sides: list[int], batch: int, frames: int, slots: int, reps: int) -> list[ScalingRow]:
+    """Measures both objectives at every grid, printing each row as it comes."""
+    print("{:>5} {:>6} {:>10} {:>10} {:>10} {:>10} {:>10} {:>12}".format(*HEADER))
+    rows = []
+    for side in sides:
+        shape = (batch, frames, side * side, slots)
+        keys = jax.random.split(jax.random.PRNGKey(side))
+        maps = (jax.random.normal(keys[0], shape, jnp.float32), jax.random.normal(keys[1], shape, jnp.float32))
+        ssync_seconds, ssync_bytes = measure(ssync_objective((side, side)), maps, reps)
+        srl_seconds, srl_bytes = measure(srl_objective, maps, reps)
+        row = ScalingRow(side, frames * side * side, 1e3 * ssync_seconds, 1e3 * srl_seconds,
+                         ssync_bytes / 2**20, srl_bytes / 2**20)
+        rows.append(row)
+        print("{:>5} {:>6} {:>10.2f} {:>10.1f} {:>10.2f} {:>10.1f} {:>9.1f}x {:>11.0f}x".format(
+            row.side, row.patches, row.ssync_ms, row.srl_ms, row.ssync_mb, row.srl_mb,
+            row.time_ratio, row.memory_ratio), flush=True)
+    return rows
 
 
 def main() -> None:
@@ -83,41 +246,33 @@ def main() -> None:
     parser.add_argument("--sides", default="8,12,16,24,32,37", help="Patch grid sides, comma-separated.")
     parser.add_argument("--reps", type=int, default=10, help="Timed runs per grid (after warm-up).")
     parser.add_argument("--csv", type=pathlib.Path, default=pathlib.Path("docs/objective_scaling.csv"))
+    parser.add_argument("--plot", type=pathlib.Path, default=pathlib.Path("docs/objective_scaling.png"))
+    parser.add_argument("--from_csv", type=pathlib.Path, default=None,
+                        help="Re-plot this table instead of measuring (the measurement flags are ignored).")
     args = parser.parse_args()
-    sides = [int(side) for side in args.sides.split(",")]
 
-    device = jax.devices()[0]
-    print(f"device: {device.platform} ({device.device_kind}), {os.cpu_count()} host cores; "
-          f"batch {args.batch}, {args.frames} frames, {args.slots} slots, fwd+bwd")
-    header = ("side", "T*N", "ssync_ms", "srl_ms", "ssync_MB", "srl_MB", "time_ratio", "memory_ratio")
-    print("{:>5} {:>6} {:>10} {:>10} {:>10} {:>10} {:>10} {:>12}".format(*header))
-    rows = []
-    for side in sides:
-        shape = (args.batch, args.frames, side * side, args.slots)
-        keys = jax.random.split(jax.random.PRNGKey(side))
-        maps = (jax.random.normal(keys[0], shape, jnp.float32), jax.random.normal(keys[1], shape, jnp.float32))
-        ssync_seconds, ssync_bytes = measure(ssync_objective((side, side)), maps, args.reps)
-        srl_seconds, srl_bytes = measure(srl_objective, maps, args.reps)
-        row = (side, args.frames * side * side, 1e3 * ssync_seconds, 1e3 * srl_seconds,
-               ssync_bytes / 2**20, srl_bytes / 2**20, srl_seconds / ssync_seconds, srl_bytes / ssync_bytes)
-        rows.append(row)
-        print("{:>5} {:>6} {:>10.2f} {:>10.1f} {:>10.2f} {:>10.1f} {:>9.1f}x {:>11.0f}x".format(*row))
+    if args.from_csv:
+        rows, setting = read_csv(args.from_csv)
+        print(f"{args.from_csv}: {len(rows)} grids measured on {setting.machine}")
+    else:
+        setting = Setting(args.batch, args.frames, args.slots, machine.describe())
+        print(f"{setting.machine}; batch {args.batch}, {args.frames} frames, {args.slots} slots, fwd+bwd")
+        rows = _measure_rows([int(side) for side in args.sides.split(",")], args.batch, args.frames, args.slots,
+                             args.reps)
 
-    patches = [row[1] for row in rows]
+    exponents = growth_exponents(rows)
     print("growth exponent vs T*N (all grids):")
-    print(f"  SSync time {growth_exponent(patches, [r[2] for r in rows]):.2f}, "
-          f"memory {growth_exponent(patches, [r[4] for r in rows]):.2f}")
-    print(f"  SRL   time {growth_exponent(patches, [r[3] for r in rows]):.2f}, "
-          f"memory {growth_exponent(patches, [r[5] for r in rows]):.2f}")
+    print(f"  SSync time {exponents['ssync_ms']:.2f}, memory {exponents['ssync_mb']:.2f}")
+    print(f"  SRL   time {exponents['srl_ms']:.2f}, memory {exponents['srl_mb']:.2f}")
     largest = rows[-1]
-    print(f"at {args.frames}x{largest[0]}x{largest[0]}: SRL/SSync time {largest[6]:.1f}x, memory {largest[7]:.0f}x")
+    print(f"at {setting.frames}x{largest.side}x{largest.side}: SRL/SSync time {largest.time_ratio:.1f}x, "
+          f"memory {largest.memory_ratio:.0f}x")
 
-    args.csv.parent.mkdir(parents=True, exist_ok=True)
-    with args.csv.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(header)
-        writer.writerows([[f"{value:.6g}" for value in row] for row in rows])
-    print(f"wrote {args.csv}")
+    if not args.from_csv:
+        write_csv(rows, setting, args.csv)
+        print(f"wrote {args.csv}")
+    plot(rows, setting, args.plot)
+    print(f"wrote {args.plot}")
 
 
 if __name__ == "__main__":

@@ -26,47 +26,86 @@ _DATASET = flags.DEFINE_string("dataset", None, "Also measure this prepared data
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "TFDS data directory of --dataset.")
 
 
-def _in_memory_source(num_videos: int) -> list[dict]:
-    """Random 24-frame 128^2 uint8 videos and segmentations, laid out as the builder yields them."""
+def in_memory_source(num_videos: int, size: int = 128, num_frames: int = 24) -> list[dict]:
+    """Random uint8 videos and segmentations, laid out as the builder yields them.
+
+    Args:
+        num_videos: length of the source.
+        size: frame height = width.
+        num_frames: frames per video.
+
+    Returns:
+        Examples with "video" [num_frames, size, size, 3] and "segmentations" [num_frames, size, size, 1].
+    """
     rng = np.random.default_rng(0)
     return [
         {
-            "video": rng.integers(0, 256, (24, 128, 128, 3), dtype=np.uint8),
-            "segmentations": rng.integers(0, 11, (24, 128, 128, 1), dtype=np.uint8),
+            "video": rng.integers(0, 256, (num_frames, size, size, 3), dtype=np.uint8),
+            "segmentations": rng.integers(0, 11, (num_frames, size, size, 1), dtype=np.uint8),
         }
         for _ in range(num_videos)
     ]
 
 
-def _measure(source, num_workers: int) -> tuple[float, float]:
-    """Returns (batches/s, main-process CPU s/batch) over the batches after an untimed warm-up.
+def measure(
+    source: pipeline.Source,
+    *,
+    batch_size: int,
+    image_size: int,
+    chunk_length: int,
+    normalization: str,
+    num_workers: int,
+    num_batches: int,
+    warmup_batches: int = 1,
+) -> tuple[float, float]:
+    """Times `num_batches` training batches after `warmup_batches` untimed ones.
+
+    The first batch waits for worker start-up; the next few may already sit in the read-ahead
+    buffers (`prefetch_buffer_size` per thread and worker) and come back at once, so a steady rate
+    needs a warm-up past them unless many batches are timed.
 
     On a shared machine wall-clock rates swing with the load; the CPU time of the main process is
     steadier (with 0 workers it is the whole cost of a batch, with workers the consumer's share).
+
+    Args:
+        source: random-access source of MOVi-format examples.
+        batch_size: global batch size (one process).
+        image_size: square model input size.
+        chunk_length: frames per training chunk.
+        normalization: "imagenet" | "zero_one" | "minus_one_one".
+        num_workers: grain worker processes (0: the main process).
+        num_batches: timed batches.
+        warmup_batches: untimed batches first (at least 1).
+
+    Returns:
+        (batches/s, main-process CPU s/batch).
     """
     dataset = pipeline.train_dataset(
         source,
-        image_size=(_IMAGE_SIZE.value, _IMAGE_SIZE.value),
-        chunk_length=_CHUNK_LENGTH.value,
-        global_batch_size=_BATCH_SIZE.value,
+        image_size=(image_size, image_size),
+        chunk_length=chunk_length,
+        global_batch_size=batch_size,
         seed=0,
-        normalization="imagenet",
+        normalization=normalization,
         num_workers=num_workers,
         process_index=0,
         process_count=1,
     )
+    if warmup_batches < 1 or num_batches < 1:
+        raise ValueError(f"warmup_batches={warmup_batches} and num_batches={num_batches} must be >= 1.")
     with contextlib.closing(iter(dataset)) as iterator:
-        next(iterator)
-        start, start_cpu = time.perf_counter(), time.process_time()
-        for _ in range(_NUM_BATCHES.value):
+        for _ in range(warmup_batches):
             next(iterator)
-        cpu_per_batch = (time.process_time() - start_cpu) / _NUM_BATCHES.value
-        return _NUM_BATCHES.value / (time.perf_counter() - start), cpu_per_batch
+        start, start_cpu = time.perf_counter(), time.process_time()
+        for _ in range(num_batches):
+            next(iterator)
+        cpu_per_batch = (time.process_time() - start_cpu) / num_batches
+        return num_batches / (time.perf_counter() - start), cpu_per_batch
 
 
 def main(argv):
     del argv
-    sources = {f"in-memory {_NUM_VIDEOS.value} x 24x128x128": _in_memory_source(_NUM_VIDEOS.value)}
+    sources = {f"in-memory {_NUM_VIDEOS.value} x 24x128x128": in_memory_source(_NUM_VIDEOS.value)}
     if _DATASET.value:
         from ssync_jax.data import movi  # Lazy: TensorFlow/TFDS only when real data is asked for.
 
@@ -81,7 +120,15 @@ def main(argv):
     for name, source in sources.items():
         baseline = None
         for workers in (int(w) for w in _WORKERS.value):
-            rate, cpu_per_batch = _measure(source, workers)
+            rate, cpu_per_batch = measure(
+                source,
+                batch_size=_BATCH_SIZE.value,
+                image_size=_IMAGE_SIZE.value,
+                chunk_length=_CHUNK_LENGTH.value,
+                normalization="imagenet",
+                num_workers=workers,
+                num_batches=_NUM_BATCHES.value,
+            )
             baseline = baseline or rate
             print(
                 f"{name} -> {shape}, {workers} workers: {rate:.2f} batches/s "
