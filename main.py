@@ -11,6 +11,7 @@ Multi-process jobs: on TPU pods, SLURM or Open MPI pass `--distributed` (JAX fin
 elsewhere give every process `--coordinator_address=HOST:PORT --num_processes=N --process_id=I`.
 """
 
+import json
 import os
 
 from absl import app, flags, logging
@@ -32,15 +33,13 @@ def main(argv: list[str]) -> None:
     # Imported here so that `--help` and flag errors come back without loading JAX and TensorFlow.
     import jax
 
-    from ssync_jax import sharding, train
+    from ssync_jax import paths, sharding, train
 
     sharding.initialize_distributed(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value, _DISTRIBUTED.value)
     config = _CONFIG.value
-    workdir = os.path.abspath(_WORKDIR.value)
+    workdir = paths.absolute(_WORKDIR.value)  # Local, or a bucket (gs://...) shared by all hosts.
     if jax.process_index() == 0:
-        os.makedirs(workdir, exist_ok=True)
-        with open(os.path.join(workdir, "config.json"), "w") as file:
-            file.write(config.to_json_best_effort(indent=2))
+        paths.write_json(os.path.join(workdir, "config.json"), json.loads(config.to_json_best_effort()))
     logging.info("Config:\n%s", config)
     if _MODE.value == "eval":
         train.evaluate_checkpoint(config, workdir)

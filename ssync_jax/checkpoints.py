@@ -14,6 +14,9 @@ from typing import Any
 
 import grain
 import orbax.checkpoint as ocp
+from etils import epath
+
+from ssync_jax import paths
 
 STATE_ITEM = "state"
 DATA_ITEM = "data"
@@ -22,7 +25,7 @@ BEST_METRIC = "video_fg_ari"
 
 def checkpoint_dir(workdir: str) -> str:
     """The absolute checkpoint directory of a workdir (orbax rejects relative paths)."""
-    return os.path.join(os.path.abspath(workdir), "checkpoints")
+    return os.path.join(paths.absolute(workdir), "checkpoints")
 
 
 def create_manager(
@@ -122,8 +125,8 @@ def restore_params(path: str, abstract_params: Any) -> Any:
     Raises:
         FileNotFoundError: `path` is not a directory.
     """
-    path = os.path.abspath(path)
-    if not os.path.isdir(path):
+    path = paths.absolute(path)
+    if not epath.Path(path).is_dir():
         raise FileNotFoundError(
             f"No params checkpoint at {path} (config.eval.params_checkpoint); convert the authors' weights "
             "first: python -m ssync_jax.tools.import_torch_checkpoint --ckpt FILE --config CONFIG --out DIR"

@@ -11,9 +11,7 @@ Metrics (means over valid videos or frames; padding and object-less videos never
 with `enc_`, and `num_videos`.
 """
 
-import json
 import math
-import os
 from collections.abc import Iterable, Mapping
 
 import grain
@@ -26,7 +24,7 @@ from flax import linen as nn
 from jax.experimental import multihost_utils
 from jax.sharding import Mesh
 
-from ssync_jax import metrics, sharding
+from ssync_jax import metrics, paths, sharding
 from ssync_jax.data import pipeline
 
 PREDICTIONS = {"": "dec_ids", "enc_": "enc_ids"}
@@ -158,10 +156,7 @@ def write_json(path: str, results: Mapping[str, float | int], step: int) -> None
     """Writes `{"step": step, **results}` to `path` (process 0 only), replacing it atomically."""
     if jax.process_index() != 0:
         return
-    temporary = path + ".tmp"
-    with open(temporary, "w") as file:
-        json.dump({"step": step, **results}, file, indent=2, sort_keys=True)
-    os.replace(temporary, path)
+    paths.write_json(path, {"step": step, **results})
 
 
 def evaluation_dataset(config: ml_collections.ConfigDict) -> grain.IterDataset:
