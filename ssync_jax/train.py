@@ -8,6 +8,7 @@ Step numbering: the scalars and checkpoint written "at step k" are those after k
 objective's warm-up sees the number of updates taken before the current one.
 """
 
+import contextlib
 import os
 import signal
 from collections.abc import Callable, Mapping
@@ -23,12 +24,13 @@ from absl import logging
 from clu import metric_writers, periodic_actions
 from jax.experimental import multihost_utils
 
-from ssync_jax import checkpoints, evaluate, sharding, summaries
-from ssync_jax.data import pipeline
+from ssync_jax import checkpoints, evaluate, paths, sharding, summaries
+from ssync_jax.data import pipeline, precomputed
 from ssync_jax.models import build_model, load_pretrained_backbone, trainable_mask
 from ssync_jax.objectives import ssync, total_loss
 
 EVAL_JSON = "eval_metrics.json"
+MODEL_INPUTS = ("video", "tokens")  # The batch entries the train step reads (one of them).
 
 
 @flax.struct.dataclass
@@ -124,6 +126,9 @@ def make_train_step(
 ) -> Callable:
     """The pure update `(state, batch) -> (state, scalars)`; jit it with the state donated.
 
+    `batch` holds "video" [B, T, H, W, 3], or "tokens" [B, T, N, C] of the frozen backbone
+    (`ssync_jax.data.precomputed`), which the model then skips.
+
     Args:
         model: the video model.
         tx: from `make_optimizer`.
@@ -142,7 +147,9 @@ def make_train_step(
         rng = jax.random.fold_in(jax.random.wrap_key_data(state.rng), state.step)
 
         def objective(params):
-            outputs = model.apply({"params": params}, batch["video"], rngs={"slots": rng})
+            outputs = model.apply(
+                {"params": params}, batch.get("video"), tokens=batch.get("tokens"), rngs={"slots": rng}
+            )
             total, terms, stats = loss_fn(outputs, state.step, num_steps)
             return total, (terms, stats)
 
@@ -239,6 +246,17 @@ def _initial_state(config: ml_collections.ConfigDict, init_state: Callable, shar
     return state
 
 
+def _preview_video(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh) -> tuple[jax.Array, np.ndarray]:
+    """The first validation video's first `chunk_length` frames [1, T, H, W, 3], on the devices and on
+    the host; every process reads the same video."""
+    data = config.data.copy_and_resolve_references()
+    data.eval_batch_size = 1
+    dataset = pipeline.dataset_from_config(data, train=False, seed=config.seed, process_index=0, process_count=1)
+    with contextlib.closing(iter(dataset)) as iterator:
+        video = next(iterator)["video"][:, : config.data.chunk_length]  # [1, T, H, W, 3]
+    return jax.device_put(video, sharding.replicated(mesh)), video
+
+
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *, run_evaluation: bool = True) -> TrainState:
     """Trains (resuming from the latest checkpoint in `workdir`) and evaluates periodically.
 
@@ -255,7 +273,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *, run_e
     """
     # ----------------------------------------------------------------------------------------
     # Logging.
-    workdir = os.path.abspath(workdir)
+    workdir = paths.absolute(workdir)
     writer = metric_writers.create_default_writer(workdir, just_logging=jax.process_index() > 0)
     writer.write_hparams(summaries.hparams(config))
     logging.info("%d processes, %d devices: %s", jax.process_count(), jax.device_count(), jax.devices())
@@ -266,7 +284,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *, run_e
 
     # ----------------------------------------------------------------------------------------
     # Input pipeline: each process reads its own shard; batches are assembled globally below.
-    train_iterator = iter(pipeline.dataset_from_config(config.data, train=True, seed=config.seed))
+    # Pre-extracted features replace the frames in training only; evaluation needs the frames.
+    precomputed_features = config.data.get("precomputed_features")
+    if precomputed_features:
+        train_iterator = iter(precomputed.dataset_from_config(config, seed=config.seed))
+    else:
+        train_iterator = iter(pipeline.dataset_from_config(config.data, train=True, seed=config.seed))
+    # Token batches have no frames to show, so their images follow one validation chunk instead.
+    preview = _preview_video(config, mesh) if precomputed_features and config.image_every_steps else None
 
     # ----------------------------------------------------------------------------------------
     # Model & optimizer.
@@ -321,7 +346,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *, run_e
             for step in range(int(state.step) + 1, last_step + 1):
                 with jax.profiler.StepTraceAnnotation("train", step_num=step):
                     local_batch = next(train_iterator)
-                    batch = sharding.global_batch({"video": local_batch["video"]}, mesh)
+                    batch = sharding.global_batch({k: local_batch[k] for k in MODEL_INPUTS if k in local_batch}, mesh)
                     state, scalars = train_step(state, batch)
                 # One host sync per step, so training stops at the first bad step, before saving it.
                 scalars = jax.device_get(scalars)
@@ -335,10 +360,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *, run_e
                     writer.write_scalars(step, summaries.computed(train_metrics))
                     train_metrics = None
                 if config.image_every_steps and step % config.image_every_steps == 0:
-                    maps = jax.device_get(image_step(state.params, batch["video"]))
+                    video, local_video = (batch["video"], local_batch["video"]) if preview is None else preview
+                    maps = jax.device_get(image_step(state.params, video))
                     # The global batch's first example is process 0's first, the one the writer shows.
                     images = summaries.image_summaries(
-                        local_batch["video"][0], maps["dec_ids"], maps["enc_ids"], maps.get("ssync")
+                        local_video[0], maps["dec_ids"], maps["enc_ids"], maps.get("ssync")
                     )
                     writer.write_images(step, images)
                 results = None
@@ -381,7 +407,7 @@ def evaluate_checkpoint(config: ml_collections.ConfigDict, workdir: str, step: i
     Raises:
         FileNotFoundError: there is no checkpoint to evaluate.
     """
-    workdir = os.path.abspath(workdir)
+    workdir = paths.absolute(workdir)
     mesh = sharding.make_mesh()
     model = build_model(config.model)
     init_state, _, _ = make_initializer(model, config)
@@ -404,7 +430,6 @@ def evaluate_checkpoint(config: ml_collections.ConfigDict, workdir: str, step: i
             )
         params, step = state.params, int(state.step)
     results = evaluate.Evaluator(model, config, mesh).evaluate(params, evaluate.evaluation_dataset(config))
-    os.makedirs(workdir, exist_ok=True)
     evaluate.write_json(os.path.join(workdir, EVAL_JSON), results, step)
     logging.info("Step %d: %s", step, results)
     return results

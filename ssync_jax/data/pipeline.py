@@ -25,6 +25,9 @@ training, all frames in evaluation; H, W = `image_size`; h, w = the dataset's re
     video_index    int32   [B]               index into the source (-1 for padding)
 Only the fields named in `fields` are carried ("video" is always required).
 
+Training can read a frozen backbone's tokens, extracted once, instead of frames:
+`ssync_jax.data.precomputed`, built on the same `training_batches` and `random_chunk_and_flip`.
+
 Batching happens before the (optional) worker processes, so batch k is the same for any number
 of workers, and `iter(ds).get_state()` / `.set_state()` resume on exactly the next batch (the
 state records per-worker positions: restore it into a pipeline with the same `num_workers`).
@@ -120,6 +123,28 @@ def _prepare(
     return out
 
 
+def random_chunk_and_flip(
+    num_frames: int, chunk_length: int, flip_prob: float, rng: np.random.Generator
+) -> tuple[slice, bool]:
+    """A training example's random choices, drawn in this order from its generator.
+
+    Every training pipeline (frames here, pre-extracted tokens in `precomputed`) draws through this
+    function, so the same seed picks the same chunk and flip of the same video in both.
+
+    Args:
+        num_frames: frames in the video.
+        chunk_length: frames per chunk.
+        flip_prob: probability of a horizontal flip.
+        rng: the per-example generator.
+
+    Returns:
+        (the chunk's frames, whether to flip).
+    """
+    start = transforms.aligned_chunk_start(num_frames, chunk_length, rng)
+    flip = bool(rng.random() < flip_prob)
+    return slice(start, start + chunk_length), flip
+
+
 class _TrainExample(grain.transforms.RandomMap):
     """Source index -> one random aligned chunk, randomly mirrored (`rng`: per element)."""
 
@@ -131,11 +156,9 @@ class _TrainExample(grain.transforms.RandomMap):
 
     def random_map(self, element: int, rng: np.random.Generator) -> Example:
         example = self._source[element]
-        start = transforms.aligned_chunk_start(
-            example["video"].shape[0], self._chunk_length, rng
+        frames, flip = random_chunk_and_flip(
+            example["video"].shape[0], self._chunk_length, self._flip_prob, rng
         )
-        flip = bool(rng.random() < self._flip_prob)
-        frames = slice(start, start + self._chunk_length)
         return _prepare(
             example, element, self._options, frames, flip=flip, resize_segmentations=True
         )
@@ -241,20 +264,59 @@ def train_dataset(
     options = _Options(image_size, normalization, fields)
     if not 0.0 <= flip_prob <= 1.0:
         raise ValueError(f"flip_prob={flip_prob} must be in [0, 1].")
+    return training_batches(
+        len(source),
+        _TrainExample(source, options, chunk_length, flip_prob),
+        global_batch_size=global_batch_size,
+        seed=seed,
+        num_workers=num_workers,
+        prefetch_buffer_size=prefetch_buffer_size,
+        process_index=process_index,
+        process_count=process_count,
+    )
+
+
+def training_batches(
+    num_videos: int,
+    example: grain.transforms.RandomMap,
+    *,
+    global_batch_size: int,
+    seed: int,
+    num_workers: int,
+    prefetch_buffer_size: int,
+    process_index: int | None,
+    process_count: int | None,
+) -> grain.IterDataset:
+    """The sharding, shuffling, seeding and batching shared by every training pipeline.
+
+    Args:
+        num_videos: videos in the source; `example` maps an index in [0, num_videos) to an example.
+        example: index -> example, given a per-element generator.
+        global_batch_size: batch over all processes.
+        seed: fixes the shuffle order and every per-element generator.
+        num_workers: grain worker processes (0: main process).
+        prefetch_buffer_size: batches read ahead (per worker).
+        process_index: this process (default `jax.process_index()`).
+        process_count: all processes (default `jax.process_count()`).
+
+    Returns:
+        An infinite grain IterDataset of this process's batches; its iterators support
+        get_state/set_state.
+    """
     process_index, process_count, batch_size = _process_shard(
         global_batch_size, process_index, process_count
     )
-    shard = grain.MapDataset.range(len(source))[process_index::process_count]
+    shard = grain.MapDataset.range(num_videos)[process_index::process_count]
     if len(shard) == 0:
         raise ValueError(
-            f"The source has {len(source)} videos, too few for process {process_index} of "
+            f"The source has {num_videos} videos, too few for process {process_index} of "
             f"{process_count}; use a larger split or fewer processes."
         )
     dataset = (
         shard.seed(seed)
         .shuffle()
         .repeat()
-        .random_map(_TrainExample(source, options, chunk_length, flip_prob))
+        .random_map(example)
         .batch(batch_size, drop_remainder=True)
     )
     return _with_prefetch(dataset, num_workers, prefetch_buffer_size)

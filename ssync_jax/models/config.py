@@ -48,6 +48,10 @@ def dinov2_feature_model(
                 resolution=(8, 8),
                 features=(64, 64, 64, 64),
                 upsample=(True, True, True, False),
+                kernel_size=5,  # Spatial broadcast: square convolution kernel side.
+                # Spatial broadcast only: p > 1 decodes p x p pixel patches per output position
+                # (output_size * p * p channels), so a decoder on the encoder's grid reconstructs frames.
+                patch_size=1,
             ),
         )
     )

@@ -119,15 +119,29 @@ class FrameEncoder(nn.Module):
     dtype: Any = jnp.float32
 
     @nn.compact
-    def __call__(self, video: jax.Array) -> tuple[jax.Array, jax.Array]:
-        """Args: video [B, T, H, W, 3].
+    def __call__(self, video: jax.Array | None = None, tokens: jax.Array | None = None) -> tuple[jax.Array, jax.Array]:
+        """Args (exactly one of them):
+            video: [B, T, H, W, 3] frames.
+            tokens: [B, T, N, C] the frozen backbone's tokens of the frames, extracted beforehand
+                (`ssync_jax.tools.extract_features`); the backbone is skipped.
 
         Returns:
             features [B, T, N, output_size] for the corrector, and the backbone's tokens [B, T, N, C]
             (float32, before any position embedding; the target of feature-reconstruction models).
         """
-        batch, frames = video.shape[:2]
-        tokens = self.backbone(video.reshape(batch * frames, *video.shape[2:]))  # [B*T, N, C] or [B*T, h, w, C]
+        if (video is None) == (tokens is None):
+            raise ValueError("FrameEncoder takes either video or pre-extracted tokens, not both or neither.")
+        if tokens is None:
+            batch, frames = video.shape[:2]
+            tokens = self.backbone(video.reshape(batch * frames, *video.shape[2:]))  # [B*T, N, C] or [B*T, h, w, C]
+        else:
+            if not self.freeze_backbone:
+                raise ValueError(
+                    "Pre-extracted tokens stand in for a frozen backbone only; set "
+                    "config.model.encoder.freeze_backbone=True or train on video."
+                )
+            batch, frames = tokens.shape[:2]
+            tokens = tokens.reshape(batch * frames, *tokens.shape[2:])  # [B*T, N, C]
         if self.freeze_backbone:
             tokens = jax.lax.stop_gradient(tokens)
         tokens = tokens.astype(jnp.float32)

@@ -74,18 +74,20 @@ def build_model(config: ml_collections.ConfigDict) -> VideoModel:
     _one_of("decoder.name", config.decoder.name, ("mlp", "spatial_broadcast"))
     if config.decoder.name == "mlp":
         decoder = MLPDecoder(tokens.shape[-1], num_patches, tuple(config.decoder.hidden_sizes), dtype, name="decoder")
-        target = "features"
+        target, patch_size = "features", 1
     else:
+        patch_size = config.decoder.get("patch_size", 1)
         decoder = SpatialBroadcastDecoder(
-            config.decoder.output_size,
+            config.decoder.output_size * patch_size**2,
             tuple(config.decoder.resolution),
             tuple(config.decoder.features),
             tuple(config.decoder.upsample),
+            kernel_size=config.decoder.get("kernel_size", 5),
             dtype=dtype,
             name="decoder",
         )
         target = "video"
-    return VideoModel(initializer, encoder, processor, decoder, target=target)
+    return VideoModel(initializer, encoder, processor, decoder, target=target, target_patch_size=patch_size)
 
 
 def load_pretrained_backbone(params: dict, config: ml_collections.ConfigDict) -> dict:

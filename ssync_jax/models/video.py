@@ -66,6 +66,27 @@ class Processor(nn.Module):
         return predicted, tuple(jnp.concatenate(parts, axis=1) for parts in zip(*outputs))
 
 
+def pixel_patches(video: jax.Array, patch_size: int) -> jax.Array:
+    """Rearranges frames into non-overlapping p x p patches (space-to-depth).
+
+    Args:
+        video: [B, T, H, W, C] with H and W multiples of `patch_size`.
+        patch_size: p; 1 returns `video` unchanged.
+
+    Returns:
+        [B, T, H/p, W/p, p*p*C], each patch's pixels in row-major order.
+    """
+    if patch_size == 1:
+        return video
+    batch, frames, height, width, channels = video.shape
+    if height % patch_size or width % patch_size:
+        raise ValueError(f"Frames of {height}x{width} do not split into {patch_size}x{patch_size} patches")
+    p = patch_size
+    patches = video.reshape(batch, frames, height // p, p, width // p, p, channels)
+    patches = patches.transpose(0, 1, 2, 4, 3, 5, 6)  # [B, T, H/p, W/p, p, p, C]
+    return patches.reshape(batch, frames, height // p, width // p, p * p * channels)
+
+
 class VideoModel(nn.Module):
     """SAVi-style object-centric video model (the SSync/VideoSAUR architecture for feature targets).
 
@@ -75,6 +96,8 @@ class VideoModel(nn.Module):
         processor: `Processor`.
         decoder: `MLPDecoder` (patch features) or `SpatialBroadcastDecoder` (pixels, flow, depth).
         target: "features" (the backbone tokens are the reconstruction target) or "video" (the frames).
+        target_patch_size: For "video": p > 1 reconstructs p x p pixel patches, the frames rearranged
+            to [B, T, H/p, W/p, p*p*3] (a decoder on the encoder's patch grid instead of full resolution).
     """
 
     initializer: nn.Module
@@ -82,14 +105,22 @@ class VideoModel(nn.Module):
     processor: Processor
     decoder: nn.Module
     target: str = "features"
+    target_patch_size: int = 1
 
     def __call__(
-        self, video: jax.Array, conditioning: jax.Array | None = None, state: jax.Array | None = None
+        self,
+        video: jax.Array | None = None,
+        conditioning: jax.Array | None = None,
+        state: jax.Array | None = None,
+        *,
+        tokens: jax.Array | None = None,
     ) -> dict[str, jax.Array]:
         """Args:
             video: [B, T, H, W, 3] frames, normalised as the encoder expects.
             conditioning: Initializer input, e.g. first-frame boxes [B, S-1, 4]; unused when `state` is given.
             state: [B, S, D] from a previous call on the preceding frames; None starts a new video.
+            tokens: [B, T, N, C] instead of `video`: the frozen backbone's tokens of the frames, extracted
+                beforehand (`ssync_jax.tools.extract_features`); only for feature targets.
 
         Returns:
             slots [B, T, S, D]; enc_attn and enc_logits [B, T, N, S] (slot attention's softmax over slots
@@ -99,8 +130,13 @@ class VideoModel(nn.Module):
         """
         if self.target not in ("features", "video"):
             raise ValueError(f"VideoModel.target must be 'features' or 'video', got {self.target!r}")
-        batch, frames = video.shape[:2]
-        features, tokens = self.encoder(video)  # [B, T, N, D_in], [B, T, N, C]
+        if tokens is not None and self.target == "video":
+            raise ValueError(
+                "Pre-extracted tokens cannot train a model that reconstructs the frames; use "
+                "config.model.decoder.name='mlp' (feature targets) or train on video."
+            )
+        features, tokens = self.encoder(video, tokens)  # [B, T, N, D_in], [B, T, N, C]
+        batch, frames = features.shape[:2]
         starts_video = state is None
         if starts_video:
             state = self.initializer(batch, conditioning)  # [B, S, D]
@@ -115,6 +151,6 @@ class VideoModel(nn.Module):
             dec_masks=decoded["masks"],
             dec_logits=decoded["alpha_logits"],
             reconstruction=decoded["reconstruction"],
-            target=tokens if self.target == "features" else video,
+            target=tokens if self.target == "features" else pixel_patches(video, self.target_patch_size),
             state=state,
         )
