@@ -18,7 +18,7 @@ import numpy as np
 from clu import metrics as clu_metrics
 
 # Distinct colours for up to 24 slots (repeats beyond), RGB in [0, 1].
-_PALETTE = np.array(
+PALETTE = np.array(
     [
         [0.90, 0.10, 0.29], [0.24, 0.71, 0.29], [1.00, 0.88, 0.10], [0.00, 0.51, 0.78],
         [0.96, 0.51, 0.19], [0.57, 0.12, 0.71], [0.27, 0.94, 0.94], [0.94, 0.20, 0.90],
@@ -65,16 +65,16 @@ def _display(video: np.ndarray) -> np.ndarray:
     return (video - low) / max(high - low, 1e-6)
 
 
-def _upsample_nearest(grid: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+def upsample_nearest(grid: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """[T, h, w, ...] -> [T, H, W, ...] by repeating each cell (H, W multiples of h, w or not)."""
     rows = np.arange(size[0]) * grid.shape[1] // size[0]
     cols = np.arange(size[1]) * grid.shape[2] // size[1]
     return grid[:, rows][:, :, cols]
 
 
-def _overlay(frames: np.ndarray, ids: np.ndarray) -> np.ndarray:
+def overlay(frames: np.ndarray, ids: np.ndarray) -> np.ndarray:
     """Frames [T, H, W, 3] in [0, 1] tinted by the colour of each pixel's id [T, H, W]."""
-    colours = _PALETTE[ids % len(_PALETTE)]  # [T, H, W, 3]
+    colours = PALETTE[ids % len(PALETTE)]  # [T, H, W, 3]
     return (1 - _MASK_OPACITY) * frames + _MASK_OPACITY * colours
 
 
@@ -105,21 +105,21 @@ def image_summaries(
     size = frames.shape[1:3]
     images = {
         "images/input": frames,
-        "images/decoder_masks": _overlay(frames, _upsample_nearest(dec_ids, size)),
-        "images/encoder_attention": _overlay(frames, _upsample_nearest(enc_ids, size)),
+        "images/decoder_masks": overlay(frames, upsample_nearest(dec_ids, size)),
+        "images/encoder_attention": overlay(frames, upsample_nearest(enc_ids, size)),
     }
     if ssync_targets is not None:
         for labels, mask, colour, name in (
             ("enc_labels", "boundary_mask", 1.0, "images/ssync_encoder_labels_boundary"),
             ("dec_labels", "interior_mask", 0.0, "images/ssync_decoder_labels_interior"),
         ):
-            tinted = _overlay(frames, _upsample_nearest(ssync_targets[labels], size))
-            selected = _upsample_nearest(ssync_targets[mask], size)[..., None]  # [T, H, W, 1]
-            images[name] = np.where(_outline(selected), colour, tinted)
+            tinted = overlay(frames, upsample_nearest(ssync_targets[labels], size))
+            selected = upsample_nearest(ssync_targets[mask], size)[..., None]  # [T, H, W, 1]
+            images[name] = np.where(outline(selected), colour, tinted)
     return {name: _side_by_side(np.clip(image, 0.0, 1.0)) for name, image in images.items()}
 
 
-def _outline(mask: np.ndarray) -> np.ndarray:
+def outline(mask: np.ndarray) -> np.ndarray:
     """The pixels of `mask` [T, H, W, 1] on the border of its regions, so the tint stays visible."""
     padded = np.pad(mask, ((0, 0), (1, 1), (1, 1), (0, 0)), mode="edge")
     inner = padded[:, :-2, 1:-1] & padded[:, 2:, 1:-1] & padded[:, 1:-1, :-2] & padded[:, 1:-1, 2:]

@@ -26,9 +26,9 @@ def test_images_put_frames_side_by_side_and_tint_each_slot_differently():
     np.testing.assert_array_equal(images["images/input"][0, :, 4:], 1.0)
     masks = images["images/decoder_masks"][0]  # [4, 8, 3]
     assert masks.shape == (4, 8, 3)
-    np.testing.assert_allclose(masks[0, 0], 0.6 * summaries._PALETTE[0])
-    np.testing.assert_allclose(masks[0, 3], 0.6 * summaries._PALETTE[1])
-    np.testing.assert_allclose(masks[0, 7], 0.4 + 0.6 * summaries._PALETTE[1])
+    np.testing.assert_allclose(masks[0, 0], 0.6 * summaries.PALETTE[0])
+    np.testing.assert_allclose(masks[0, 3], 0.6 * summaries.PALETTE[1])
+    np.testing.assert_allclose(masks[0, 7], 0.4 + 0.6 * summaries.PALETTE[1])
 
 
 def test_ssync_images_outline_the_selected_patches():

@@ -1,0 +1,86 @@
+r"""Slot masks for your own video from a trained model.
+
+    python -m ssync_jax.tools.predict --workdir workdirs/synthetic --input my_video.mp4 --out predictions \
+        [--step N] [--fps 8] [--format mp4|gif]
+
+`--input` is a video file FFmpeg reads (MP4, MOV, WebM, GIF, ...) or a folder of PNG/JPEG frames
+in file-name order. Writes to `--out`:
+
+    masks.npz     masks int32 [T, H, W] (decoder slot id per pixel, the predicted segmentation),
+                  encoder_masks int32 [T, H, W] (slot attention's), slots float32 [T, S, D],
+                  at the input's resolution
+    overlay.mp4   the input tinted by the colour of each pixel's slot (or overlay.gif)
+
+Frames are resized to the model's input size and run in chunks as in evaluation (see
+`ssync_jax.inference`); the masks come back at the input's size.
+"""
+
+import os
+import sys
+
+import numpy as np
+from absl import app, flags
+
+from ssync_jax import inference, video_io
+from ssync_jax.summaries import overlay
+
+MASKS_FILE = "masks.npz"
+OVERLAY_NAME = "overlay"
+
+
+def write_prediction(
+    video: np.ndarray, prediction: inference.Prediction, out: str, fps: float = 8.0, video_format: str = "mp4"
+) -> tuple[str, str]:
+    """Saves the masks and slots and an overlay video; each file appears only once complete.
+
+    Args:
+        video: uint8 `[T, H, W, 3]` input frames.
+        prediction: `Predictor.predict(video)`.
+        out: output folder (created if missing).
+        fps: frames per second of the overlay.
+        video_format: "mp4" or "gif".
+
+    Returns:
+        The paths of `masks.npz` and the overlay video.
+    """
+    os.makedirs(out, exist_ok=True)
+    masks_path = os.path.join(out, MASKS_FILE)
+    temporary = os.path.join(out, f".{MASKS_FILE}.partial.npz")
+    np.savez_compressed(
+        temporary, masks=prediction.masks, encoder_masks=prediction.encoder_masks, slots=prediction.slots
+    )
+    os.replace(temporary, masks_path)
+    tinted = overlay(video.astype(np.float32) / 255.0, prediction.masks)  # [T, H, W, 3] in [0, 1]
+    overlay_path = os.path.join(out, f"{OVERLAY_NAME}.{video_format}")
+    video_io.write_video(overlay_path, np.round(tinted * 255).astype(np.uint8), fps)
+    return masks_path, overlay_path
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    options = flags.FLAGS
+    try:
+        # The input first: a wrong path should not wait for the model to load.
+        video = video_io.read_video(options.input)
+        predictor = inference.load(options.workdir, options.step)
+    except (FileNotFoundError, ValueError) as error:
+        sys.exit(f"Error: {error}")
+    prediction = predictor.predict(video)
+    masks_path, overlay_path = write_prediction(video, prediction, options.out, options.fps, options.format)
+    num_frames, height, width = prediction.masks.shape
+    print(f"{num_frames} frames of {width}x{height}, {prediction.slots.shape[1]} slots:")
+    print(f"  masks, encoder_masks, slots -> {os.path.abspath(masks_path)}")
+    print(f"  overlay video               -> {os.path.abspath(overlay_path)}")
+
+
+if __name__ == "__main__":
+    # Defined here, not at import, so that importing this module beside other CLIs' flags cannot clash.
+    flags.DEFINE_string("workdir", None, "Training workdir (holds config.json and checkpoints/).")
+    flags.DEFINE_integer("step", None, "Checkpoint step; default the latest.")
+    flags.DEFINE_string("input", None, "Video file or folder of PNG/JPEG frames.")
+    flags.DEFINE_string("out", None, "Output folder (created if missing).")
+    flags.DEFINE_float("fps", 8.0, "Frames per second of the overlay video.", lower_bound=0.01)
+    flags.DEFINE_enum("format", "mp4", ["mp4", "gif"], "Overlay video format.")
+    flags.mark_flags_as_required(["workdir", "input", "out"])
+    app.run(main)
