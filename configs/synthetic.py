@@ -1,18 +1,21 @@
 r"""The embedded default: SSync on the generated MOVi-C-like dataset, sized for a 2-core CPU.
 
-A SAVi-style model (small CNN encoder, spatial-broadcast decoder reconstructing the frames) with
-SSync as a plug-in: the SSync boundary/interior losses join the reconstruction loss after 30 % of
-training. The dataset (`synthetic_movi/c_64x64`: 300/50 videos of 24 frames, 3-10 objects, static
-camera) is generated on first use (a few minutes, with progress bars).
+A SAVi-style model (small CNN encoder to a 16x16 grid, 11 slots, a spatial-broadcast decoder that
+reconstructs each grid cell's 4x4 pixels) trained with pixel reconstruction + SlotContrast; the SSync
+boundary/interior losses join after 30 % of training. The dataset (`synthetic_movi/c_64x64`:
+300/50/50 videos of 24 frames, 3-10 objects, static camera) is generated on first use (1.5-3 minutes,
+with progress bars).
 
     python main.py --config configs/synthetic.py --workdir workdirs/synthetic
     tensorboard --logdir workdirs/synthetic
 
-Overrides: `--config.num_train_steps=500`, `--config.data.global_batch_size=4`, ...; the
+Overrides: `--config.num_train_steps=2000`, `--config.data.global_batch_size=4`, ...; the
 SSync-off base model: `--config configs/synthetic.py:base`.
 
-Speed: 7.8 s per step on a 2-core CPU (`python -m benchmarks.train_speed`), so the 500 steps take
-about 65 minutes plus two evaluations of the 50 validation videos.
+Speed: 1.6 s per step on a quiet 2-core CPU (`python -m benchmarks.train_speed`), so the 400 steps
+take about 11 minutes plus two evaluations of the 50 validation videos (~40 s each).
+
+What it reaches on the held-out test split (3 seeds, `python -m benchmarks.learning`): docs/RESULTS.md.
 """
 
 import ml_collections
@@ -42,6 +45,10 @@ def get_config(variant: str = "ssync") -> ml_collections.ConfigDict:
     config.data.eval_batch_size = 4  # Likewise; the last partial batch is padded (batch["valid"]).
     config.data.num_workers = 0  # grain worker processes; 0 = in the main process.
     config.data.prefetch_buffer_size = 2  # Batches read ahead (per worker), one thread each.
+    # Pre-extracted frozen-backbone tokens to train from instead of frames (written by
+    # `python -m ssync_jax.tools.extract_features`); None runs the backbone in every step.
+    # Evaluation always reads frames.
+    config.data.precomputed_features = ml_collections.config_dict.placeholder(str)
 
     # Model (ssync_jax/models/config.py): SAVi-S-like CNN at stride 4 (a 16x16 patch grid), 11 slots.
     config.model = model_config.dinov2_feature_model(num_slots=11, slot_dim=64, image_size=config.data.image_size)
@@ -51,14 +58,18 @@ def get_config(variant: str = "ssync") -> ml_collections.ConfigDict:
     config.model.encoder.cnn_features = (32, 32, 32, 32)
     config.model.encoder.cnn_strides = (2, 2, 1, 1)
     config.model.decoder.name = "spatial_broadcast"
-    # Two 16-channel convolutions after 2x upsamplings (16² -> 64²): the decoder runs once per slot
-    # and frame, and its backward pass is ~90 % of a step on CPU (benchmarks/train_speed.py).
+    # The decoder runs once per slot and frame, so at full 64² resolution its backward pass is ~90 %
+    # of a CPU step. On the encoder's 16x16 grid, reconstructing each cell's 4x4 pixels instead, it is
+    # ~16x cheaper, and its masks are on the encoder grid, as SSync needs them.
     config.model.decoder.resolution = (16, 16)
-    config.model.decoder.features = (16, 16)
-    config.model.decoder.upsample = (True, True)
+    config.model.decoder.features = (32, 32)
+    config.model.decoder.upsample = (False, False)
+    config.model.decoder.patch_size = 4
 
     # Objective (ssync_jax/objectives/total_loss.py): reconstruction, then SSync from 30 % on.
-    config.losses = ml_collections.ConfigDict({"reconstruction": {"weight": 1.0}})
+    config.losses = ml_collections.ConfigDict(
+        {"reconstruction": {"weight": 1.0}, "slot_contrast": {"weight": 0.5, "temperature": 0.1}}
+    )
     if variant == "ssync":
         config.losses.ssync_boundary = {"weight": 1.0, "warmup_fraction": 0.3}
         config.losses.ssync_interior = {"weight": 1.0, "warmup_fraction": 0.3}
@@ -79,12 +90,12 @@ def get_config(variant: str = "ssync") -> ml_collections.ConfigDict:
     config.optimizer.b2 = 0.999
 
     # Loop (ssync_jax/train.py).
-    config.num_train_steps = 500  # ~7.8 s/step on 2 CPU cores: about an hour.
+    config.num_train_steps = 400  # ~1.6 s/step on 2 quiet CPU cores: about 11 minutes.
     config.stop_after_step = ml_collections.config_dict.placeholder(int)  # Leave early (resumable).
     config.log_every_steps = 10
-    config.image_every_steps = 50  # 0: no images.
-    config.eval_every_steps = 250
-    config.checkpoint_every_steps = 50
+    config.image_every_steps = 100  # 0: no images.
+    config.eval_every_steps = 200
+    config.checkpoint_every_steps = 100
     config.max_checkpoints_to_keep = 2
     config.keep_best_checkpoints = 0  # >0: also keep this many with the best eval video_fg_ari.
     config.async_checkpointing = True

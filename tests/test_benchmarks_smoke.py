@@ -97,3 +97,18 @@ def test_csv_without_the_setting_columns_is_rejected_with_the_remeasure_command(
     _write_table(table, {column: [1] for column in objective_scaling.HEADER})
     with pytest.raises(ValueError, match=r"lacks columns \['batch', 'frames', 'slots', 'machine'\].*--csv"):
         objective_scaling.read_csv(table)
+
+
+def test_learning_summary_is_the_mean_and_sample_std_in_percent_per_variant_and_slot_count():
+    from benchmarks import learning
+
+    rows = [
+        {"variant": "ssync", "slots": 11, "seed": seed, **{m: value for m in learning.METRICS}}
+        for seed, value in enumerate([0.1, 0.2, 0.6])
+    ] + [{"variant": "base", "slots": 7, "seed": 0, **{m: 0.5 for m in learning.METRICS}}]
+    summary = {(entry["variant"], entry["slots"]): entry for entry in learning.summarise(rows)}
+    mean, std = summary[("ssync", 11)]["video_fg_ari"]
+    np.testing.assert_allclose(mean, 30.0)
+    np.testing.assert_allclose(std, np.std([10.0, 20.0, 60.0], ddof=1))
+    assert summary[("ssync", 11)]["runs"] == 3
+    assert summary[("base", 7)]["video_mbo"] == (50.0, 0.0)  # One run: no spread.

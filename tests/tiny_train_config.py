@@ -2,8 +2,9 @@
 in subprocesses), and `read_events` to check what they logged.
 
 4 training / 2 validation videos of 3 frames at 32x32 (generated on first use), model input
-16x16, 2-frame chunks, batch 2, a 2-layer CNN (4x4 patch grid), 3 slots of 16, SSync active from
-step round(0.3 * num_train_steps), a checkpoint every step.
+16x16, 2-frame chunks, batch 2, a 2-layer CNN (4x4 patch grid), 3 slots of 16, a decoder of
+4x4-pixel patches on that grid, SSync active from step round(0.3 * num_train_steps), a
+checkpoint every step.
 """
 
 import glob
@@ -32,7 +33,7 @@ def get_config() -> ml_collections.ConfigDict:
     config.model.encoder.cnn_strides = (2, 2)
     config.model.decoder.resolution = (4, 4)
     config.model.decoder.features = (8, 8)
-    config.model.decoder.upsample = (True, True)
+    config.model.decoder.upsample = (False, False)  # On the 4x4 grid, 4x4-pixel patches, as the default.
     config.optimizer.warmup_steps = 1
     config.num_train_steps = 2
     config.log_every_steps = 1
