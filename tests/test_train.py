@@ -19,6 +19,8 @@ from ssync_jax import checkpoints, train
 from ssync_jax.data import movi
 from tests import tiny_train_config
 
+pytestmark = pytest.mark.usefixtures("compilation_cache")
+
 TINY_DATASET = tiny_train_config.DATASET
 read_events = tiny_train_config.read_events
 
@@ -28,17 +30,6 @@ def tiny_config(data_dir: str, num_train_steps: int = 2):
     config.data.data_dir = data_dir
     config.num_train_steps = num_train_steps
     return config
-
-
-@pytest.fixture(scope="module", autouse=True)
-def compilation_cache(tmp_path_factory):
-    """Reuses compiled steps across the runs of this module (each run builds fresh jit functions)."""
-    previous = jax.config.jax_compilation_cache_dir, jax.config.jax_persistent_cache_min_compile_time_secs
-    jax.config.update("jax_compilation_cache_dir", str(tmp_path_factory.mktemp("jax_cache")))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-    yield
-    jax.config.update("jax_compilation_cache_dir", previous[0])
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", previous[1])
 
 
 @pytest.fixture(scope="module")

@@ -24,6 +24,8 @@ from ssync_jax.objectives import total_loss
 from ssync_jax.tools import extract_features as extraction
 from tests import tiny_train_config
 
+pytestmark = pytest.mark.usefixtures("compilation_cache")
+
 HF_DIR = str(Path(__file__).resolve().parents[1] / "fixtures" / "dinov2_tiny_hf")
 VARIANT = "vit_test_tiny"
 SIZE = 42  # 3x3 patches of 14 pixels.
@@ -35,17 +37,6 @@ def tiny_variant():
     with pytest.MonkeyPatch.context() as patch:
         patch.setitem(dinov2.VARIANTS, VARIANT, (64, 2, 4))
         yield
-
-
-@pytest.fixture(scope="module", autouse=True)
-def compilation_cache(tmp_path_factory):
-    """Reuses compiled steps across the runs of this module (each run builds fresh jit functions)."""
-    previous = jax.config.jax_compilation_cache_dir, jax.config.jax_persistent_cache_min_compile_time_secs
-    jax.config.update("jax_compilation_cache_dir", str(tmp_path_factory.mktemp("jax_cache")))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-    yield
-    jax.config.update("jax_compilation_cache_dir", previous[0])
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", previous[1])
 
 
 @pytest.fixture(scope="module")
