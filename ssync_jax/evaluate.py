@@ -11,7 +11,6 @@ Metrics (means over valid videos or frames; padding and object-less videos never
 with `enc_`, and `num_videos`.
 """
 
-import math
 from collections.abc import Iterable, Mapping
 
 import grain
@@ -26,6 +25,7 @@ from jax.sharding import Mesh
 
 from ssync_jax import metrics, paths, sharding
 from ssync_jax.data import pipeline
+from ssync_jax.objectives import total_loss
 
 PREDICTIONS = {"": "dec_ids", "enc_": "enc_ids"}
 LEVELS = {"video": False, "image": True}
@@ -35,20 +35,6 @@ NAMES = tuple(f"{prefix}{level}_{metric}" for prefix in PREDICTIONS for level in
 EvalMetrics = clu_metrics.Collection.create(
     **{name: metrics.ValidAverage.from_outputs(name, name + "_valid") for name in NAMES}
 )
-
-
-def patch_grid(num_patches: int, grid_shape: tuple[int, int] | None = None) -> tuple[int, int]:
-    """(h, w) of the encoder's patch grid: `grid_shape` (`config.ssync.grid_shape`) if given, else
-    the square grid of `num_patches`."""
-    if grid_shape is not None:
-        return tuple(grid_shape)
-    side = math.isqrt(num_patches)
-    if side * side != num_patches:
-        raise ValueError(
-            f"The encoder gives {num_patches} patches per frame, not a square grid; set "
-            "config.ssync.grid_shape to its (height, width)."
-        )
-    return side, side
 
 
 class Evaluator:
@@ -73,7 +59,7 @@ class Evaluator:
         """Segment ids [B, t, H, W] of one chunk (decoder and encoder) and the carried slots."""
         rng = jax.random.key(self.config.seed)
         outputs = self.model.apply({"params": params}, video, state=state, rngs={"slots": rng})
-        grid = patch_grid(outputs["enc_attn"].shape[2], self.config.ssync.get("grid_shape"))
+        grid = total_loss.patch_grid(outputs["enc_attn"].shape[2], self.config.ssync.get("grid_shape"))
         ids = {
             "dec_ids": metrics.masks_to_ids(outputs["dec_masks"], label_size, grid),
             "enc_ids": metrics.masks_to_ids(outputs["enc_attn"], label_size, grid),

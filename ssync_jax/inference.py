@@ -28,7 +28,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 from etils import epath
 
-from ssync_jax import checkpoints, evaluate, metrics, paths
+from ssync_jax import checkpoints, metrics, paths
 from ssync_jax.data import transforms
 from ssync_jax.models import build_model
 from ssync_jax.objectives import total_loss
@@ -91,7 +91,7 @@ class Predictor:
         outputs = self.model.apply(
             {"params": params}, video, state=state, rngs={"slots": jax.random.key(self.config.seed)}
         )
-        grid = evaluate.patch_grid(outputs["enc_attn"].shape[2], self.config.get("ssync", {}).get("grid_shape"))
+        grid = total_loss.patch_grid(outputs["enc_attn"].shape[2], self.config.get("ssync", {}).get("grid_shape"))
         num_slots = outputs["slots"].shape[2]
         dec_masks = outputs["dec_masks"][0]  # [L, N, S] (on the patch grid) or [L, h', w', S]
         if dec_masks.ndim == 3:

@@ -107,7 +107,7 @@ def make_image_step(model, config: ml_collections.ConfigDict) -> Callable:
     def image_step(params, video: jax.Array) -> dict[str, Any]:
         first = video[:1]  # [1, T, H, W, 3]
         outputs = model.apply({"params": params}, first, rngs={"slots": jax.random.key(config.seed)})
-        grid = evaluate.patch_grid(outputs["enc_attn"].shape[2], config.ssync.get("grid_shape"))
+        grid = total_loss.patch_grid(outputs["enc_attn"].shape[2], config.ssync.get("grid_shape"))
         maps = summaries.first_example_maps(outputs, grid)
         if uses_ssync:
             enc_logits, dec_logits, _ = total_loss.maps_on_encoder_grid(outputs, grid)  # [1, T, N, S]

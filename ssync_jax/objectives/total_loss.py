@@ -181,7 +181,7 @@ def maps_on_encoder_grid(
         raise ValueError(
             f"outputs['enc_logits'] must be [B, T, N, S], got shape {enc_logits.shape}."
         )
-    grid_shape = _square_grid(enc_logits.shape[2]) if grid_shape is None else tuple(grid_shape)
+    grid_shape = patch_grid(enc_logits.shape[2], grid_shape)
     if dec_logits.ndim == 5:
         if dec_logits.shape[2:4] != grid_shape:
             dec_logits = resample.area_resample_to_grid(dec_logits, grid_shape)  # [B, T, H, W, S]
@@ -189,12 +189,16 @@ def maps_on_encoder_grid(
     return enc_logits, dec_logits, grid_shape
 
 
-def _square_grid(num_patches: int) -> tuple[int, int]:
+def patch_grid(num_patches: int, grid_shape: tuple[int, int] | None = None) -> tuple[int, int]:
+    """(h, w) of the encoder's patch grid: `grid_shape` (`config.ssync.grid_shape`) if given, else
+    the square grid of `num_patches`."""
+    if grid_shape is not None:
+        return tuple(grid_shape)
     side = math.isqrt(num_patches)
     if side * side != num_patches:
         raise ValueError(
-            f"enc_logits has N={num_patches} patches, not a square grid; set "
-            "config.ssync.grid_shape to the encoder's (H, W)."
+            f"The encoder gives N={num_patches} patches, not a square grid; set "
+            "config.ssync.grid_shape to its (H, W)."
         )
     return side, side
 
