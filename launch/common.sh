@@ -99,6 +99,13 @@ pinned_jax_version() {  # The jax version requirements.txt pins (accelerator bui
     printf '%s' "$version"
 }
 
+check_tpu_target() {  # NAME ZONE: the TPU every tpu/ script addresses, given and well-formed.
+    require --name "$1" TPU_NAME
+    require --zone "$2" ZONE
+    check_tpu_name "$1"
+    check_zone "$2"
+}
+
 tpu_flags() {  # ZONE PROJECT: sets TPU_FLAGS, the location flags every gcloud TPU command takes.
     TPU_FLAGS=("--zone=$1")
     if [[ -n $2 ]]; then

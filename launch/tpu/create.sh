@@ -62,11 +62,8 @@ while [[ $# -gt 0 ]]; do
     esac
 done
 
-require --name "$tpu_name" TPU_NAME
-require --zone "$zone" ZONE
+check_tpu_target "$tpu_name" "$zone"
 require --accelerator-type "$accelerator_type" ACCELERATOR_TYPE
-check_tpu_name "$tpu_name"
-check_zone "$zone"
 type_pattern='^(v4|v5litepod|v5p|v6e)-[1-9][0-9]*$'
 if [[ ! $accelerator_type =~ $type_pattern ]]; then
     usage_error "--accelerator-type '$accelerator_type' is not v4-N, v5litepod-N, v5p-N or v6e-N (e.g. v4-8)"

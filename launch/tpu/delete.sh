@@ -47,10 +47,7 @@ while [[ $# -gt 0 ]]; do
     esac
 done
 
-require --name "$tpu_name" TPU_NAME
-require --zone "$zone" ZONE
-check_tpu_name "$tpu_name"
-check_zone "$zone"
+check_tpu_target "$tpu_name" "$zone"
 require_tool gcloud "install the Google Cloud CLI: https://cloud.google.com/sdk/docs/install"
 tpu_flags "$zone" "$project"
 

@@ -60,10 +60,7 @@ while [[ $# -gt 0 ]]; do
     esac
 done
 
-require --name "$tpu_name" TPU_NAME
-require --zone "$zone" ZONE
-check_tpu_name "$tpu_name"
-check_zone "$zone"
+check_tpu_target "$tpu_name" "$zone"
 python_pattern='^python3\.[0-9]+$'
 if [[ ! $python =~ $python_pattern ]]; then
     usage_error "--python '$python' is not an interpreter name like python3.11"

@@ -64,10 +64,7 @@ if ((local_run)); then
     run tensorboard --logdir "$logdir" --port "$port"
     exit 0
 fi
-require --name "$tpu_name" TPU_NAME
-require --zone "$zone" ZONE
-check_tpu_name "$tpu_name"
-check_zone "$zone"
+check_tpu_target "$tpu_name" "$zone"
 require_tool gcloud "install the Google Cloud CLI: https://cloud.google.com/sdk/docs/install"
 tpu_flags "$zone" "$project"
 note "TensorBoard: http://localhost:$port (once it reports that it is serving; Ctrl-C stops it)"

@@ -77,10 +77,7 @@ while [[ $# -gt 0 ]]; do
     esac
 done
 
-require --name "$tpu_name" TPU_NAME
-require --zone "$zone" ZONE
-check_tpu_name "$tpu_name"
-check_zone "$zone"
+check_tpu_target "$tpu_name" "$zone"
 worker_pattern='^([0-9]+|all)$'
 if [[ -n $worker && $mode != logs ]]; then
     usage_error "--worker applies to --logs only (training and --stop address all workers)"
