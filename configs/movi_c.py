@@ -6,6 +6,14 @@ loss = feature MSE 1.0 + SlotContrast 0.5 (τ 0.1) + SSync boundary 1.0 + interi
 training on, merge τ 0.7; Adam 8e-4, 2,500 warm-up steps, exponential decay to 0.5x at step 100k,
 global-norm clip 0.05, global batch 128 of 4-frame chunks, horizontal flips.
 
+The authors' code, where it is not the usual reading (docs/RESULTS.md §0 measures the equivalence):
+predictor attention logits x √d_head (`model.predictor.attention_logit_scale="sqrt_head_dim"`),
+GRU continuing from the LayerNormed slots (`model.corrector.gru_state="normalized_slots"`), PyTorch
+initialisation (`model.init_scheme="torch"`), every loss computed per 64 clips as on each of their
+2 GPUs (`loss_group_size=64`), evaluation at the 336² input with labels upsampled nearest
+(`data.eval_resolution="model_input"`), frames without objects scoring FG-ARI 1
+(`eval.fg_ari_without_foreground="one"`), PyTorch's bicubic resize (`data.bicubic="torch"`).
+
 Data: convert Kubric's MOVi-C once (see ssync_jax/data/movi.py), then
 
     python main.py --config configs/movi_c.py --workdir workdirs/movi_c \
@@ -47,6 +55,9 @@ def paper_config(
     config.data.eval_batch_size = 8
     config.data.num_workers = 8
     config.data.prefetch_buffer_size = 4
+    config.data.bicubic = "torch"
+    config.data.eval_resolution = "model_input"
+    config.eval.fg_ari_without_foreground = "one"
 
     config.model = model_config.dinov2_feature_model(dinov2, num_slots, slot_dim, (336, 336), weights)
 
@@ -56,6 +67,7 @@ def paper_config(
         losses["ssync_interior"] = {"weight": 1.0, "warmup_fraction": 0.3}
     config.losses = ml_collections.ConfigDict(losses)
     config.ssync.merge_iou_threshold = merge_iou
+    config.loss_group_size = 64  # The authors' per-GPU batch: 2 GPUs x 64 clips, losses per GPU.
 
     config.optimizer.learning_rate = 8e-4
     return long_run_loop(config, steps)

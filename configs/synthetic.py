@@ -43,6 +43,8 @@ def get_config(variant: str = "ssync") -> ml_collections.ConfigDict:
     config.data.chunk_length = 4  # Training frames per example (aligned windows of the video).
     config.data.normalization = "zero_one"  # "imagenet" | "zero_one" | "minus_one_one".
     config.data.flip_prob = 0.5
+    config.data.bicubic = "pil"  # Video resize kernel: "pil" (a = -0.5, antialiased) or "torch" (the authors').
+    config.data.eval_resolution = "dataset"  # Score at the labels' resolution, or "model_input" (the authors').
     # Per-pixel fields carried: "video" plus any of "segmentations", "depth", "forward_flow",
     # "backward_flow" (the last three decoded to floats, e.g. for SAVi-style targets).
     config.data.fields = ("video", "segmentations")
@@ -57,6 +59,9 @@ def get_config(variant: str = "ssync") -> ml_collections.ConfigDict:
 
     # Model (ssync_jax/models/config.py): SAVi-S-like CNN at stride 4 (a 16x16 patch grid), 11 slots.
     config.model = model_config.dinov2_feature_model(num_slots=11, slot_dim=64, image_size=config.data.image_size)
+    config.model.init_scheme = "flax"  # SAVi's conventions: Flax initialisation, GRU on the raw slots,
+    config.model.corrector.gru_state = "slots"  # standard attention scale in the predictor.
+    config.model.predictor.attention_logit_scale = "rsqrt_head_dim"
     config.model.encoder.backbone = "savi_cnn"
     config.model.encoder.freeze_backbone = False
     config.model.encoder.position_embedding = True
@@ -84,6 +89,8 @@ def get_config(variant: str = "ssync") -> ml_collections.ConfigDict:
         {"merge_iou_threshold": 0.7, "min_diff_boundary": 1, "min_same_boundary": 1, "max_diff_interior": 1}
     )
     config.ssync.grid_shape = ml_collections.config_dict.placeholder(tuple)  # None: square grid.
+    # Clips per loss group (SlotContrast negatives, SSync pooling); None: the whole global batch.
+    config.loss_group_size = ml_collections.config_dict.placeholder(int)
 
     # Optimizer: Adam, linear warm-up, exponential decay to final_lr_fraction at the last step.
     config.optimizer = ml_collections.ConfigDict()
@@ -111,6 +118,7 @@ def get_config(variant: str = "ssync") -> ml_collections.ConfigDict:
     config.eval = ml_collections.ConfigDict()
     config.eval.chunk_length = 6
     config.eval.num_true_ids = 11  # Largest ground-truth id + 1 (background 0, up to 10 objects).
+    config.eval.fg_ari_without_foreground = "skip"  # Frames without objects: "skip", or "one" (the authors').
     # An orbax params checkpoint to evaluate instead of the workdir's (e.g. the authors' weights
     # converted by `python -m ssync_jax.tools.import_torch_checkpoint`); --mode eval only.
     config.eval.params_checkpoint = ml_collections.config_dict.placeholder(str)

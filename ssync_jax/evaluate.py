@@ -11,6 +11,7 @@ Metrics (means over valid videos or frames; padding and object-less videos never
 with `enc_`, and `num_videos`.
 """
 
+import functools
 from collections.abc import Iterable, Mapping
 
 import grain
@@ -51,7 +52,13 @@ class Evaluator:
         self.config = config
         self.mesh = mesh
         self._predict = jax.jit(self._predict_chunk, static_argnames=("label_size",))
-        self._scores = jax.jit(self._score, out_shardings=sharding.replicated(mesh))
+        scores = functools.partial(
+            per_video_scores,
+            num_true=config.eval.num_true_ids,
+            num_pred=config.model.num_slots,
+            fg_ari_without_foreground=config.eval.fg_ari_without_foreground,
+        )
+        self._scores = jax.jit(scores, out_shardings=sharding.replicated(mesh))
 
     def _predict_chunk(
         self, params, video: jax.Array, state: jax.Array | None, label_size: tuple[int, int]
@@ -65,22 +72,6 @@ class Evaluator:
             "enc_ids": metrics.masks_to_ids(outputs["enc_attn"], label_size, grid),
         }
         return ids, outputs["state"]
-
-    def _score(self, true_ids: jax.Array, predictions: dict[str, jax.Array], valid: jax.Array) -> dict[str, jax.Array]:
-        """Per-video and per-frame FG-ARI, mBO and IoU matrices (for mIoU) of a batch."""
-        num_true, num_pred = self.config.eval.num_true_ids, self.config.model.num_slots
-        out = {}
-        for prefix, key in PREDICTIONS.items():
-            for level, per_frame in LEVELS.items():
-                real = valid[:, None] if per_frame else valid  # [B, 1] or [B]
-                for metric, fn in (("fg_ari", metrics.fg_ari), ("mbo", metrics.mbo)):
-                    values, ok = fn(true_ids, predictions[key], num_true, num_pred, per_frame)
-                    out[f"{prefix}{level}_{metric}"] = values
-                    out[f"{prefix}{level}_{metric}_valid"] = ok & real
-                iou, present = metrics.iou_matrix(true_ids, predictions[key], num_true, num_pred, per_frame)
-                out[f"{prefix}{level}_iou"] = iou
-                out[f"{prefix}{level}_present"] = present & real[..., None]
-        return out
 
     def _batch_metrics(self, params, local_batch: Mapping[str, np.ndarray]) -> clu_metrics.Collection:
         num_true = self.config.eval.num_true_ids
@@ -101,13 +92,7 @@ class Evaluator:
             ids, state = self._predict(params, batch["video"][:, start : start + chunk], state, label_size=label_size)
             pieces.append(ids)
         predictions = {key: jnp.concatenate([p[key] for p in pieces], axis=1) for key in PREDICTIONS.values()}
-        scores = jax.device_get(self._scores(batch["segmentations"], predictions, batch["valid"]))
-        for prefix in PREDICTIONS:
-            for level in LEVELS:
-                iou, present = scores.pop(f"{prefix}{level}_iou"), scores.pop(f"{prefix}{level}_present")
-                values, ok = metrics.hungarian_miou(iou, present)
-                scores[f"{prefix}{level}_miou"] = values.astype(np.float32)
-                scores[f"{prefix}{level}_miou_valid"] = ok
+        scores = batch_scores(self._scores, batch["segmentations"], predictions, batch["valid"])
         return EvalMetrics.single_from_model_output(**scores)
 
     def evaluate(self, params, dataset: Iterable[Mapping[str, np.ndarray]]) -> dict[str, float]:
@@ -136,6 +121,59 @@ class Evaluator:
         results = {name: float(value) for name, value in total.compute().items()}
         results["num_videos"] = int(np.sum(multihost_utils.process_allgather(np.int32(num_videos))))
         return results
+
+
+def per_video_scores(
+    true_ids: jax.Array,
+    predictions: Mapping[str, jax.Array],
+    valid: jax.Array,
+    *,
+    num_true: int,
+    num_pred: int,
+    fg_ari_without_foreground: str,
+) -> dict[str, jax.Array]:
+    """Per-video and per-frame FG-ARI and mBO, and the IoU matrices mIoU needs, of one batch (jit-able).
+
+    Args:
+        true_ids: `[B, T, H, W]` ground-truth ids.
+        predictions: {"dec_ids", "enc_ids"}: `[B, T, H, W]` predicted segment ids.
+        valid: `[B]` False for padding.
+        num_true: `config.eval.num_true_ids`.
+        num_pred: the slot count.
+        fg_ari_without_foreground: "skip" or "one" (`ssync_jax.metrics.fg_ari`).
+
+    Returns:
+        "<name>" values and "<name>_valid" masks for the FG-ARI and mBO names, and
+        "<prefix><level>_iou" / "_present" for `batch_scores` to turn into mIoU on the host.
+    """
+    fg_ari = functools.partial(metrics.fg_ari, without_foreground=fg_ari_without_foreground)
+    out = {}
+    for prefix, key in PREDICTIONS.items():
+        for level, per_frame in LEVELS.items():
+            real = valid[:, None] if per_frame else valid  # [B, 1] or [B]
+            for metric, fn in (("fg_ari", fg_ari), ("mbo", metrics.mbo)):
+                values, ok = fn(true_ids, predictions[key], num_true, num_pred, per_frame)
+                out[f"{prefix}{level}_{metric}"] = values
+                out[f"{prefix}{level}_{metric}_valid"] = ok & real
+            iou, present = metrics.iou_matrix(true_ids, predictions[key], num_true, num_pred, per_frame)
+            out[f"{prefix}{level}_iou"] = iou
+            out[f"{prefix}{level}_present"] = present & real[..., None]
+    return out
+
+
+def batch_scores(
+    scores_fn, true_ids: jax.Array, predictions: Mapping[str, jax.Array], valid: jax.Array
+) -> dict[str, np.ndarray]:
+    """Every metric of `NAMES` for one batch, with its validity: `scores_fn` (a jitted
+    `per_video_scores`) on the devices, then Hungarian matching for mIoU on the host."""
+    scores = jax.device_get(scores_fn(true_ids, predictions, valid))
+    for prefix in PREDICTIONS:
+        for level in LEVELS:
+            iou, present = scores.pop(f"{prefix}{level}_iou"), scores.pop(f"{prefix}{level}_present")
+            values, ok = metrics.hungarian_miou(iou, present)
+            scores[f"{prefix}{level}_miou"] = values.astype(np.float32)
+            scores[f"{prefix}{level}_miou_valid"] = ok
+    return scores
 
 
 def write_json(path: str, results: Mapping[str, float | int], step: int) -> None:

@@ -131,7 +131,7 @@ class Predictor:
             ValueError: `video` is not non-empty uint8 `[T, H, W, 3]`.
         """
         video = _checked_video(video)
-        frames = transforms.resize_bicubic(video, self.image_size)  # [T, h, w, 3] in [0, 1]
+        frames = transforms.resize_bicubic(video, self.image_size, self.config.data.bicubic)  # [T, h, w, 3] in [0, 1]
         frames = transforms.normalize(frames, self.config.data.normalization)  # [T, h, w, 3]
         return self.predict_frames(frames, video.shape[1:3], with_maps)
 

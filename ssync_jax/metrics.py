@@ -107,8 +107,16 @@ def adjusted_rand_index(table: jax.Array) -> jax.Array:
     return jnp.where(agree, 1.0, numerator / jnp.where(agree, 1.0, denominator))
 
 
+EMPTY_FG_ARI = ("skip", "one")
+
+
 def fg_ari(
-    true_ids: jax.Array, pred_ids: jax.Array, num_true: int, num_pred: int, per_frame: bool = False
+    true_ids: jax.Array,
+    pred_ids: jax.Array,
+    num_true: int,
+    num_pred: int,
+    per_frame: bool = False,
+    without_foreground: str = "skip",
 ) -> tuple[jax.Array, jax.Array]:
     """FG-ARI = ARI(true_p, pred_p) over the pixels p with true_p ≠ 0, per video or per frame.
 
@@ -118,14 +126,24 @@ def fg_ari(
         num_true: number of ground-truth ids, background included (static).
         num_pred: number of predicted segments (static).
         per_frame: image FG-ARI (one value per frame) instead of video FG-ARI.
+        without_foreground: a frame (video) without foreground pixels is left out ("skip") or
+            scores 1.0 ("one"): the authors' `AdjustedRandIndex` counts it, with the degenerate
+            ARI of two empty clusterings, 1.
 
     Returns:
         values: `[B]` (or `[B, T]`) float32 FG-ARI, 0 where invalid.
-        valid: same shape, bool, False where there is no foreground pixel.
+        valid: same shape, bool, False where there is no foreground pixel ("skip" only).
     """
+    if without_foreground not in EMPTY_FG_ARI:
+        raise ValueError(f"without_foreground must be one of {EMPTY_FG_ARI}, got {without_foreground!r}.")
     table = contingency_table(true_ids, pred_ids, num_true, num_pred, per_frame)[..., 1:, :]
-    valid = table.sum((-2, -1)) > 0  # [B, G]
-    values = jnp.where(valid, adjusted_rand_index(table), 0.0)  # [B, G]
+    has_foreground = table.sum((-2, -1)) > 0  # [B, G]
+    if without_foreground == "one":
+        values = jnp.where(has_foreground, adjusted_rand_index(table), 1.0)  # [B, G]
+        valid = jnp.ones_like(has_foreground)
+    else:
+        values = jnp.where(has_foreground, adjusted_rand_index(table), 0.0)  # [B, G]
+        valid = has_foreground
     return _ungroup(values, per_frame), _ungroup(valid, per_frame)
 
 

@@ -140,7 +140,7 @@ def make_train_step(
         (unweighted), the objective's statistics, `optim/learning_rate`, `optim/l2_grads`,
         `optim/l2_params`, `optim/l2_updates` (the last three over trainable params).
     """
-    loss_fn = total_loss.build_loss_fn(config.losses, config.ssync)
+    loss_fn = total_loss.build_loss_fn(config.losses, config.ssync, config.loss_group_size)
     num_steps = config.num_train_steps
 
     def train_step(state: TrainState, batch: Mapping[str, jax.Array]) -> tuple[TrainState, dict[str, jax.Array]]:

@@ -8,7 +8,8 @@ uint16 "depth"/"forward_flow"/"backward_flow" with their ranges under "metadata"
 Training: each JAX process reads the disjoint shard `[process_index::process_count]`, shuffles it
 (a new order each epoch), repeats forever, takes one random aligned `chunk_length`-frame window
 per video, resizes to the model input, flips horizontally with `flip_prob`, normalises, and
-batches. Evaluation: one finite pass over whole videos, segmentations left at label resolution,
+batches. Evaluation: one finite pass over whole videos, segmentations at the model input or at
+their own resolution (`eval_resolution`),
 the shard padded to whole batches that every process shares, padding marked by `valid`.
 Video is resized bicubically and clamped (`transforms.resize_bicubic`); segmentations, depth and
 flow by nearest neighbour, so ids and depths are never blended across object edges.
@@ -17,7 +18,7 @@ Batches are dicts of numpy arrays (B = global batch / process count; T = chunk l
 training, all frames in evaluation; H, W = `image_size`; h, w = the dataset's resolution):
     video          float32 [B, T, H, W, 3]   normalised RGB
     segmentations  int32   [B, T, H, W]      0 = background, k = instance k-1 (no trailing 1;
-                                             [B, T, h, w] in evaluation)
+                                             [B, T, h, w] in evaluation at "dataset" resolution)
     depth          float32 [B, T, H, W, 1]   distance along the camera ray
     forward_flow   float32 [B, T, H, W, 2]   (d_row, d_col) in output pixels (same for
     backward_flow                            backward_flow)
@@ -43,6 +44,9 @@ import numpy as np
 from ssync_jax.data import transforms
 
 FIELDS = ("video", "segmentations", "depth", "forward_flow", "backward_flow")
+# Where evaluation compares masks: "model_input" upsamples the labels (nearest) to the model input,
+# as the authors do; "dataset" keeps the labels' own resolution, as SAVi does.
+EVAL_RESOLUTIONS = ("model_input", "dataset")
 _FLOWS = ("forward_flow", "backward_flow")
 _QUANTIZED = ("depth", *_FLOWS)  # uint16 in the source, decoded with metadata/{name}_range.
 
@@ -54,7 +58,14 @@ Source = grain.sources.RandomAccessDataSource[Example]
 class _Options:
     """Validated per-example settings shared by the train and eval transforms."""
 
-    def __init__(self, image_size: Sequence[int], normalization: str, fields: Sequence[str]):
+    def __init__(
+        self,
+        image_size: Sequence[int],
+        normalization: str,
+        fields: Sequence[str],
+        bicubic: str = "pil",
+        eval_resolution: str = "dataset",
+    ):
         if len(image_size) != 2 or min(image_size) < 1:
             raise ValueError(f"image_size={tuple(image_size)} must be a positive (height, width).")
         if normalization not in transforms.NORMALIZATIONS:
@@ -67,9 +78,15 @@ class _Options:
             raise ValueError(
                 f"config.data.fields={tuple(fields)} must include 'video' and name only {FIELDS}."
             )
+        if bicubic not in transforms.BICUBIC_KERNELS:
+            raise ValueError(f"config.data.bicubic={bicubic!r} must be one of {transforms.BICUBIC_KERNELS}.")
+        if eval_resolution not in EVAL_RESOLUTIONS:
+            raise ValueError(f"config.data.eval_resolution={eval_resolution!r} must be one of {EVAL_RESOLUTIONS}.")
         self.image_size = (int(image_size[0]), int(image_size[1]))
         self.normalization = normalization
         self.fields = tuple(fields)
+        self.bicubic = bicubic
+        self.eval_resolution = eval_resolution
 
 
 def _prepare(
@@ -95,7 +112,7 @@ def _prepare(
     """
     size = options.image_size
     mirror = transforms.flip_horizontal if flip else (lambda x: x)
-    video = transforms.resize_bicubic(example["video"][frames], size)  # [T, H, W, 3]
+    video = transforms.resize_bicubic(example["video"][frames], size, options.bicubic)  # [T, H, W, 3]
     out = {
         # Normalising is per pixel, so it commutes with the flip; mirroring last keeps it a view
         # (copied once, by batching) and the normalisation on contiguous memory.
@@ -173,16 +190,13 @@ class _EvalExample(grain.transforms.Map):
         self._options = options
 
     def map(self, element: int) -> Example:
+        resize = self._options.eval_resolution == "model_input"
         if element < len(self._shard):
             index = self._shard[element]
             example = self._source[index]
-            return _prepare(
-                example, index, self._options, slice(None), flip=False, resize_segmentations=False
-            )
+            return _prepare(example, index, self._options, slice(None), flip=False, resize_segmentations=resize)
         # Padding copies the shapes of a real video so that batches stack.
-        real = _prepare(
-            self._source[0], 0, self._options, slice(None), flip=False, resize_segmentations=False
-        )
+        real = _prepare(self._source[0], 0, self._options, slice(None), flip=False, resize_segmentations=resize)
         padding = {name: np.zeros_like(value) for name, value in real.items()}
         padding["video_index"] = np.int32(-1)
         return padding
@@ -237,6 +251,7 @@ def train_dataset(
     normalization: str = "imagenet",
     flip_prob: float = 0.5,
     fields: Sequence[str] = ("video", "segmentations"),
+    bicubic: str = "pil",
     num_workers: int = 0,
     prefetch_buffer_size: int = 2,
     process_index: int | None = None,
@@ -253,6 +268,7 @@ def train_dataset(
         normalization: one of `transforms.NORMALIZATIONS`.
         flip_prob: probability of a horizontal flip per example.
         fields: per-pixel fields to carry, from FIELDS.
+        bicubic: the video resize kernel, "pil" or "torch" (`transforms.resize_bicubic`).
         num_workers: grain worker processes (0: main process).
         prefetch_buffer_size: batches read ahead (per worker).
         process_index: this process (default `jax.process_index()`).
@@ -261,7 +277,7 @@ def train_dataset(
     Returns:
         A grain IterDataset of batches; its iterators support get_state/set_state.
     """
-    options = _Options(image_size, normalization, fields)
+    options = _Options(image_size, normalization, fields, bicubic)
     if not 0.0 <= flip_prob <= 1.0:
         raise ValueError(f"flip_prob={flip_prob} must be in [0, 1].")
     return training_batches(
@@ -329,6 +345,8 @@ def eval_dataset(
     global_batch_size: int,
     normalization: str = "imagenet",
     fields: Sequence[str] = ("video", "segmentations"),
+    bicubic: str = "pil",
+    eval_resolution: str = "dataset",
     num_workers: int = 0,
     prefetch_buffer_size: int = 2,
     process_index: int | None = None,
@@ -341,10 +359,12 @@ def eval_dataset(
 
     Args:
         source: random-access source of decoded examples.
-        image_size: model input (H, W) for video (and depth/flow); segmentations keep theirs.
+        image_size: model input (H, W) for video (and depth/flow).
         global_batch_size: batch over all processes.
         normalization: one of `transforms.NORMALIZATIONS`.
         fields: per-pixel fields to carry, from FIELDS.
+        bicubic: the video resize kernel, "pil" or "torch" (`transforms.resize_bicubic`).
+        eval_resolution: one of EVAL_RESOLUTIONS: segmentations at the model input or their own size.
         num_workers: grain worker processes (0: main process).
         prefetch_buffer_size: batches read ahead (per worker).
         process_index: this process (default `jax.process_index()`).
@@ -353,7 +373,7 @@ def eval_dataset(
     Returns:
         A finite grain IterDataset of batches.
     """
-    options = _Options(image_size, normalization, fields)
+    options = _Options(image_size, normalization, fields, bicubic, eval_resolution)
     process_index, process_count, batch_size = _process_shard(
         global_batch_size, process_index, process_count
     )
@@ -415,6 +435,7 @@ def dataset_from_config(
         image_size=tuple(data_config.image_size),
         normalization=data_config.normalization,
         fields=tuple(data_config.fields),
+        bicubic=data_config.bicubic,
         num_workers=data_config.num_workers,
         prefetch_buffer_size=data_config.prefetch_buffer_size,
         process_index=process_index,
@@ -429,4 +450,9 @@ def dataset_from_config(
             flip_prob=data_config.flip_prob,
             **common,
         )
-    return eval_dataset(source, global_batch_size=data_config.eval_batch_size, **common)
+    return eval_dataset(
+        source,
+        global_batch_size=data_config.eval_batch_size,
+        eval_resolution=data_config.eval_resolution,
+        **common,
+    )

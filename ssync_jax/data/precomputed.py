@@ -37,7 +37,9 @@ PLAN = "extraction.json"  # The metadata of an extraction in progress; renamed t
 FORMAT_VERSION = 1
 STORAGE_DTYPES = ("float16", "float32")
 # Metadata entries that must equal the experiment config's (`config_metadata`) for training.
-MATCHED = ("backbone", "dinov2_variant", "weights", "backbone_dtype", "image_size", "normalization", "dataset", "split")
+MATCHED = (
+    "backbone", "dinov2_variant", "weights", "backbone_dtype", "image_size", "normalization", "bicubic", "dataset", "split"
+)
 
 
 def weights_id(weights: str | None) -> str | None:
@@ -65,6 +67,7 @@ def config_metadata(config: ml_collections.ConfigDict, split: str) -> dict[str, 
         "backbone_dtype": encoder.backbone_dtype,
         "image_size": [int(x) for x in config.data.image_size],
         "normalization": config.data.normalization,
+        "bicubic": config.data.bicubic,
         "dataset": config.data.name,
         "split": split,
     }

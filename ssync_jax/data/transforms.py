@@ -61,36 +61,67 @@ def aligned_chunk_start(num_frames: int, chunk_length: int, rng: np.random.Gener
     return int(rng.integers(num_frames // chunk_length)) * chunk_length
 
 
-def resize_bicubic(video: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Bicubic resize of uint8 frames to floats in [0, 1].
+BICUBIC_KERNELS = ("pil", "torch")
 
-    PIL's float ("F") path: Keys cubic with a = -0.5, half-pixel centres, kernel widened when
-    shrinking (antialiasing) and weights renormalised at the borders — the same definition as
-    `jax.image.resize(method="bicubic", antialias=True)`. The uint8 PIL path is avoided because it
-    rounds and clips between its horizontal and vertical passes. Bicubic overshoots next to sharp
-    edges, hence the final clamp.
+
+def resize_bicubic(video: np.ndarray, size: tuple[int, int], kernel: str = "pil") -> np.ndarray:
+    """Bicubic resize of uint8 frames to floats in [0, 1], clamped (bicubic overshoots at edges).
+
+    kernel="pil": PIL's float ("F") path: Keys cubic with a = -0.5, half-pixel centres, kernel
+    widened when shrinking (antialiasing) and weights renormalised at the borders — the same
+    definition as `jax.image.resize(method="bicubic", antialias=True)`. The uint8 PIL path is
+    avoided because it rounds and clips between its horizontal and vertical passes.
+
+    kernel="torch": PyTorch's `F.interpolate(mode="bicubic", align_corners=False)`, which the
+    authors' transforms use: a = -0.75, half-pixel centres, no antialiasing, out-of-range taps
+    repeat the edge pixel.
 
     Args:
         video: uint8 [T, h, w, C].
         size: output (H, W).
+        kernel: "pil" or "torch".
 
     Returns:
         float32 [T, H, W, C] in [0, 1].
     """
+    if kernel not in BICUBIC_KERNELS:
+        raise ValueError(f"Unknown bicubic kernel {kernel!r}; set config.data.bicubic to one of {BICUBIC_KERNELS}.")
     num_frames, height, width, channels = video.shape
     if (height, width) == tuple(size):
         return video.astype(np.float32) / np.float32(255.0)
     out_height, out_width = size
-    resized = np.empty((num_frames, out_height, out_width, channels), np.float32)
-    for t in range(num_frames):
-        for c in range(channels):
-            plane = Image.fromarray(video[t, :, :, c].astype(np.float32))
-            resized[t, :, :, c] = np.asarray(
-                plane.resize((out_width, out_height), Image.Resampling.BICUBIC)
-            )
+    if kernel == "torch":
+        rows, cols = _torch_bicubic_matrix(height, out_height), _torch_bicubic_matrix(width, out_width)
+        resized = np.einsum("oh,thwc,pw->topc", rows, video.astype(np.float32), cols, optimize=True)
+    else:
+        resized = np.empty((num_frames, out_height, out_width, channels), np.float32)
+        for t in range(num_frames):
+            for c in range(channels):
+                plane = Image.fromarray(video[t, :, :, c].astype(np.float32))
+                resized[t, :, :, c] = np.asarray(plane.resize((out_width, out_height), Image.Resampling.BICUBIC))
     np.clip(resized, 0.0, 255.0, out=resized)
     resized *= np.float32(1.0 / 255.0)
     return resized
+
+
+def _torch_bicubic_matrix(in_size: int, out_size: int, a: float = -0.75) -> np.ndarray:
+    """[out, in] float32 weights of PyTorch's bicubic interpolation along one axis (align_corners=False).
+
+    Output i reads the 4 inputs around s = (i + 0.5) in/out - 0.5 with the Keys weights of the
+    distances 1 + t, t, 1 - t, 2 - t (t = s - floor(s)); indices outside [0, in) are clamped.
+    Positions and weights are computed in float32, as PyTorch computes them for float32 frames.
+    """
+    scale = np.float32(in_size / out_size)
+    source = scale * (np.arange(out_size, dtype=np.float32) + np.float32(0.5)) - np.float32(0.5)
+    first = np.floor(source)
+    t = source - first
+    near = lambda x: ((a + 2) * x - (a + 3)) * x * x + 1  # noqa: E731  |x| <= 1
+    far = lambda x: ((a * x - 5 * a) * x + 8 * a) * x - 4 * a  # noqa: E731  1 < |x| < 2
+    weights = np.stack([far(t + 1), near(t), near(1 - t), far(2 - t)], axis=1).astype(np.float32)  # [out, 4]
+    taps = np.clip(first[:, None].astype(np.int64) + np.arange(-1, 3), 0, in_size - 1)  # [out, 4]
+    matrix = np.zeros((out_size, in_size), np.float32)
+    np.add.at(matrix, (np.repeat(np.arange(out_size), 4), taps.ravel()), weights.ravel())
+    return matrix
 
 
 def nearest_indices(in_size: int, out_size: int) -> np.ndarray:

@@ -28,6 +28,9 @@ def dinov2_feature_model(
             slot_dim=slot_dim,
             image_size=image_size,
             dtype="float32",  # Computation dtype of the trainable parts.
+            # Parameter initialisation: "torch" draws as the authors' PyTorch code (PyTorch's defaults,
+            # Xavier in the predictor's attention), "flax" as SAVi's JAX code (ssync_jax/models/layers.py).
+            init_scheme="torch",
             initializer=dict(name="fixed_learned"),  # "fixed_learned" | "gaussian" | "box_conditioned"
             encoder=dict(
                 backbone="dinov2",  # "dinov2" | "savi_cnn" | "resnet34"
@@ -39,8 +42,22 @@ def dinov2_feature_model(
                 cnn_features=(32, 32, 32, 32),
                 cnn_strides=(1, 1, 1, 1),
             ),
-            corrector=dict(num_iterations=2, first_frame_iterations=3, mlp_multiplier=4, eps=1e-8),
-            predictor=dict(num_blocks=1, num_heads=4, mlp_multiplier=4),
+            corrector=dict(
+                num_iterations=2,
+                first_frame_iterations=3,
+                mlp_multiplier=4,
+                eps=1e-8,
+                # The GRU continues from the LayerNormed slots, as the authors' code does ("slots": SAVi's).
+                gru_state="normalized_slots",
+            ),
+            predictor=dict(
+                num_blocks=1,
+                num_heads=4,
+                mlp_multiplier=4,
+                # Attention logits q.k * sqrt(d_head), as the authors' predictor computes them (their
+                # checkpoints were trained so); "rsqrt_head_dim" is standard attention (SAVi).
+                attention_logit_scale="sqrt_head_dim",
+            ),
             decoder=dict(
                 name="mlp",  # "mlp" (patch features) | "spatial_broadcast" (pixels, flow, depth)
                 hidden_sizes=(1024, 1024, 1024),

@@ -6,7 +6,9 @@ import jax
 import jax.numpy as jnp
 from flax import linen as nn
 
-from ssync_jax.models.layers import MLP, TORCH_LAYER_NORM_EPS
+from ssync_jax.models.layers import MLP, GRUCell, TORCH_LAYER_NORM_EPS, dense
+
+GRU_STATES = ("normalized_slots", "slots")
 
 
 class SlotAttention(nn.Module):
@@ -14,21 +16,27 @@ class SlotAttention(nn.Module):
 
     Per iteration: logits = q(norm(slots)) . k(norm(inputs)) / sqrt(D); attention = softmax over
     slots, + eps, renormalised over inputs; updates = attention-weighted mean of v(norm(inputs));
-    slots = GRU(updates, slots); slots += MLP(slots).
+    slots = GRU(updates, hidden state); slots += MLP(slots).
 
-    Flax's GRUCell keeps one bias per reset/update gate where PyTorch's has an input and a hidden
-    bias; these add up, so the PyTorch corrector has 2·D more parameters for the same function.
+    The GRU's hidden state is where the two codes differ: the authors' (VideoSAUR's) `SlotAttention.step`
+    overwrites `slots` with `norm_slots(slots)` before the query, so the GRU continues from the
+    *normalised* slots (`gru_state="normalized_slots"`); SAVi's continues from the slots themselves
+    (`gru_state="slots"`).
 
     Attributes:
         num_iterations: Iterations per call unless the call overrides it.
         mlp_multiplier: Residual MLP hidden width / slot dim.
         eps: Added to the attention before renormalising over inputs (keeps empty slots finite).
+        gru_state: "normalized_slots" (SSync/VideoSAUR) or "slots" (SAVi), see above.
+        init_scheme: Parameter initialisation, "torch" or "flax" (`ssync_jax.models.layers`).
         dtype: Computation dtype.
     """
 
     num_iterations: int = 2
     mlp_multiplier: int = 4
     eps: float = 1e-8
+    gru_state: str = "normalized_slots"
+    init_scheme: str = "torch"
     dtype: Any = jnp.float32
 
     @nn.compact
@@ -44,24 +52,27 @@ class SlotAttention(nn.Module):
             slots [B, S, D]; attention [B, N, S] (softmax over slots, the last iteration's);
             logits [B, N, S] (the last iteration's q.k/sqrt(D), SSync's encoder map).
         """
+        if self.gru_state not in GRU_STATES:
+            raise ValueError(f"config.model.corrector.gru_state must be one of {GRU_STATES}, got {self.gru_state!r}")
         num_iterations = self.num_iterations if num_iterations is None else num_iterations
-        slot_dim = slots.shape[-1]
+        slot_dim, input_dim = slots.shape[-1], inputs.shape[-1]
         inputs = nn.LayerNorm(epsilon=TORCH_LAYER_NORM_EPS, dtype=self.dtype, name="norm_features")(inputs)
-        keys = nn.Dense(slot_dim, use_bias=False, dtype=self.dtype, name="to_k")(inputs)  # [B, N, D]
-        values = nn.Dense(slot_dim, use_bias=False, dtype=self.dtype, name="to_v")(inputs)  # [B, N, D]
+        keys = dense(slot_dim, input_dim, self.init_scheme, use_bias=False, dtype=self.dtype, name="to_k")(inputs)  # [B, N, D]
+        values = dense(slot_dim, input_dim, self.init_scheme, use_bias=False, dtype=self.dtype, name="to_v")(inputs)
         norm_slots = nn.LayerNorm(epsilon=TORCH_LAYER_NORM_EPS, dtype=self.dtype, name="norm_slots")
-        to_q = nn.Dense(slot_dim, use_bias=False, dtype=self.dtype, name="to_q")
-        gru = nn.GRUCell(slot_dim, dtype=self.dtype, name="gru")
+        to_q = dense(slot_dim, slot_dim, self.init_scheme, use_bias=False, dtype=self.dtype, name="to_q")
+        gru = GRUCell(slot_dim, init_scheme=self.init_scheme, dtype=self.dtype, name="gru")
         mlp = MLP(
-            (self.mlp_multiplier * slot_dim,), slot_dim, input_norm=True, dtype=self.dtype, name="mlp"
+            (self.mlp_multiplier * slot_dim,), slot_dim, input_norm=True, init_scheme=self.init_scheme, dtype=self.dtype, name="mlp"
         )
         for _ in range(num_iterations):
-            queries = to_q(norm_slots(slots))  # [B, S, D]
+            normalized = norm_slots(slots)  # [B, S, D]
+            queries = to_q(normalized)  # [B, S, D]
             logits = jnp.einsum("bnd,bsd->bns", keys, queries) * slot_dim**-0.5  # [B, N, S]
             attention = jax.nn.softmax(logits.astype(jnp.float32), axis=-1)  # [B, N, S]
             weights = attention + self.eps
             weights = weights / weights.sum(axis=1, keepdims=True)  # [B, N, S], sums to 1 over N
             updates = jnp.einsum("bns,bnd->bsd", weights.astype(values.dtype), values)  # [B, S, D]
-            slots, _ = gru(slots, updates)  # [B, S, D]
+            slots, _ = gru(normalized if self.gru_state == "normalized_slots" else slots, updates)  # [B, S, D]
             slots = slots + mlp(slots)
         return slots, attention, logits

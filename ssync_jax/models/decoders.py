@@ -18,12 +18,14 @@ class MLPDecoder(nn.Module):
         output_size: Width of the reconstructed features (the backbone's width).
         num_patches: N, the patches per frame.
         hidden_sizes: MLP hidden widths (ReLU).
+        init_scheme: Initialisation of the MLP, "torch" or "flax" (`ssync_jax.models.layers`).
         dtype: Computation dtype.
     """
 
     output_size: int
     num_patches: int
     hidden_sizes: Sequence[int] = (1024, 1024, 1024)
+    init_scheme: str = "flax"
     dtype: Any = jnp.float32
 
     @nn.compact
@@ -36,7 +38,7 @@ class MLPDecoder(nn.Module):
         slot_dim = slots.shape[-1]
         pos_emb = self.param("pos_emb", nn.initializers.normal(slot_dim**-0.5), (self.num_patches, slot_dim))
         x = slots[:, :, None, :] + pos_emb  # [B, S, N, D]
-        out = MLP(self.hidden_sizes, self.output_size + 1, dtype=self.dtype, name="mlp")(x).astype(jnp.float32)
+        out = MLP(self.hidden_sizes, self.output_size + 1, init_scheme=self.init_scheme, dtype=self.dtype, name="mlp")(x).astype(jnp.float32)
         values, alpha_logits = out[..., :-1], out[..., -1].transpose(0, 2, 1)  # [B, S, N, F], [B, N, S]
         masks = jax.nn.softmax(alpha_logits, axis=-1)  # [B, N, S]
         reconstruction = jnp.einsum("bns,bsnf->bnf", masks, values)  # [B, N, F]

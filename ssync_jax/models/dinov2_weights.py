@@ -208,6 +208,42 @@ def timm_to_flax(state: dict[str, np.ndarray], depth: int) -> dict:
     return params
 
 
+def flax_to_timm(params: dict) -> dict[str, np.ndarray]:
+    """The inverse of `timm_to_flax`: a `DinoV2ViT` params tree as a timm state dict (no final norm).
+
+    Args:
+        params: `DinoV2ViT` params (numpy or jax arrays).
+
+    Returns:
+        timm keys -> float32 arrays, Linear weights [out, in], the patch conv [D, 3, p, p].
+    """
+
+    def array(x) -> np.ndarray:
+        return np.asarray(x, np.float32)
+
+    state = {
+        "cls_token": array(params["cls_token"]).reshape(1, 1, -1),
+        "pos_embed": array(params["pos_embed"]),
+        "patch_embed.proj.weight": array(params["patch_embed"]["kernel"]).transpose(3, 2, 0, 1),
+        "patch_embed.proj.bias": array(params["patch_embed"]["bias"]),
+    }
+    depth = sum(1 for key in params if key.startswith("block_"))
+    for i in range(depth):
+        block, b = params[f"block_{i}"], f"blocks.{i}"
+        for ours, theirs in (("qkv", "attn.qkv"), ("proj", "attn.proj")):
+            state[f"{b}.{theirs}.weight"] = array(block["attn"][ours]["kernel"]).T
+            state[f"{b}.{theirs}.bias"] = array(block["attn"][ours]["bias"])
+        for ours, theirs in (("fc1", "mlp.fc1"), ("fc2", "mlp.fc2")):
+            state[f"{b}.{theirs}.weight"] = array(block[ours]["kernel"]).T
+            state[f"{b}.{theirs}.bias"] = array(block[ours]["bias"])
+        for norm in ("norm1", "norm2"):
+            state[f"{b}.{norm}.weight"] = array(block[norm]["scale"])
+            state[f"{b}.{norm}.bias"] = array(block[norm]["bias"])
+        for scale in ("ls1", "ls2"):
+            state[f"{b}.{scale}.gamma"] = array(block[scale]["gamma"])
+    return state
+
+
 def variant_architecture(variant: str) -> dict:
     """`DinoV2ViT` kwargs of a released variant name ("vit_s14", "vit_b14", "vit_l14")."""
     if variant not in dinov2.VARIANTS:

@@ -109,6 +109,7 @@ class FrameEncoder(nn.Module):
         output_size: Width of the transformed features (the slot dim).
         freeze_backbone: Stop gradients into the backbone (frozen DINOv2).
         position_embedding: Add `GridPositionEmbedding` to CNN maps before flattening.
+        init_scheme: Initialisation of the output transform, "torch" or "flax" (`ssync_jax.models.layers`).
         dtype: Computation dtype of the output transform.
     """
 
@@ -116,6 +117,7 @@ class FrameEncoder(nn.Module):
     output_size: int
     freeze_backbone: bool = False
     position_embedding: bool = False
+    init_scheme: str = "flax"
     dtype: Any = jnp.float32
 
     @nn.compact
@@ -150,6 +152,11 @@ class FrameEncoder(nn.Module):
             tokens = GridPositionEmbedding(dtype=self.dtype, name="position_embedding")(tokens)
         tokens = tokens.reshape(batch * frames, -1, tokens.shape[-1])  # [B*T, N, C]
         features = MLP(
-            (2 * tokens.shape[-1],), self.output_size, input_norm=True, dtype=self.dtype, name="output_transform"
+            (2 * tokens.shape[-1],),
+            self.output_size,
+            input_norm=True,
+            init_scheme=self.init_scheme,
+            dtype=self.dtype,
+            name="output_transform",
         )(tokens)  # [B*T, N, D]
         return features.reshape(batch, frames, *features.shape[1:]), target

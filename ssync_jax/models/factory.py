@@ -10,6 +10,7 @@ from ssync_jax.models import dinov2, dinov2_weights
 from ssync_jax.models.corrector import SlotAttention
 from ssync_jax.models.decoders import MLPDecoder, SpatialBroadcastDecoder
 from ssync_jax.models.encoders import FrameEncoder, ResNet34, SaviCNN
+from ssync_jax.models.layers import INIT_SCHEMES
 from ssync_jax.models.initializers import BoxConditionedSlots, FixedLearnedSlots, GaussianSlots
 from ssync_jax.models.predictor import TransformerPredictor
 from ssync_jax.models.video import Processor, VideoModel
@@ -50,6 +51,7 @@ def build_model(config: ml_collections.ConfigDict) -> VideoModel:
         `model.init({"params": key, "slots": key2}, video)` (the "slots" stream only for Gaussian slots).
     """
     dtype = jnp.dtype(config.dtype)
+    _one_of("init_scheme", config.init_scheme, INIT_SCHEMES)
     _one_of("initializer.name", config.initializer.name, _INITIALIZERS)
     initializer_cls = _INITIALIZERS[config.initializer.name]
     initializer = initializer_cls(config.num_slots, config.slot_dim, name="initializer")
@@ -61,19 +63,32 @@ def build_model(config: ml_collections.ConfigDict) -> VideoModel:
         config.slot_dim,
         freeze_backbone=config.encoder.freeze_backbone,
         position_embedding=config.encoder.position_embedding,
+        init_scheme=config.init_scheme,
         dtype=dtype,
         name="encoder",
     )
     corrector = SlotAttention(
-        config.corrector.num_iterations, config.corrector.mlp_multiplier, config.corrector.eps, dtype=dtype
+        config.corrector.num_iterations,
+        config.corrector.mlp_multiplier,
+        config.corrector.eps,
+        gru_state=config.corrector.gru_state,
+        init_scheme=config.init_scheme,
+        dtype=dtype,
     )
     predictor = TransformerPredictor(
-        config.predictor.num_blocks, config.predictor.num_heads, config.predictor.mlp_multiplier, dtype=dtype
+        config.predictor.num_blocks,
+        config.predictor.num_heads,
+        config.predictor.mlp_multiplier,
+        attention_logit_scale=config.predictor.attention_logit_scale,
+        init_scheme=config.init_scheme,
+        dtype=dtype,
     )
     processor = Processor(corrector, predictor, config.corrector.first_frame_iterations, name="processor")
     _one_of("decoder.name", config.decoder.name, ("mlp", "spatial_broadcast"))
     if config.decoder.name == "mlp":
-        decoder = MLPDecoder(tokens.shape[-1], num_patches, tuple(config.decoder.hidden_sizes), dtype, name="decoder")
+        decoder = MLPDecoder(
+            tokens.shape[-1], num_patches, tuple(config.decoder.hidden_sizes), config.init_scheme, dtype, name="decoder"
+        )
         target, patch_size = "features", 1
     else:
         patch_size = config.decoder.get("patch_size", 1)

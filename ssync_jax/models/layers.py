@@ -1,4 +1,12 @@
-"""Small building blocks shared by the encoders, corrector, predictor and decoders."""
+"""Small building blocks shared by the encoders, corrector, predictor and decoders.
+
+Initialisation schemes (`init_scheme`): "torch" draws every parameter as the authors' PyTorch code does
+(their released checkpoints and their training start from it), "flax" uses Flax's defaults as
+SAVi's JAX code does. Under "torch": Linear weights and biases U(±1/√fan_in) (PyTorch's
+`nn.Linear` default; the authors' MLPs keep it, biases included: their `init_parameters` is handed
+the whole `nn.Sequential` and so changes nothing); GRU weights and biases U(±1/√hidden); the
+predictor's attention Xavier-uniform with zero biases. LayerNorms are ones and zeros in both.
+"""
 
 from collections.abc import Sequence
 from typing import Any
@@ -9,6 +17,28 @@ from flax import linen as nn
 
 # PyTorch's LayerNorm default; the slot modules follow the authors' PyTorch code.
 TORCH_LAYER_NORM_EPS = 1e-5
+INIT_SCHEMES = ("torch", "flax")
+
+
+def uniform(bound: float) -> nn.initializers.Initializer:
+    """U(−bound, bound)."""
+
+    def init(key: jax.Array, shape: Sequence[int], dtype: Any = jnp.float32) -> jax.Array:
+        return jax.random.uniform(key, shape, dtype, -bound, bound)
+
+    return init
+
+
+def dense(
+    features: int, fan_in: int, init_scheme: str, *, use_bias: bool = True, dtype: Any = jnp.float32, name: str
+) -> nn.Dense:
+    """A Dense layer initialised as PyTorch's `nn.Linear(fan_in, features)` ("torch") or as Flax's ("flax")."""
+    if init_scheme not in INIT_SCHEMES:
+        raise ValueError(f"config.model.init_scheme must be one of {INIT_SCHEMES}, got {init_scheme!r}")
+    if init_scheme == "flax":
+        return nn.Dense(features, use_bias=use_bias, dtype=dtype, name=name)
+    bound = fan_in**-0.5
+    return nn.Dense(features, use_bias=use_bias, dtype=dtype, kernel_init=uniform(bound), bias_init=uniform(bound), name=name)
 
 
 class MLP(nn.Module):
@@ -18,12 +48,14 @@ class MLP(nn.Module):
         hidden_sizes: Widths of the hidden layers (ReLU after each).
         output_size: Width of the last (linear) layer.
         input_norm: Apply LayerNorm to the input first (SAVi/VideoSAUR "initial_layer_norm").
+        init_scheme: "torch" or "flax" (see the module docstring).
         dtype: Computation dtype.
     """
 
     hidden_sizes: Sequence[int]
     output_size: int
     input_norm: bool = False
+    init_scheme: str = "flax"
     dtype: Any = jnp.float32
 
     @nn.compact
@@ -32,8 +64,67 @@ class MLP(nn.Module):
         if self.input_norm:
             x = nn.LayerNorm(epsilon=TORCH_LAYER_NORM_EPS, dtype=self.dtype, name="norm")(x)
         for i, width in enumerate(self.hidden_sizes):
-            x = nn.relu(nn.Dense(width, dtype=self.dtype, name=f"dense_{i}")(x))
-        return nn.Dense(self.output_size, dtype=self.dtype, name=f"dense_{len(self.hidden_sizes)}")(x)
+            x = nn.relu(dense(width, x.shape[-1], self.init_scheme, dtype=self.dtype, name=f"dense_{i}")(x))
+        last = len(self.hidden_sizes)
+        return dense(self.output_size, x.shape[-1], self.init_scheme, dtype=self.dtype, name=f"dense_{last}")(x)
+
+
+class GRUCell(nn.Module):
+    """A GRU cell with Flax's `nn.GRUCell` parameter layout and formula, and a choice of initialisation.
+
+    r = σ(W_ir x + b_ir + W_hr h), z = σ(W_iz x + b_iz + W_hz h), n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn)),
+    h' = (1 − z) ⊙ n + z ⊙ h: PyTorch's GRUCell too, except that PyTorch keeps an input and a hidden
+    bias for r and z where these add up to one (b_ir = b_ir' + b_hr', see
+    `ssync_jax.models.authors_checkpoint.torch_gru_to_flax`). Under "torch", each of those sums is
+    drawn as the sum of PyTorch's two U(±1/√hidden) draws, so the function starts from PyTorch's
+    distribution; under "flax", Flax's defaults (lecun normal, orthogonal recurrent, zero biases).
+
+    Attributes:
+        features: Hidden width.
+        init_scheme: "torch" or "flax".
+        dtype: Computation dtype.
+    """
+
+    features: int
+    init_scheme: str = "flax"
+    dtype: Any = jnp.float32
+
+    @nn.compact
+    def __call__(self, hidden: jax.Array, inputs: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """Args: hidden [..., H]; inputs [..., D_in]. Returns: (new hidden, new hidden), as `nn.GRUCell`."""
+        if self.init_scheme == "torch":
+            bound = self.features**-0.5
+            kernel, recurrent, bias = uniform(bound), uniform(bound), uniform(bound)
+            summed_bias = _sum_of_uniforms(bound)
+        elif self.init_scheme == "flax":
+            kernel, recurrent = nn.initializers.lecun_normal(), nn.initializers.orthogonal()
+            bias = summed_bias = nn.initializers.zeros
+        else:
+            raise ValueError(f"config.model.init_scheme must be one of {INIT_SCHEMES}, got {self.init_scheme!r}")
+
+        def input_dense(name, bias_init):
+            return nn.Dense(self.features, dtype=self.dtype, kernel_init=kernel, bias_init=bias_init, name=name)
+
+        def hidden_dense(name, use_bias=False):
+            return nn.Dense(
+                self.features, use_bias=use_bias, dtype=self.dtype, kernel_init=recurrent, bias_init=bias, name=name
+            )
+
+        reset = nn.sigmoid(input_dense("ir", summed_bias)(inputs) + hidden_dense("hr")(hidden))
+        update = nn.sigmoid(input_dense("iz", summed_bias)(inputs) + hidden_dense("hz")(hidden))
+        candidate = jnp.tanh(input_dense("in", bias)(inputs) + reset * hidden_dense("hn", use_bias=True)(hidden))
+        new_hidden = (1.0 - update) * candidate + update * hidden
+        return new_hidden, new_hidden
+
+
+def _sum_of_uniforms(bound: float) -> nn.initializers.Initializer:
+    """U(±bound) + U(±bound): PyTorch's input and hidden bias of one gate, folded into one."""
+
+    def init(key: jax.Array, shape: Sequence[int], dtype: Any = jnp.float32) -> jax.Array:
+        first, second = jax.random.split(key)
+        return uniform(bound)(first, shape, dtype) + uniform(bound)(second, shape, dtype)
+
+    return init
 
 
 class MultiHeadSelfAttention(nn.Module):
@@ -44,10 +135,17 @@ class MultiHeadSelfAttention(nn.Module):
 
     Attributes:
         num_heads: Number of heads; the width must be divisible by it.
+        logit_scale: "rsqrt_head_dim" multiplies q·k by 1/√d_head (standard attention);
+            "sqrt_head_dim" by √d_head, as the authors' predictor does (`networks.Attention` sets
+            `scale = d**-0.5` and then divides q by it): their checkpoints were trained so.
+        init_scheme: "torch" (the authors' predictor: Xavier-uniform q, k, v and output projections, zero
+            biases) or "flax".
         dtype: Computation dtype (softmax runs in float32).
     """
 
     num_heads: int
+    logit_scale: str = "rsqrt_head_dim"
+    init_scheme: str = "flax"
     dtype: Any = jnp.float32
 
     @nn.compact
@@ -57,10 +155,18 @@ class MultiHeadSelfAttention(nn.Module):
         if width % self.num_heads:
             raise ValueError(f"width {width} is not divisible by num_heads={self.num_heads}")
         head_dim = width // self.num_heads
-        qkv = nn.Dense(3 * width, dtype=self.dtype, name="qkv")(x)  # [B, L, 3D]
+        scales = {"rsqrt_head_dim": head_dim**-0.5, "sqrt_head_dim": head_dim**0.5}
+        if self.logit_scale not in scales:
+            raise ValueError(f"attention logit_scale must be one of {sorted(scales)}, got {self.logit_scale!r}")
+        if self.init_scheme == "torch":
+            # Xavier-uniform over each width x width block (q, k, v separately), as the authors'.
+            xavier = {"kernel_init": uniform((6.0 / (2 * width)) ** 0.5), "bias_init": nn.initializers.zeros}
+        else:
+            xavier = {}
+        qkv = nn.Dense(3 * width, dtype=self.dtype, name="qkv", **xavier)(x)  # [B, L, 3D]
         qkv = qkv.reshape(batch, length, 3, self.num_heads, head_dim)  # [B, L, 3, H, Dh]
         q, k, v = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]  # [B, L, H, Dh]
-        logits = jnp.einsum("blhd,bmhd->bhlm", q, k) * head_dim**-0.5  # [B, H, L, L]
+        logits = jnp.einsum("blhd,bmhd->bhlm", q, k) * scales[self.logit_scale]  # [B, H, L, L]
         weights = jax.nn.softmax(logits.astype(jnp.float32), axis=-1).astype(v.dtype)
         out = jnp.einsum("bhlm,bmhd->blhd", weights, v).reshape(batch, length, width)  # [B, L, D]
-        return nn.Dense(width, dtype=self.dtype, name="proj")(out)
+        return nn.Dense(width, dtype=self.dtype, name="proj", **xavier)(out)

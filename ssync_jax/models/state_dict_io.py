@@ -1,62 +1,24 @@
 """Flat name -> array state dicts from disk: `.safetensors` and `.npz` with numpy alone, PyTorch files with torch.
 
-The safetensors reader (8-byte header length, JSON header, raw buffer) avoids depending on the
-`safetensors` package; torch is only imported for `.pth/.pt/.bin/.ckpt` files.
+torch is only imported for `.pth/.pt/.bin/.ckpt` files.
 """
 
-import json
-import os
-import struct
 from pathlib import Path
 
-import ml_dtypes
+import ml_dtypes  # noqa: F401  Registers bfloat16 with numpy, which safetensors.numpy needs for BF16 tensors.
 import numpy as np
-
-_DTYPES = {
-    "F64": np.float64,
-    "F32": np.float32,
-    "F16": np.float16,
-    "BF16": ml_dtypes.bfloat16,
-    "I64": np.int64,
-    "I32": np.int32,
-    "I16": np.int16,
-    "I8": np.int8,
-    "U8": np.uint8,
-    "BOOL": np.bool_,
-}
+import safetensors.numpy
 
 
-def load_safetensors(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """Reads every tensor of a safetensors file.
-
-    Args:
-        path: The `.safetensors` file.
-
-    Returns:
-        Tensor name -> array with the stored dtype and shape.
-    """
-    with open(path, "rb") as f:
-        raw = f.read()
-    if len(raw) < 8:
-        raise ValueError(f"{path} is not a safetensors file (shorter than its 8-byte header length)")
-    (header_size,) = struct.unpack("<Q", raw[:8])
-    if 8 + header_size > len(raw):
-        raise ValueError(f"{path} is not a safetensors file or is truncated (header of {header_size} bytes)")
-    header = json.loads(raw[8 : 8 + header_size])
-    buffer = memoryview(raw)[8 + header_size :]
-    tensors = {}
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        if info["dtype"] not in _DTYPES:
-            raise ValueError(f"{path}: tensor {name!r} has unsupported dtype {info['dtype']}")
-        begin, end = info["data_offsets"]
-        array = np.frombuffer(buffer[begin:end], dtype=_DTYPES[info["dtype"]])
-        tensors[name] = array.reshape(info["shape"]).copy()
-    return tensors
+def load_safetensors(path: str | Path) -> dict[str, np.ndarray]:
+    """Every tensor of a safetensors file, with its stored dtype and shape."""
+    try:
+        return safetensors.numpy.load_file(path)
+    except Exception as error:  # The library raises several types for files that are not safetensors.
+        raise ValueError(f"{path} is not a readable safetensors file ({type(error).__name__}: {error})") from error
 
 
-def read_state_dict(path: str | os.PathLike) -> dict[str, np.ndarray]:
+def read_state_dict(path: str | Path) -> dict[str, np.ndarray]:
     """Reads a flat state dict.
 
     Args:

@@ -54,15 +54,19 @@ class SSyncTargets(NamedTuple):
 
 
 def labels(logits: jax.Array) -> jax.Array:
-    """Pseudo-labels: label_p = argmax_s logits_ps (the first slot on ties).
+    """Pseudo-labels: label_p = argmax_s softmax_s(logits)_p (the first slot on ties).
+
+    The argmax is taken over the float32 softmax, as the authors' code takes it over the slot
+    attention masks and the decoder masks: logits that differ by less than float32 resolves after
+    the softmax tie there, and the first slot wins, as in their code.
 
     Args:
-        logits: `[..., S]` slot logits (or probabilities) per patch.
+        logits: `[..., S]` slot logits per patch.
 
     Returns:
         `[...]` int32 slot index per patch.
     """
-    return jnp.argmax(logits, axis=-1).astype(jnp.int32)
+    return jnp.argmax(jax.nn.softmax(logits.astype(jnp.float32), axis=-1), axis=-1).astype(jnp.int32)
 
 
 def slot_coverage_iou(enc_logits: jax.Array) -> jax.Array:
@@ -92,8 +96,10 @@ def merge_redundant_slots(
     """merge_target_i = argmax_{j ∈ component(i)} count_j, components of the graph {i–j : i ≠ j, IoU_ij > τ}.
 
     Components are merged transitively: a–b and b–c put a, b and c together even when IoU(a, c)
-    is below the threshold. The winner of a component is its member with the most patches (the
-    lowest slot index on ties); every member, the winner included, maps to it.
+    is below the threshold. The winner of a component is its member with the most patches; on a
+    tie, the member the authors' depth-first search reaches first (`authors_visit_order`), which
+    is what their `argmax` over the component's member list returns. Every member, the winner
+    included, maps to it.
 
     Args:
         iou: `[B, S, S]` slot coverage IoU (see `slot_coverage_iou`).
@@ -107,14 +113,68 @@ def merge_redundant_slots(
     identity = jnp.eye(num_slots, dtype=bool)  # [S, S]
     edges = (iou > iou_threshold) & ~identity  # [B, S, S]
     # IoU is symmetric, but float rounding must not make the graph directed.
-    reach = edges | jnp.swapaxes(edges, -1, -2) | identity  # [B, S, S]
+    edges = edges | jnp.swapaxes(edges, -1, -2)  # [B, S, S]
+    reach = edges | identity  # [B, S, S]
     # Each squaring doubles the path length covered; bit_length(S-1) squarings cover S-1 edges.
     for _ in range((num_slots - 1).bit_length()):
         paths = jnp.einsum("bij,bjk->bik", reach.astype(jnp.float32), reach.astype(jnp.float32))
         reach = paths > 0  # [B, S, S]
-    counts = slot_counts.astype(jnp.int32)[:, None, :]  # [B, 1, S]
-    member_counts = jnp.where(reach, counts, -1)  # [B, S, S]
-    return jnp.argmax(member_counts, axis=-1).astype(jnp.int32)  # [B, S]
+    visit_order = jax.vmap(authors_visit_order)(edges)  # [B, S]
+    # More patches first, then earlier in the visit order: one integer key per slot.
+    key = slot_counts.astype(jnp.int32) * (num_slots + 1) + (num_slots - visit_order)  # [B, S]
+    member_keys = jnp.where(reach, key[:, None, :], -1)  # [B, S, S]
+    return jnp.argmax(member_keys, axis=-1).astype(jnp.int32)  # [B, S]
+
+
+def authors_visit_order(edges: jax.Array) -> jax.Array:
+    """The order in which the authors' merge loop first reaches each slot.
+
+    Their loop starts a depth-first search at every unvisited slot with a redundant partner, in
+    slot order; the search pops the last slot pushed and pushes the popped slot's unvisited
+    partners in increasing order. A fixed-shape replay of that loop (a stack of S·S + 1 entries).
+
+    Args:
+        edges: `[S, S]` bool, symmetric, False on the diagonal: the redundancy graph of one video.
+
+    Returns:
+        `[S]` int32 position in the visit order; S for slots without partners (never visited).
+    """
+    num_slots = edges.shape[-1]
+    capacity = num_slots * num_slots + 1
+    slot_ids = jnp.arange(num_slots, dtype=jnp.int32)
+
+    def searching(state):
+        _, top, _, _, _, start = state
+        return (top > 0) | (start < num_slots)
+
+    def step(state):
+        stack, top, visited, order, count, start = state
+
+        def start_search(_):
+            push = ~visited[start] & edges[start].any()
+            return stack.at[top].set(start), top + push, visited, order, count, start + 1
+
+        def pop(_):
+            node, rest = stack[top - 1], top - 1
+            fresh = ~visited[node]
+            order_now = jnp.where(fresh, order.at[node].set(count), order)
+            visited_now = visited.at[node].set(True)
+            partners = edges[node] & ~visited_now & fresh  # [S]
+            slots_at = jnp.where(partners, rest + jnp.cumsum(partners) - 1, capacity)  # [S]
+            pushed = stack.at[slots_at].set(slot_ids, mode="drop")
+            return pushed, rest + partners.sum(dtype=jnp.int32), visited_now, order_now, count + fresh, start
+
+        return jax.lax.cond(top > 0, pop, start_search, None)
+
+    initial = (
+        jnp.zeros(capacity, jnp.int32),
+        jnp.int32(0),
+        jnp.zeros(num_slots, bool),
+        jnp.full(num_slots, num_slots, jnp.int32),
+        jnp.int32(0),
+        jnp.int32(0),
+    )
+    return jax.lax.while_loop(searching, step, initial)[3]
 
 
 def relabel(slot_labels: jax.Array, merge_target: jax.Array) -> jax.Array:

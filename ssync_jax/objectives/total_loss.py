@@ -82,7 +82,9 @@ LossFn = Callable[
 
 
 def build_loss_fn(
-    losses: Mapping[str, Any], ssync_config: Mapping[str, Any] | None = None
+    losses: Mapping[str, Any],
+    ssync_config: Mapping[str, Any] | None = None,
+    group_size: int | None = None,
 ) -> LossFn:
     """Validates the loss config and returns the pure objective `(outputs, step, total_steps)`.
 
@@ -90,6 +92,11 @@ def build_loss_fn(
         losses: {loss name: {argument: value}}, names and arguments from `LOSS_ARGUMENTS`;
             omitted arguments take its defaults.
         ssync_config: the `ssync` section, arguments from `SSYNC_TARGET_ARGUMENTS`.
+        group_size: clips per loss group (`config.loss_group_size`): the batch is split into
+            groups of this many clips, every term is computed within each group (SlotContrast's
+            negatives, SSync's pooling over selected patches) and the terms are averaged over
+            groups. This is what data-parallel PyTorch does when each GPU computes the loss on its
+            own clips, as the authors' 2 GPUs x 64 clips did; None: one group, the whole batch.
 
     Returns:
         `loss_fn(outputs, step, total_steps) -> (total, terms, stats)`, see the module docstring.
@@ -107,15 +114,16 @@ def build_loss_fn(
         )
     for name, arguments in settings.items():
         _check_loss_arguments(name, arguments)
+    if group_size is not None and (isinstance(group_size, bool) or not isinstance(group_size, int) or group_size < 1):
+        raise ValueError(f"config.loss_group_size must be a positive int or None, got {group_size!r}.")
     target_settings = _resolve("config.ssync", ssync_config or {}, SSYNC_TARGET_ARGUMENTS)
     grid_shape = target_settings.pop("grid_shape")
     uses_maps = any("enc_logits" in REQUIRED_OUTPUTS[name] for name in settings)
     uses_ssync = any(name.startswith("ssync_") for name in settings)
+    needed = sorted({key for name in settings for key in REQUIRED_OUTPUTS[name]})
 
-    def loss_fn(
-        outputs: Mapping[str, jax.Array], step: jax.Array | int, total_steps: jax.Array | int
-    ) -> tuple[jax.Array, Terms, Terms]:
-        _check_outputs(outputs, settings)
+    def group_terms(outputs: Mapping[str, jax.Array]) -> tuple[Terms, Terms]:
+        """Unweighted terms and statistics of one group of clips."""
         stats: Terms = {}
         maps = targets = None
         if uses_maps:
@@ -127,6 +135,24 @@ def build_loss_fn(
             name: _term(name, arguments, outputs, maps, targets)
             for name, arguments in settings.items()
         }
+        return terms, stats
+
+    def loss_fn(
+        outputs: Mapping[str, jax.Array], step: jax.Array | int, total_steps: jax.Array | int
+    ) -> tuple[jax.Array, Terms, Terms]:
+        _check_outputs(outputs, settings)
+        outputs = {key: outputs[key] for key in needed}
+        if group_size is None:
+            terms, stats = group_terms(outputs)
+        else:
+            batch = outputs[needed[0]].shape[0]
+            if batch % group_size:
+                raise ValueError(
+                    f"The batch of {batch} clips does not split into loss groups of "
+                    f"config.loss_group_size={group_size}; make the batch a multiple of it."
+                )
+            grouped = {k: v.reshape(batch // group_size, group_size, *v.shape[1:]) for k, v in outputs.items()}
+            terms, stats = jax.tree.map(lambda x: jnp.mean(x, axis=0), jax.vmap(group_terms)(grouped))
         total = jnp.zeros((), jnp.float32)
         for name, term in terms.items():
             warmup_fraction = settings[name]["warmup_fraction"]

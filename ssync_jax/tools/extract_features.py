@@ -131,11 +131,12 @@ def _remove_extraction(out: str) -> None:
 class _PreparedFrames(grain.transforms.Map):
     """Video index -> its frames as stored, then mirrored, as the training pipeline presents them [2T, H, W, 3]."""
 
-    def __init__(self, source, num_frames: int, image_size: tuple[int, int], normalization: str):
+    def __init__(self, source, num_frames: int, image_size: tuple[int, int], normalization: str, bicubic: str):
         self._source = source
         self._num_frames = num_frames
         self._image_size = image_size
         self._normalization = normalization
+        self._bicubic = bicubic
 
     def map(self, element: int) -> np.ndarray:
         video = self._source[element]["video"]  # [T, h, w, 3] uint8
@@ -144,7 +145,7 @@ class _PreparedFrames(grain.transforms.Map):
                 f"Video {element} has {video.shape[0]} frames, the first {self._num_frames}; feature extraction "
                 "(like evaluation's batches of whole videos) needs videos of one length."
             )
-        video = transforms.resize_bicubic(video, self._image_size)  # [T, H, W, 3]
+        video = transforms.resize_bicubic(video, self._image_size, self._bicubic)  # [T, H, W, 3]
         video = transforms.normalize(video, self._normalization)
         return np.concatenate([video, transforms.flip_horizontal(video)])  # [2T, H, W, 3]
 
@@ -259,7 +260,11 @@ def extract_features(
             # Threads decode and resize the next videos while the backbone runs.
             videos = (
                 grain.MapDataset.range(first, stop)
-                .map(_PreparedFrames(source, plan["num_frames"], image_size, config.data.normalization))
+                .map(
+                    _PreparedFrames(
+                        source, plan["num_frames"], image_size, config.data.normalization, config.data.bicubic
+                    )
+                )
                 .to_iter_dataset(grain.ReadOptions(num_threads=2, prefetch_buffer_size=2))
             )
             with contextlib.closing(iter(videos)) as iterator:

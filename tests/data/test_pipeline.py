@@ -258,7 +258,7 @@ def test_dataset_from_config_reads_the_configured_splits(monkeypatch):
         train_split="train", eval_split="validation",
         image_size=(6, 6), chunk_length=2, normalization="minus_one_one", flip_prob=0.5,
         fields=("video", "segmentations"), global_batch_size=2, eval_batch_size=2,
-        num_workers=0, prefetch_buffer_size=1,
+        num_workers=0, prefetch_buffer_size=1, bicubic="pil", eval_resolution="dataset",
     ))
     train = _take(pipeline.dataset_from_config(config, train=True, seed=0, **SINGLE), 1)[0]
     evaluation = list(pipeline.dataset_from_config(config, train=False, seed=0, **SINGLE))
@@ -268,6 +268,9 @@ def test_dataset_from_config_reads_the_configured_splits(monkeypatch):
     assert train["video"].shape == (2, 2, 6, 6, 3) and train["video"].min() >= -1.0
     assert [b["valid"].tolist() for b in evaluation] == [[True, True], [True, False]]
     assert evaluation[0]["segmentations"].shape == (2, 4, 8, 8)
+    config.eval_resolution = "model_input"  # The authors': labels upsampled to the model input.
+    evaluation = list(pipeline.dataset_from_config(config, train=False, seed=0, **SINGLE))
+    assert evaluation[0]["segmentations"].shape == (2, 4, 6, 6)
 
 
 def test_source_decodes_each_carried_field_and_the_ranges_it_needs():

@@ -112,3 +112,10 @@ def test_safetensors_reader_decodes_a_hand_written_file(tmp_path):
     tensors = state_dict_io.load_safetensors(path)
     np.testing.assert_array_equal(tensors["a"], [[0, 1, 2], [3, 4, 5]])
     np.testing.assert_array_equal(tensors["b"].astype(np.float32), [1.5, -2.0])
+
+
+def test_a_file_that_is_not_safetensors_is_named_in_the_error(tmp_path):
+    path = tmp_path / "weights.safetensors"
+    path.write_bytes(b"not a safetensors file at all")
+    with pytest.raises(ValueError, match="weights.safetensors is not a readable safetensors file"):
+        state_dict_io.load_safetensors(path)

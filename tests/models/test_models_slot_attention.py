@@ -1,4 +1,8 @@
-"""Slot attention (the corrector) against a numpy loop written from the paper's equations."""
+"""Slot attention (the corrector) against a numpy loop written from the paper's equations.
+
+Both GRU conventions: the authors' (VideoSAUR) GRU continues from the LayerNormed slots, SAVi's
+from the slots themselves (`gru_state`).
+"""
 
 import jax
 import jax.numpy as jnp
@@ -20,7 +24,7 @@ def sigmoid(x):
     return 1.0 / (1.0 + np.exp(-x))
 
 
-def numpy_slot_attention(params, slots, inputs, iterations, eps=1e-8):
+def numpy_slot_attention(params, slots, inputs, iterations, gru_state, eps=1e-8):
     """Per-example loops over slots and patches; GRU in PyTorch's gate convention."""
     p = {k: jax.tree.map(np.asarray, v) for k, v in params.items()}
     g = p["gru"]
@@ -31,16 +35,18 @@ def numpy_slot_attention(params, slots, inputs, iterations, eps=1e-8):
         k, v = x @ p["to_k"]["kernel"], x @ p["to_v"]["kernel"]
         s = slots[b]
         for _ in range(iterations):
-            q = layer_norm(s, p["norm_slots"]) @ p["to_q"]["kernel"]
+            normalized = layer_norm(s, p["norm_slots"])
+            q = normalized @ p["to_q"]["kernel"]
+            h = normalized if gru_state == "normalized_slots" else s
             logits = np.array([[q[j] @ k[n] / np.sqrt(SLOT_DIM) for j in range(SLOTS)] for n in range(PATCHES)])
             attn = np.exp(logits - logits.max(1, keepdims=True))
             attn /= attn.sum(1, keepdims=True)
             w = (attn + eps) / (attn + eps).sum(0, keepdims=True)
             updates = np.stack([sum(w[n, j] * v[n] for n in range(PATCHES)) for j in range(SLOTS)])
-            r = sigmoid(updates @ g["ir"]["kernel"] + g["ir"]["bias"] + s @ g["hr"]["kernel"])
-            z = sigmoid(updates @ g["iz"]["kernel"] + g["iz"]["bias"] + s @ g["hz"]["kernel"])
-            n_ = np.tanh(updates @ g["in"]["kernel"] + g["in"]["bias"] + r * (s @ g["hn"]["kernel"] + g["hn"]["bias"]))
-            s = (1 - z) * n_ + z * s
+            r = sigmoid(updates @ g["ir"]["kernel"] + g["ir"]["bias"] + h @ g["hr"]["kernel"])
+            z = sigmoid(updates @ g["iz"]["kernel"] + g["iz"]["bias"] + h @ g["hz"]["kernel"])
+            n_ = np.tanh(updates @ g["in"]["kernel"] + g["in"]["bias"] + r * (h @ g["hn"]["kernel"] + g["hn"]["bias"]))
+            s = (1 - z) * n_ + z * h
             m = p["mlp"]
             hidden = np.maximum(layer_norm(s, m["norm"]) @ m["dense_0"]["kernel"] + m["dense_0"]["bias"], 0)
             s = s + hidden @ m["dense_1"]["kernel"] + m["dense_1"]["bias"]
@@ -50,12 +56,12 @@ def numpy_slot_attention(params, slots, inputs, iterations, eps=1e-8):
     return np.stack(out_slots), np.stack(out_attn), np.stack(out_logits)
 
 
-@pytest.fixture(scope="module")
-def setup():
+@pytest.fixture(scope="module", params=["normalized_slots", "slots"])
+def setup(request):
     keys = jax.random.split(jax.random.key(0), 3)
     slots = jax.random.normal(keys[0], (2, SLOTS, SLOT_DIM))
     inputs = jax.random.normal(keys[1], (2, PATCHES, INPUT_DIM))
-    module = SlotAttention(num_iterations=2)
+    module = SlotAttention(num_iterations=2, gru_state=request.param)
     shapes = jax.eval_shape(module.init, keys[2], slots, inputs)["params"]
     rng = np.random.default_rng(0)
     params = jax.tree.map(lambda s: jnp.asarray(rng.normal(0.0, 0.3, s.shape), s.dtype), shapes)
@@ -66,7 +72,7 @@ def setup():
 def test_matches_numpy_loop_including_last_iteration_logits(setup, iterations):
     module, params, slots, inputs = setup
     got = module.apply({"params": params}, slots, inputs, iterations)
-    want = numpy_slot_attention(params, slots, inputs, iterations)
+    want = numpy_slot_attention(params, slots, inputs, iterations, module.gru_state)
     for g, w in zip(got, want):
         np.testing.assert_allclose(np.asarray(g), w, atol=1e-5, rtol=1e-5)
 
@@ -95,3 +101,11 @@ def test_permuting_input_patches_leaves_slots_unchanged(setup):
     p_slots, p_attention, _ = module.apply({"params": params}, slots, inputs[:, order])
     np.testing.assert_allclose(p_slots, new_slots, atol=1e-5)
     np.testing.assert_allclose(p_attention, attention[:, order], atol=1e-6)
+
+
+def test_the_two_gru_states_give_different_slots(setup):
+    module, params, slots, inputs = setup
+    other = module.clone(gru_state="slots" if module.gru_state == "normalized_slots" else "normalized_slots")
+    ours = module.apply({"params": params}, slots, inputs)[0]
+    theirs = other.apply({"params": params}, slots, inputs)[0]
+    assert np.abs(np.asarray(ours) - np.asarray(theirs)).max() > 1e-2

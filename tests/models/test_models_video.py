@@ -11,7 +11,7 @@ from ssync_jax.models import build_model, load_pretrained_backbone, trainable_ma
 from ssync_jax.models.config import dinov2_feature_model
 from ssync_jax.models.corrector import SlotAttention
 from ssync_jax.models.decoders import SpatialBroadcastDecoder
-from ssync_jax.models.encoders import FrameEncoder, ResNet34, SaviCNN
+from ssync_jax.models.encoders import ResNet34, SaviCNN
 from ssync_jax.models.initializers import BoxConditionedSlots, FixedLearnedSlots, GaussianSlots
 from ssync_jax.models.predictor import TransformerPredictor
 

@@ -127,10 +127,51 @@ def test_a_path_through_all_eleven_slots_merges_into_one():
     np.testing.assert_array_equal(target[0], [3] * 11)
 
 
-def test_merge_winner_ties_go_to_the_lowest_slot_index():
+def test_merge_winner_ties_go_to_the_slot_the_authors_search_reaches_first():
+    # Their search starts at slot 0, pushes 1 and 2, pops 2 first: slot 2 wins the 4-4 tie.
     iou = jnp.full((3, 3), 0.95)
     target = merge_redundant_slots(iou[None], jnp.array([[2, 4, 4]]), 0.7)
-    np.testing.assert_array_equal(target[0], [1, 1, 1])
+    np.testing.assert_array_equal(target[0], [2, 2, 2])
+
+
+def authors_merge_loop(iou: np.ndarray, areas: np.ndarray, threshold: float) -> np.ndarray:
+    """The authors' merge loop (SSync/models.py, `forward`), with torch replaced by numpy."""
+    num_slots = len(areas)
+    winner = np.arange(num_slots)
+    redundant_pairs = (iou > threshold) & ~np.eye(num_slots, dtype=bool)
+    redundant_pairs = redundant_pairs | redundant_pairs.T
+    visited = np.zeros(num_slots, bool)
+    for i in range(num_slots):
+        if visited[i] or not redundant_pairs[i].any():
+            continue
+        stack, component = [i], []
+        while stack:
+            node = stack.pop()
+            if visited[node]:
+                continue
+            visited[node] = True
+            component.append(node)
+            for n in np.nonzero(redundant_pairs[node])[0].tolist():
+                if not visited[n]:
+                    stack.append(int(n))
+        if len(component) <= 1:
+            continue
+        comp = np.array(component)
+        winner[comp] = comp[areas[comp].argmax()]
+    return winner
+
+
+def test_merge_equals_the_authors_loop_on_random_graphs_with_tied_areas():
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        num_slots = int(rng.integers(2, 16))
+        iou = rng.uniform(0, 1, (num_slots, num_slots))
+        iou = np.where(rng.random((num_slots, num_slots)) < 0.7, 0.0, iou)  # sparse graphs
+        iou = (iou + iou.T) / 2
+        areas = rng.integers(0, 3, num_slots)  # many ties
+        want = authors_merge_loop(iou, areas, 0.3)
+        got = merge_redundant_slots(jnp.asarray(iou, jnp.float32)[None], jnp.asarray(areas)[None], 0.3)
+        np.testing.assert_array_equal(got[0], want)
 
 
 def test_iou_equal_to_the_threshold_does_not_merge():
