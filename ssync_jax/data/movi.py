@@ -1,20 +1,23 @@
-r"""Random access to MOVi-format datasets: conversion of Kubric's tfrecords to array_record, and
-`data_source`, which the grain pipeline reads.
+r"""Random access to MOVi-format datasets: `data_source`, which the grain pipeline reads.
 
 Kubric publishes MOVi as TFDS tfrecord shards (gs://kubric-public/tfds), which cannot be read by
-index. `convert` copies every serialized record unchanged into array_record shards (TFDS stores the
-same `tf.train.Example` bytes in both formats) and writes the same TFDS metadata with the file
-format switched, so `tfds.builder(name, data_dir=OUT_DIR).as_data_source()` reads the result:
+index; `movi_convert.convert` rewrites them as array_record, keeping only the fields a config reads
+(its module docstring says which, how large they are and how a conversion resumes). The command
+line is this module's:
 
     python -m ssync_jax.data.movi convert --name movi_c/128x128:1.0.0 \
-        --data_dir gs://kubric-public/tfds --out_dir ~/tensorflow_datasets
+        --data_dir gs://kubric-public/tfds --out_dir ~/tensorflow_datasets \
+        [--fields=video,segmentations,depth] [--splits=train,validation]
 
-Conversion resumes: each shard is written under a temporary name and renamed when complete, so a
-re-run skips finished shards; `dataset_info.json` is written last and lists only the splits whose
-shards are all present, so an interrupted conversion never looks complete.
+`data_source` reads a converted MOVi or the generated `synthetic_movi` (generating it on first use)
+by index, as a grain RandomAccessDataSource whose items are dicts of numpy arrays. The features are
+read from the dataset's own `features.json`, so a conversion that kept only some fields is decoded
+as it was written, and only the fields asked for are decoded. A dataset that is missing or stored
+as tfrecord raises `DatasetNotFoundError` naming where it was looked for and the commands that fix
+it; a field left out by the conversion raises `FieldsNotConvertedError` naming it and the
+`convert --fields` to re-run.
 """
 
-import argparse
 import io
 import os
 import sys
@@ -24,25 +27,31 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
-import tqdm
-from array_record.python import array_record_module
+from absl import app, flags
 from etils import epath
 from PIL import Image
 
 from ssync_jax.data import synthetic_movi
 
-# What training and evaluation read; real MOVi also carries large normal and object-coordinate maps.
+# What training and evaluation read by default, and what `convert` keeps unless told otherwise;
+# real MOVi also carries large depth, flow, normal and object-coordinate maps.
 DEFAULT_FIELDS = ("video", "segmentations")
 FALLBACK_DATASET = f"{synthetic_movi.NAME}/{synthetic_movi.DEFAULT_CONFIG}"
 KUBRIC_DATA_DIR = "gs://kubric-public/tfds"
-# TFDS's prefix for unfinished files; shards are renamed from it when fully written.
-_INCOMPLETE_PREFIX = "incomplete."
-# What tfds writes array_record shards with: one record per chunk, for fast random access.
-_ARRAY_RECORD_OPTIONS = "group_size:1"
+# Small per-video entries (frame count, size, name, ...) that every conversion keeps.
+METADATA = "metadata"
+# `metadata/{field}_range` is the (min, max) that decodes a uint16 field; it goes with its field.
+RANGE_SUFFIX = "_range"
+# Written into a conversion's directory (by `movi_convert`) before its first shard: the fields it keeps.
+FIELDS_FILE = "converted_fields.json"
 
 
 class DatasetNotFoundError(FileNotFoundError):
     """A dataset is not prepared in random-access form where it was looked for."""
+
+
+class FieldsNotConvertedError(DatasetNotFoundError):
+    """Fields asked of a dataset were left out when it was converted."""
 
 
 def _display_name(name: str) -> str:
@@ -57,7 +66,7 @@ def _data_dir_or_default(data_dir: str | os.PathLike | None) -> str:
     return os.fspath(data_dir) if data_dir is not None else tfds.core.constants.get_default_data_dir()
 
 
-def _find_builder(name: str, data_dir: str, ways_out: str) -> tfds.core.DatasetBuilder:
+def find_builder(name: str, data_dir: str, ways_out: str) -> tfds.core.DatasetBuilder:
     """The builder of a prepared dataset, or one DatasetNotFoundError naming it, where it was
     looked for, why it was not found (absent, unreadable, offline) and `ways_out`."""
     reason = ""
@@ -85,127 +94,6 @@ def _ways_out(name: str, data_dir: str) -> str:
         f"{KUBRIC_DATA_DIR} --out_dir {out_dir}, or train on the generated dataset: "
         f"--config.data.name={FALLBACK_DATASET}"
     )
-
-
-def _shard_paths(split_info: Any, out_path: epath.Path) -> list[tuple[epath.Path, epath.Path]]:
-    """(tfrecord source, array_record destination) for each shard of a split."""
-    destination = split_info.filename_template.replace(data_dir=out_path, filetype_suffix="array_record")
-    return list(zip(split_info.filepaths, destination.sharded_filepaths(split_info.num_shards)))
-
-
-def _num_records(path: epath.Path) -> int:
-    reader = array_record_module.ArrayRecordReader(os.fspath(path))
-    try:
-        return reader.num_records()
-    finally:
-        reader.close()
-
-
-def _convert_shard(
-    source: epath.Path, destination: epath.Path, expected: int, progress: tqdm.tqdm
-) -> None:
-    """Copies a tfrecord shard's records into array_record, renaming into place only when all
-    `expected` records are written."""
-    temporary = destination.parent / f"{_INCOMPLETE_PREFIX}{destination.name}"
-    writer = array_record_module.ArrayRecordWriter(os.fspath(temporary), _ARRAY_RECORD_OPTIONS)
-    count = 0
-    try:
-        for record in tf.data.TFRecordDataset(os.fspath(source)).as_numpy_iterator():
-            writer.write(record)
-            count += 1
-            progress.update(1)
-    finally:
-        writer.close()
-    if count != expected:
-        temporary.unlink()
-        raise ValueError(f"{source} holds {count} records, its dataset_info.json says {expected}.")
-    temporary.rename(destination)
-
-
-def _write_info_last(info: tfds.core.DatasetInfo, out_path: epath.Path) -> None:
-    """Writes TFDS metadata so that dataset_info.json, which marks a dataset as present, lands last."""
-    staging = out_path / f"{_INCOMPLETE_PREFIX}metadata"
-    if staging.exists():
-        staging.rmtree()
-    staging.mkdir()
-    info.write_to_directory(staging)
-    info_file = staging / tfds.core.constants.DATASET_INFO_FILENAME
-    for path in staging.iterdir():
-        if path != info_file:
-            path.replace(out_path / path.name)
-    info_file.replace(out_path / info_file.name)
-    staging.rmdir()
-
-
-def convert(
-    name: str,
-    data_dir: str | os.PathLike,
-    out_dir: str | os.PathLike,
-    splits: Sequence[str] | None = None,
-) -> epath.Path:
-    """Rewrites a TFDS tfrecord dataset as array_record with the same records and metadata.
-
-    Args:
-        name: `dataset/config:version`, e.g. `movi_c/128x128:1.0.0`.
-        data_dir: TFDS directory holding the tfrecord version (local or gs://).
-        out_dir: TFDS directory to write the array_record version into.
-        splits: splits to convert; None = all.
-
-    Returns:
-        The converted dataset's directory, `out_dir/dataset/config/version`.
-
-    Raises:
-        DatasetNotFoundError: the source is not under `data_dir`.
-        ValueError: the source is not tfrecord, a split is unknown, `out_dir` is the source's
-            directory, or a finished-looking shard has the wrong number of records.
-    """
-    source = _find_builder(
-        name,
-        os.fspath(data_dir),
-        f"Point --data_dir at a TFDS directory holding it (Kubric's copy, {KUBRIC_DATA_DIR}, needs "
-        f"internet), or train on the generated dataset: --config.data.name={FALLBACK_DATASET}",
-    )
-    info = source.info
-    if info.file_format not in (None, tfds.core.FileFormat.TFRECORD):
-        raise ValueError(f"{name} under {data_dir} is {info.file_format.value}, not tfrecord.")
-    unknown = set(splits or ()) - set(info.splits)
-    if unknown:
-        raise ValueError(f"{name} has no split(s) {sorted(unknown)}; it has {sorted(info.splits)}.")
-    out_path = epath.Path(out_dir) / info.full_name
-    if os.path.abspath(os.fspath(out_path)) == os.path.abspath(os.fspath(source.data_path)):
-        raise ValueError(f"--out_dir must differ from --data_dir: {name}'s metadata would be replaced.")
-    out_path.mkdir(parents=True, exist_ok=True)
-
-    shards = {split: _shard_paths(info.splits[split], out_path) for split in info.splits}
-    todo = [
-        (split, index, source_path, destination)
-        for split in (splits or info.splits)
-        for index, (source_path, destination) in enumerate(shards[split])
-    ]
-    total = sum(info.splits[split].shard_lengths[index] for split, index, _, _ in todo)
-    with tqdm.tqdm(total=total, unit="videos", desc=f"{name} -> array_record") as progress:
-        for split, index, source_path, destination in todo:
-            expected = info.splits[split].shard_lengths[index]
-            if destination.exists():
-                found = _num_records(destination)
-                if found != expected:
-                    raise ValueError(
-                        f"{destination} holds {found} records, {expected} expected; delete it and "
-                        "re-run to convert that shard again."
-                    )
-                progress.update(expected)
-                continue
-            _convert_shard(source_path, destination, expected, progress)
-
-    complete = [
-        info.splits[split]
-        for split in info.splits
-        if all(destination.exists() for _, destination in shards[split])
-    ]
-    info.set_file_format(tfds.core.FileFormat.ARRAY_RECORD, override=True, override_if_initialized=True)
-    info.set_splits(tfds.core.SplitDict(complete))
-    _write_info_last(info, out_path)
-    return out_path
 
 
 class _Uint16PngDecoder(tfds.decode.Decoder):
@@ -269,7 +157,7 @@ class MoviDataSource:
     ):
         """Args:
         records: the split's serialized examples (tfds ArrayRecordDataSource, raw bytes).
-        features: the dataset's features.
+        features: the features the records hold (the dataset's features.json).
         fields: feature paths to decode (see `data_source`); None = all.
         """
         self.records = records
@@ -277,7 +165,7 @@ class MoviDataSource:
         # parsed (cheap: still-encoded bytes) and only the chosen ones are decoded.
         self._parser = tfds.core.example_parser.ExampleParserNp(features.get_serialized_info())
         if fields is not None:
-            features = tfds.decode.PartialDecoding(_field_tree(fields)).extract_features(features)
+            features = tfds.decode.PartialDecoding(field_tree(fields)).extract_features(features)
         self.features = features
         self._decoders = {"depth": _Uint16PngDecoder()} if "depth" in features else None
 
@@ -292,7 +180,7 @@ class MoviDataSource:
         return _nested_as_arrays(example, self.features.get_tensor_info())
 
 
-def _field_tree(fields: Sequence[str]) -> dict[str, Any]:
+def field_tree(fields: Sequence[str]) -> dict[str, Any]:
     """("video", "instances/bboxes") -> {"video": True, "instances": {"bboxes": True}}."""
     tree: dict[str, Any] = {}
     for field in fields:
@@ -302,6 +190,46 @@ def _field_tree(fields: Sequence[str]) -> dict[str, Any]:
             node = node.setdefault(parent, {})
         node[leaf] = True
     return tree
+
+
+def _feature_paths(infos: dict[str, Any], prefix: str = "") -> set[str]:
+    """Every path of a nested TensorInfo dict, leaves and their parents: {"metadata",
+    "metadata/width", ...}."""
+    paths = set()
+    for key, info in infos.items():
+        paths.add(f"{prefix}{key}")
+        if isinstance(info, dict):
+            paths |= _feature_paths(info, f"{prefix}{key}/")
+    return paths
+
+
+def _convert_field(path: str) -> str:
+    """The `convert --fields` name that keeps a feature path: `metadata/depth_range` -> `depth`,
+    `instances/bboxes` -> `instances`."""
+    top, _, rest = path.partition("/")
+    if top == METADATA and rest.endswith(RANGE_SUFFIX):
+        return rest.removesuffix(RANGE_SUFFIX)
+    return top
+
+
+def _check_fields(
+    name: str, data_dir: str, features: tfds.features.FeaturesDict, fields: Sequence[str]
+) -> None:
+    """Raises FieldsNotConvertedError naming the fields the stored features lack and the
+    conversion that provides them."""
+    present = _feature_paths(features.get_tensor_info())
+    missing = [field for field in fields if field not in present]
+    if not missing:
+        return
+    stored = sorted(key for key in features if key != METADATA)
+    wanted = list(dict.fromkeys([*stored, *(_convert_field(path) for path in missing)]))
+    source_dir = KUBRIC_DATA_DIR if name.startswith("movi_") else "TFRECORD_DIR"
+    raise FieldsNotConvertedError(
+        f"{_display_name(name)} under {data_dir} has no field(s) {missing}: it holds "
+        f"{','.join(stored)} (convert --fields={','.join(stored)}). Convert it again with them into a "
+        f"new directory: python -m ssync_jax.data.movi convert --name {name} --data_dir {source_dir} "
+        f"--out_dir NEW_DIR --fields={','.join(wanted)}"
+    )
 
 
 def data_source(
@@ -314,13 +242,17 @@ def data_source(
 ) -> MoviDataSource:
     """Random-access examples of a MOVi-format dataset: converted MOVi or `synthetic_movi`.
 
+    The features are read from the dataset's own `features.json`, so a conversion that kept only
+    some fields is decoded as it was written.
+
     Args:
         name: TFDS name, e.g. `movi_c/128x128:1.0.0` or `synthetic_movi/c_64x64`.
         split: `train`, `validation`, `test` or a TFDS slice such as `train[:10]`.
         data_dir: TFDS directory; None = TFDS's default (TFDS_DATA_DIR or ~/tensorflow_datasets).
-        fields: feature paths to decode (`video`, `instances/bboxes`, ...); None = all. Fields not
-            chosen are skipped before decoding (no PNG decoding, no array building). Real MOVi's
-            16-bit 3-channel `normal` and `object_coordinates` need OpenCV to decode.
+        fields: feature paths to decode (`video`, `instances/bboxes`, `metadata/depth_range`, ...);
+            None = all stored. Fields not chosen are skipped before decoding (no PNG decoding, no
+            array building). Real MOVi's 16-bit 3-channel `normal` and `object_coordinates` need
+            OpenCV to decode.
         prepare_if_missing: generate `synthetic_movi` when it is not there yet.
 
     Returns:
@@ -329,12 +261,14 @@ def data_source(
 
     Raises:
         DatasetNotFoundError: the dataset is not under `data_dir`, with the commands that fix it.
+        FieldsNotConvertedError (a DatasetNotFoundError): a chosen field was not kept when the
+            dataset was converted; names it and the `convert --fields` to re-run.
     """
     data_dir = _data_dir_or_default(data_dir)
     if name.startswith(f"{synthetic_movi.NAME}/") or name == synthetic_movi.NAME:
         builder = _synthetic_builder(name, data_dir, prepare_if_missing)
     else:
-        builder = _find_builder(name, data_dir, _ways_out(name, data_dir))
+        builder = find_builder(name, data_dir, _ways_out(name, data_dir))
         if builder.info.file_format != tfds.core.FileFormat.ARRAY_RECORD:
             raise DatasetNotFoundError(
                 f"{_display_name(name)} under {data_dir} is stored as "
@@ -342,8 +276,13 @@ def data_source(
                 f"-m ssync_jax.data.movi convert --name {name} --data_dir {data_dir} --out_dir "
                 "OTHER_DIR, then pass OTHER_DIR as the data directory."
             )
+    # Not `builder.info.features`: a registered builder (synthetic_movi) gives its code's features,
+    # which a conversion may have reduced.
+    features = tfds.features.FeatureConnector.from_config(os.fspath(builder.data_path))
+    if fields is not None:
+        _check_fields(name, data_dir, features, fields)
     records = builder.as_data_source(split, deserialize_method=tfds.decode.DeserializeMethod.RAW_BYTES)
-    return MoviDataSource(records, builder.info.features, fields)
+    return MoviDataSource(records, features, fields)
 
 
 def _synthetic_builder(name: str, data_dir: str, prepare_if_missing: bool) -> tfds.core.DatasetBuilder:
@@ -361,22 +300,42 @@ def _synthetic_builder(name: str, data_dir: str, prepare_if_missing: bool) -> tf
     return builder
 
 
-def main(argv: list[str] | None = None) -> None:
-    """CLI: `python -m ssync_jax.data.movi convert --name ... --data_dir ... --out_dir ...`."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    commands = parser.add_subparsers(dest="command", required=True)
-    convert_parser = commands.add_parser("convert", help="tfrecord -> array_record (resumable)")
-    convert_parser.add_argument("--name", required=True, help="e.g. movi_c/128x128:1.0.0")
-    convert_parser.add_argument("--data_dir", default=KUBRIC_DATA_DIR, help="TFDS dir with tfrecords")
-    convert_parser.add_argument("--out_dir", required=True, help="TFDS dir to write array_record into")
-    convert_parser.add_argument("--splits", nargs="+", default=None, help="default: all splits")
-    args = parser.parse_args(argv)
+def main(argv: Sequence[str]) -> None:
+    """CLI: `python -m ssync_jax.data.movi convert --name ... --out_dir ... [--fields ...]`."""
+    # Imported here, not at the top: movi_convert imports this module. Run as `python -m`, this file
+    # is `__main__`, a second copy of `movi`: the error class to catch is movi_convert's `movi`'s.
+    from ssync_jax.data import movi_convert
+
+    if list(argv[1:]) != ["convert"]:
+        raise app.UsageError(f"Expected the command `convert`, got {list(argv[1:])}.")
+    options = flags.FLAGS
+    fields = options.fields
+    if "all" in fields and len(fields) > 1:
+        sys.exit(f"error: --fields={','.join(fields)}: `all` stands alone.")
     try:
-        out_path = convert(args.name, args.data_dir, args.out_dir, args.splits)
-    except (DatasetNotFoundError, ValueError) as error:
-        raise SystemExit(f"error: {error}") from None
-    print(f"{args.name} converted to {out_path}", file=sys.stderr)
+        out_path = movi_convert.convert(
+            options.name,
+            options.data_dir,
+            options.out_dir,
+            options.splits,
+            None if fields == ["all"] else fields,
+        )
+    except (movi_convert.movi.DatasetNotFoundError, ValueError) as error:
+        sys.exit(f"error: {error}")
+    print(f"{options.name} converted to {out_path}", file=sys.stderr)
 
 
 if __name__ == "__main__":
-    main()
+    # Defined here, not at import, so that importing this module beside other CLIs' flags cannot clash.
+    flags.DEFINE_string("name", None, "e.g. movi_c/128x128:1.0.0")
+    flags.DEFINE_string("data_dir", KUBRIC_DATA_DIR, "TFDS dir with tfrecords")
+    flags.DEFINE_string("out_dir", None, "TFDS dir to write array_record into")
+    flags.DEFINE_list("splits", None, "Comma-separated splits; default: all splits")
+    flags.DEFINE_list(
+        "fields",
+        list(DEFAULT_FIELDS),
+        "Comma-separated top-level features to keep (metadata always is), e.g. "
+        "video,segmentations,depth,forward_flow,backward_flow,instances; or all",
+    )
+    flags.mark_flags_as_required(["name", "out_dir"])
+    app.run(main)

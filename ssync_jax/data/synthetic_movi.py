@@ -27,7 +27,6 @@ sizes (400 videos) take about 2.5 min at 64x64 and 6 min at 128x128; 10k videos 
 about 2.5 h and 11 GiB.
 """
 
-import argparse
 import dataclasses
 import os
 import re
@@ -36,6 +35,7 @@ import time
 from collections.abc import Iterator
 
 import tensorflow_datasets as tfds
+from absl import app, flags
 from etils import epath
 
 from ssync_jax.data import features as features_lib
@@ -296,26 +296,31 @@ def check_prepared(builder: SyntheticMovi, file_format: str | None = None) -> No
         )
 
 
-def main(argv: list[str] | None = None) -> None:
+def _check_config_flag(name: str) -> bool:
+    """absl validator of --config: the grammar of `make_config`, its message on failure."""
+    try:
+        make_config(name.removeprefix(f"{NAME}/"))
+    except ValueError as error:
+        raise flags.ValidationError(str(error)) from None
+    return True
+
+
+def main(argv: list[str]) -> None:
     """CLI: prepare one config; TFDS prints a progress bar per split."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--config", default="c_64x64", help="config name, see the module docstring")
-    parser.add_argument("--data_dir", default=None, help="TFDS data directory")
-    for split in SPLITS:
-        parser.add_argument(f"--{split}_size", type=int, default=None, help=f"videos in {split}")
-    parser.add_argument("--file_format", choices=("array_record", "tfrecord"), default="array_record")
-    args = parser.parse_args(argv)
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    options = flags.FLAGS
     start = time.perf_counter()
     try:
         config = make_config(
-            args.config.removeprefix(f"{NAME}/"),
-            train_size=args.train_size,
-            validation_size=args.validation_size,
-            test_size=args.test_size,
+            options.config.removeprefix(f"{NAME}/"),
+            train_size=options.train_size,
+            validation_size=options.validation_size,
+            test_size=options.test_size,
         )
-        builder = prepare(config.name, args.data_dir, file_format=args.file_format)
+        builder = prepare(config.name, options.data_dir, file_format=options.file_format)
     except ValueError as error:
-        raise SystemExit(f"error: {error}") from None
+        sys.exit(f"error: {error}")
     print(
         f"{NAME}/{config.name} ({config.description}) ready in {builder.data_path} "
         f"after {time.perf_counter() - start:.0f} s; use --config.data.name={NAME}/{config.name}",
@@ -324,4 +329,15 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    # Defined here, not at import, so that importing this module beside other CLIs' flags cannot clash.
+    flags.DEFINE_string("config", DEFAULT_CONFIG, "config name, see the module docstring")
+    flags.DEFINE_string("data_dir", None, "TFDS data directory")
+    for split in SPLITS:
+        flags.DEFINE_integer(
+            f"{split}_size", None, f"videos in {split}", lower_bound=1, upper_bound=SEED_STRIDE - 1
+        )
+    flags.DEFINE_enum(
+        "file_format", "array_record", ["array_record", "tfrecord"], "array_record (random access) or tfrecord"
+    )
+    flags.register_validator("config", _check_config_flag)
+    app.run(main)
