@@ -15,14 +15,13 @@ videos, the first batch (worker start-up) and the read-ahead after it excluded, 
 Rates are wall clock: on a shared machine they swing with the load (printed with the machine).
 """
 
-import argparse
 import csv
 import dataclasses
 import datetime
 import os
 import pathlib
 
-from absl import flags
+from absl import app, flags
 
 from benchmarks import generator, machine, pipeline
 from configs import movi_c, synthetic
@@ -211,32 +210,31 @@ def write_csv(rows: list[Row], path: pathlib.Path, machine_description: str, dat
             writer.writerow([*dataclasses.astuple(row), machine_description, date])
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="smoke run: tiny shapes, one timed item each")
-    parser.add_argument("--csv", type=pathlib.Path, default=None, help="also write the table here")
-    args = parser.parse_args()
-    # grain's worker processes read absl flags, which argparse leaves unparsed.
-    flags.FLAGS.mark_as_parsed()
-
+def main(argv: list[str]) -> None:
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    options = flags.FLAGS
     machine_description = machine.describe()
     date = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
     load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
-    quick_note = " (--quick: smoke-run shapes, not figures)" if args.quick else ""
+    quick_note = " (--quick: smoke-run shapes, not figures)" if options.quick else ""
     print(f"{machine_description}; {date}; load average {load}{quick_note}")
 
     settings = pipeline_settings()
-    if args.quick:
+    if options.quick:
         rows = generator_rows(list(generator.CONFIGS), 1, _QUICK_SIZE, _QUICK_FRAMES)
         rows += pipeline_rows([quick_setting(setting) for setting in settings], 1, 4)
     else:
         rows = generator_rows(list(generator.CONFIGS), _FULL_GENERATOR_VIDEOS)
         rows += pipeline_rows(settings, _FULL_PIPELINE_BATCHES, _FULL_SOURCE_VIDEOS)
     print(format_table(rows))
-    if args.csv:
-        write_csv(rows, args.csv, machine_description, date)
-        print(f"wrote {args.csv}")
+    if options.csv:
+        write_csv(rows, pathlib.Path(options.csv), machine_description, date)
+        print(f"wrote {options.csv}")
 
 
 if __name__ == "__main__":
-    main()
+    # Defined here, not at import, so that importing this module beside other CLIs' flags cannot clash.
+    flags.DEFINE_bool("quick", False, "Smoke run: tiny shapes, one timed item each.")
+    flags.DEFINE_string("csv", None, "Also write the table here.")
+    app.run(main)

@@ -8,12 +8,12 @@ how the time splits into scene sampling + physics, rendering and labels/quantisa
 Compilation (once per spec) is timed separately and excluded from the rates.
 """
 
-import argparse
 import dataclasses
 import time
 
 import jax
 import numpy as np
+from absl import app, flags
 
 from ssync_jax.data import synthetic_movi
 from ssync_jax.data.synthetic import SceneSpec, generate_video, geometry, physics, render
@@ -119,19 +119,15 @@ def time_generator(spec: SceneSpec, num_videos: int) -> GeneratorTiming:
     return GeneratorTiming(compile_seconds, float(np.mean(walls)), float(np.mean(cpus)), float(np.mean(objects)))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--configs", default=",".join(CONFIGS), help=f"comma-separated subset of {list(CONFIGS)}")
-    parser.add_argument("--videos", type=int, default=20, help="videos timed per config")
-    parser.add_argument("--size", type=int, default=None, help="override height = width")
-    parser.add_argument("--frames", type=int, default=None, help="override num_frames (default 24)")
-    args = parser.parse_args()
-
-    print(f"jax {jax.__version__} on {jax.devices()[0].platform}; {args.videos} videos per config")
-    for name in args.configs.split(","):
-        spec = scene_spec(name, args.size, args.frames)
-        timing = time_generator(spec, args.videos)
-        stages = np.mean([_stages(spec, seed) for seed in range(1, args.videos + 1)], axis=0)
+def main(argv: list[str]) -> None:
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    options = flags.FLAGS
+    print(f"jax {jax.__version__} on {jax.devices()[0].platform}; {options.videos} videos per config")
+    for name in options.configs:
+        spec = scene_spec(name, options.size, options.frames)
+        timing = time_generator(spec, options.videos)
+        stages = np.mean([_stages(spec, seed) for seed in range(1, options.videos + 1)], axis=0)
         rest = timing.wall_seconds - stages.sum()
         print(
             f"{name:>10} {spec.height}x{spec.width}x{spec.num_frames}, {timing.mean_objects:.1f} objects avg: "
@@ -146,4 +142,9 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    # Defined here, not at import, so that importing this module beside other CLIs' flags cannot clash.
+    flags.DEFINE_list("configs", list(CONFIGS), f"Comma-separated subset of {list(CONFIGS)}.")
+    flags.DEFINE_integer("videos", 20, "Videos timed per config.", lower_bound=1)
+    flags.DEFINE_integer("size", None, "Override height = width.")
+    flags.DEFINE_integer("frames", None, "Override num_frames (default 24).")
+    app.run(main)

@@ -9,9 +9,9 @@ and step count set, then `--mode eval` of its last checkpoint on the held-out `t
 seen while choosing anything). Runs already evaluated are skipped, so an interrupted study picks up
 where it stopped. Prints mean ± sample std (in %) per (variant, slots) of the decoder-mask metrics
 and of the encoder-attention ones (`enc_`), and writes the per-run metrics to `--csv`.
+Arguments after `--` go to every run's main.py, e.g. `-- --config.data.num_workers=2`.
 """
 
-import argparse
 import csv
 import json
 import os
@@ -19,9 +19,12 @@ import subprocess
 import sys
 
 import numpy as np
+from absl import app, flags
 
 METRICS = ("video_fg_ari", "image_fg_ari", "video_mbo", "image_mbo", "enc_video_fg_ari", "enc_video_mbo")
 TEST_JSON = "test_metrics.json"
+# Flags that take several values; docs/RESULTS.md writes them argparse's way, `--slots 7 15`.
+MULTI_VALUE_FLAGS = ("--variants", "--seeds", "--slots")
 
 
 def run_dir(root: str, variant: str, slots: int, seed: int) -> str:
@@ -67,36 +70,41 @@ def summarise(rows: list[dict]) -> list[dict]:
     return summary
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--root", required=True, help="Directory holding one workdir per run.")
-    parser.add_argument("--variants", nargs="+", default=["base", "ssync"], choices=["base", "ssync"])
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    parser.add_argument("--slots", nargs="+", type=int, default=[11])
-    parser.add_argument("--steps", type=int, default=400, help="Training steps per run (the default config's).")
-    parser.add_argument("--csv", default=None, help="Per-run metrics CSV (default ROOT/learning.csv).")
-    parser.add_argument("--report_only", action="store_true", help="Tabulate finished runs, train nothing.")
-    parser.add_argument("overrides", nargs="*", help="Extra --config.* flags for every run (after --).")
-    args = parser.parse_args()
+def repeat_multi_value_flags(argv: list[str]) -> list[str]:
+    """Spells `--slots 7 15` as absl reads several values, `--slots 7 --slots 15` (up to a `--`)."""
+    spelled, flag = [], None
+    for position, arg in enumerate(argv):
+        if arg == "--":
+            return spelled + argv[position:]
+        if arg.startswith("-"):
+            flag = arg if arg in MULTI_VALUE_FLAGS else None
+        elif flag and spelled[-1] != flag:
+            spelled.append(flag)
+        spelled.append(arg)
+    return spelled
 
+
+def main(argv: list[str]) -> None:
+    options = flags.FLAGS
+    overrides = argv[1:]  # Extra --config.* flags for every run, after `--`.
     rows = []
-    for variant in args.variants:
-        for slots in args.slots:
-            for seed in args.seeds:
-                path = os.path.join(run_dir(args.root, variant, slots, seed), TEST_JSON)
-                if args.report_only and not os.path.exists(path):
+    for variant in options.variants:
+        for slots in options.slots:
+            for seed in options.seeds:
+                path = os.path.join(run_dir(options.root, variant, slots, seed), TEST_JSON)
+                if options.report_only and not os.path.exists(path):
                     continue
-                result = train_and_test(args.root, variant, slots, seed, args.steps, args.overrides)
+                result = train_and_test(options.root, variant, slots, seed, options.steps, overrides)
                 rows.append({"variant": variant, "slots": slots, "seed": seed, **{m: result[m] for m in METRICS}})
     if not rows:
-        sys.exit(f"No finished runs under {args.root}")
+        sys.exit(f"No finished runs under {options.root}")
 
-    csv_path = args.csv or os.path.join(args.root, "learning.csv")
+    csv_path = options.csv or os.path.join(options.root, "learning.csv")
     with open(csv_path, "w", newline="") as file:
         writer = csv.DictWriter(file, fieldnames=["variant", "slots", "seed", *METRICS])
         writer.writeheader()
         writer.writerows(rows)
-    print(f"Per-run metrics (test split, {args.steps} steps) -> {csv_path}")
+    print(f"Per-run metrics (test split, {options.steps} steps) -> {csv_path}")
     print("| variant | slots | runs | " + " | ".join(METRICS) + " |")
     print("|---|---|---|" + "---|" * len(METRICS))
     for entry in summarise(rows):
@@ -105,4 +113,15 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    # Defined here, not at import, so that importing this module beside other CLIs' flags cannot clash.
+    flags.DEFINE_string("root", None, "Directory holding one workdir per run.")
+    flags.DEFINE_multi_enum(
+        "variants", ["base", "ssync"], ["base", "ssync"], "configs/synthetic.py variants, e.g. `--variants base ssync`"
+    )
+    flags.DEFINE_multi_integer("seeds", [0, 1, 2], "Seeds of each variant and slot count, e.g. `--seeds 0 1 2`")
+    flags.DEFINE_multi_integer("slots", [11], "Slot counts of each variant, e.g. `--slots 7 15`")
+    flags.DEFINE_integer("steps", 400, "Training steps per run (the default config's).")
+    flags.DEFINE_string("csv", None, "Per-run metrics CSV (default ROOT/learning.csv).")
+    flags.DEFINE_bool("report_only", False, "Tabulate finished runs, train nothing.")
+    flags.mark_flag_as_required("root")
+    app.run(main, argv=repeat_multi_value_flags(sys.argv))

@@ -16,7 +16,6 @@ the batch, frames, slots and machine on each row) and a two-panel log-log PNG of
 against T·N with the fitted exponents in the legends.
 """
 
-import argparse
 import csv
 import dataclasses
 import pathlib
@@ -26,6 +25,7 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 import numpy as np
+from absl import app, flags
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
@@ -238,27 +238,18 @@ def _measure_rows(sides: list[int], batch: int, frames: int, slots: int, reps: i
     return rows
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--frames", type=int, default=4, help="Must be a multiple of SRL's group of 4.")
-    parser.add_argument("--slots", type=int, default=11)
-    parser.add_argument("--sides", default="8,12,16,24,32,37", help="Patch grid sides, comma-separated.")
-    parser.add_argument("--reps", type=int, default=10, help="Timed runs per grid (after warm-up).")
-    parser.add_argument("--csv", type=pathlib.Path, default=pathlib.Path("docs/objective_scaling.csv"))
-    parser.add_argument("--plot", type=pathlib.Path, default=pathlib.Path("docs/objective_scaling.png"))
-    parser.add_argument("--from_csv", type=pathlib.Path, default=None,
-                        help="Re-plot this table instead of measuring (the measurement flags are ignored).")
-    args = parser.parse_args()
-
-    if args.from_csv:
-        rows, setting = read_csv(args.from_csv)
-        print(f"{args.from_csv}: {len(rows)} grids measured on {setting.machine}")
+def main(argv: list[str]) -> None:
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    options = flags.FLAGS
+    if options.from_csv:
+        rows, setting = read_csv(pathlib.Path(options.from_csv))
+        print(f"{options.from_csv}: {len(rows)} grids measured on {setting.machine}")
     else:
-        setting = Setting(args.batch, args.frames, args.slots, machine.describe())
-        print(f"{setting.machine}; batch {args.batch}, {args.frames} frames, {args.slots} slots, fwd+bwd")
-        rows = _measure_rows([int(side) for side in args.sides.split(",")], args.batch, args.frames, args.slots,
-                             args.reps)
+        setting = Setting(options.batch, options.frames, options.slots, machine.describe())
+        print(f"{setting.machine}; batch {options.batch}, {options.frames} frames, {options.slots} slots, fwd+bwd")
+        rows = _measure_rows([int(side) for side in options.sides], options.batch, options.frames, options.slots,
+                             options.reps)
 
     exponents = growth_exponents(rows)
     print("growth exponent vs T*N (all grids):")
@@ -268,12 +259,21 @@ def main() -> None:
     print(f"at {setting.frames}x{largest.side}x{largest.side}: SRL/SSync time {largest.time_ratio:.1f}x, "
           f"memory {largest.memory_ratio:.0f}x")
 
-    if not args.from_csv:
-        write_csv(rows, setting, args.csv)
-        print(f"wrote {args.csv}")
-    plot(rows, setting, args.plot)
-    print(f"wrote {args.plot}")
+    if not options.from_csv:
+        write_csv(rows, setting, pathlib.Path(options.csv))
+        print(f"wrote {options.csv}")
+    plot(rows, setting, pathlib.Path(options.plot))
+    print(f"wrote {options.plot}")
 
 
 if __name__ == "__main__":
-    main()
+    # Defined here, not at import, so that importing this module beside other CLIs' flags cannot clash.
+    flags.DEFINE_integer("batch", 8, "Clips per batch.")
+    flags.DEFINE_integer("frames", 4, "Frames per clip; must be a multiple of SRL's group of 4.")
+    flags.DEFINE_integer("slots", 11, "Slots per frame.")
+    flags.DEFINE_list("sides", ["8", "12", "16", "24", "32", "37"], "Patch grid sides, comma-separated.")
+    flags.DEFINE_integer("reps", 10, "Timed runs per grid (after warm-up).")
+    flags.DEFINE_string("csv", "docs/objective_scaling.csv", "The table to write.")
+    flags.DEFINE_string("plot", "docs/objective_scaling.png", "The plot to write.")
+    flags.DEFINE_string("from_csv", None, "Re-plot this table instead of measuring (measurement flags are ignored).")
+    app.run(main)

@@ -16,15 +16,6 @@ import numpy as np
 
 from ssync_jax.data import pipeline
 
-_BATCH_SIZE = flags.DEFINE_integer("batch_size", 64, "Global batch size (one process).")
-_IMAGE_SIZE = flags.DEFINE_integer("image_size", 336, "Square model input size.")
-_CHUNK_LENGTH = flags.DEFINE_integer("chunk_length", 4, "Frames per training chunk.")
-_NUM_BATCHES = flags.DEFINE_integer("num_batches", 5, "Timed batches per measurement.")
-_WORKERS = flags.DEFINE_list("workers", ["0", "2"], "Worker counts to measure.")
-_NUM_VIDEOS = flags.DEFINE_integer("num_videos", 32, "Videos in the in-memory source.")
-_DATASET = flags.DEFINE_string("dataset", None, "Also measure this prepared dataset.")
-_DATA_DIR = flags.DEFINE_string("data_dir", None, "TFDS data directory of --dataset.")
-
 
 def in_memory_source(num_videos: int, size: int = 128, num_frames: int = 24) -> list[dict]:
     """Random uint8 videos and segmentations, laid out as the builder yields them.
@@ -105,38 +96,48 @@ def measure(
 
 def main(argv):
     del argv
-    sources = {f"in-memory {_NUM_VIDEOS.value} x 24x128x128": in_memory_source(_NUM_VIDEOS.value)}
-    if _DATASET.value:
+    options = flags.FLAGS
+    sources = {f"in-memory {options.num_videos} x 24x128x128": in_memory_source(options.num_videos)}
+    if options.dataset:
         from ssync_jax.data import movi  # Lazy: TensorFlow/TFDS only when real data is asked for.
 
-        sources[f"{_DATASET.value} (train)"] = movi.data_source(
-            _DATASET.value,
+        sources[f"{options.dataset} (train)"] = movi.data_source(
+            options.dataset,
             "train",
-            _DATA_DIR.value,
+            options.data_dir,
             fields=pipeline.source_fields(("video", "segmentations")),
             prepare_if_missing=False,
         )
-    shape = f"{_BATCH_SIZE.value} x {_CHUNK_LENGTH.value} x {_IMAGE_SIZE.value}^2, imagenet"
+    shape = f"{options.batch_size} x {options.chunk_length} x {options.image_size}^2, imagenet"
     for name, source in sources.items():
         baseline = None
-        for workers in (int(w) for w in _WORKERS.value):
+        for workers in (int(w) for w in options.workers):
             rate, cpu_per_batch = measure(
                 source,
-                batch_size=_BATCH_SIZE.value,
-                image_size=_IMAGE_SIZE.value,
-                chunk_length=_CHUNK_LENGTH.value,
+                batch_size=options.batch_size,
+                image_size=options.image_size,
+                chunk_length=options.chunk_length,
                 normalization="imagenet",
                 num_workers=workers,
-                num_batches=_NUM_BATCHES.value,
+                num_batches=options.num_batches,
             )
             baseline = baseline or rate
             print(
                 f"{name} -> {shape}, {workers} workers: {rate:.2f} batches/s "
-                f"({rate * _BATCH_SIZE.value:.0f} videos/s, {rate / baseline:.2f}x the first), "
+                f"({rate * options.batch_size:.0f} videos/s, {rate / baseline:.2f}x the first), "
                 f"main-process CPU {cpu_per_batch:.2f} s/batch",
                 flush=True,
             )
 
 
 if __name__ == "__main__":
+    # Defined here, not at import: benchmarks/data.py imports this module and takes flags of its own.
+    flags.DEFINE_integer("batch_size", 64, "Global batch size (one process).")
+    flags.DEFINE_integer("image_size", 336, "Square model input size.")
+    flags.DEFINE_integer("chunk_length", 4, "Frames per training chunk.")
+    flags.DEFINE_integer("num_batches", 5, "Timed batches per measurement.")
+    flags.DEFINE_list("workers", ["0", "2"], "Worker counts to measure.")
+    flags.DEFINE_integer("num_videos", 32, "Videos in the in-memory source.")
+    flags.DEFINE_string("dataset", None, "Also measure this prepared dataset.")
+    flags.DEFINE_string("data_dir", None, "TFDS data directory of --dataset.")
     app.run(main)

@@ -17,13 +17,11 @@ from ml_collections import config_flags
 from ssync_jax import sharding, train
 from ssync_jax.models import build_model
 
-_CONFIG = config_flags.DEFINE_config_file("config", "configs/synthetic.py", "Experiment config file.")
-_STEPS = flags.DEFINE_integer("steps", 10, "Timed steps after the first (compiling) one.")
-
 
 def main(argv: list[str]) -> None:
     del argv
-    config = _CONFIG.value
+    options = flags.FLAGS
+    config = options.config
     mesh = sharding.make_mesh()
     model = build_model(config.model)
     init_state, tx, schedule = train.make_initializer(model, config)
@@ -43,10 +41,10 @@ def main(argv: list[str]) -> None:
     jax.block_until_ready(scalars)
     compile_s = time.perf_counter() - start
     start = time.perf_counter()
-    for _ in range(_STEPS.value):
+    for _ in range(options.steps):
         state, scalars = step_fn(state, batch)
     jax.block_until_ready(scalars)
-    per_step = (time.perf_counter() - start) / _STEPS.value
+    per_step = (time.perf_counter() - start) / options.steps
     print(
         f"{jax.device_count()} x {jax.devices()[0].device_kind}: batch {shape}, first step (compile) "
         f"{compile_s:.1f} s, {per_step:.3f} s/step = {1 / per_step:.2f} steps/s; "
@@ -55,4 +53,7 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
+    # Defined here, not at import, so that importing this module beside other CLIs' flags cannot clash.
+    config_flags.DEFINE_config_file("config", "configs/synthetic.py", "Experiment config file.")
+    flags.DEFINE_integer("steps", 10, "Timed steps after the first (compiling) one.", lower_bound=1)
     app.run(main)

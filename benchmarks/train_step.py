@@ -24,13 +24,13 @@ excluded):
   device reports it (GPU, TPU), its peak bytes in use.
 """
 
-import argparse
 import resource
 import statistics
 import time
 
 import jax
 import jax.numpy as jnp
+from absl import app, flags
 
 from benchmarks import machine
 from configs import movi_c
@@ -77,13 +77,13 @@ def compiled_with_buffers(jitted, *args) -> tuple:
     return compiled, total / 2**20
 
 
-def movi_c_config(args: argparse.Namespace):
+def movi_c_config(image_size: int, frames: int, backbone_dtype: str):
     """configs/movi_c.py at the benchmark's size, random backbone weights, SSync active at step 0."""
     config = movi_c.get_config()
     config.model.encoder.weights = None
-    config.model.encoder.backbone_dtype = args.backbone_dtype
-    config.data.image_size = config.model.image_size = (args.image_size, args.image_size)
-    config.data.chunk_length = args.frames
+    config.model.encoder.backbone_dtype = backbone_dtype
+    config.data.image_size = config.model.image_size = (image_size, image_size)
+    config.data.chunk_length = frames
     return config
 
 
@@ -139,30 +139,26 @@ def ssync_objective(config):
     return jax.jit(jax.value_and_grad(objective, argnums=(0, 1), has_aux=True))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--batch", type=int, default=2)
-    parser.add_argument("--frames", type=int, default=4)
-    parser.add_argument("--image_size", type=int, default=336, help="A multiple of 14.")
-    parser.add_argument("--backbone_dtype", default="float32")
-    parser.add_argument("--repeats", type=int, default=3)
-    args = parser.parse_args()
-
-    config = movi_c_config(args)
+def main(argv: list[str]) -> None:
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    options = flags.FLAGS
+    config = movi_c_config(options.image_size, options.frames, options.backbone_dtype)
     model = build_model(config.model)
     init_state, tx, schedule = train.make_initializer(model, config)
     state = jax.jit(init_state)(jax.random.key(0))
     state = state.replace(step=jnp.asarray(config.num_train_steps - 1, jnp.int32))  # SSync active.
-    shape = (args.batch, args.frames, args.image_size, args.image_size, 3)
+    shape = (options.batch, options.frames, options.image_size, options.image_size, 3)
     video = jax.random.normal(jax.random.key(2), shape)  # [B, T, H, W, 3]
     outputs = jax.jit(model.apply)({"params": state.params}, video)
     tokens = outputs["target"].astype(jnp.float16)  # [B, T, N, C], as stored by extract_features
 
     print(
-        f"MOVi-C train step (configs/movi_c.py, random DINOv2 ViT-S/14), batch {args.batch} x {args.frames} frames x "
-        f"{args.image_size}², backbone {args.backbone_dtype}; {machine.describe()}; median of {args.repeats}"
+        f"MOVi-C train step (configs/movi_c.py, random DINOv2 ViT-S/14), batch {options.batch} x {options.frames} "
+        f"frames x {options.image_size}², backbone {options.backbone_dtype}; {machine.describe()}; "
+        f"median of {options.repeats}"
     )
-    parts = part_timings(model, state.params, video, config, args.repeats)
+    parts = part_timings(model, state.params, video, config, options.repeats)
 
     step = jax.jit(train.make_train_step(model, tx, schedule, config))
     video_batch, token_batch = {"video": video}, {"tokens": tokens}
@@ -170,9 +166,9 @@ def main() -> None:
     video_step, video_mb = compiled_with_buffers(step, state, video_batch)
     token_step, tokens_mb = compiled_with_buffers(step, state, token_batch)
     ssync_step, ssync_mb = compiled_with_buffers(ssync_objective(config), *logits)
-    on_video = median_seconds(video_step, (state, video_batch), args.repeats)
-    on_tokens = median_seconds(token_step, (state, token_batch), args.repeats)
-    ssync_seconds = median_seconds(ssync_step, logits, args.repeats)
+    on_video = median_seconds(video_step, (state, video_batch), options.repeats)
+    on_tokens = median_seconds(token_step, (state, token_batch), options.repeats)
+    ssync_seconds = median_seconds(ssync_step, logits, options.repeats)
 
     print("  parts, forward+backward:")
     for name, seconds in parts.items():
@@ -195,4 +191,10 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    # Defined here, not at import, so that importing this module beside other CLIs' flags cannot clash.
+    flags.DEFINE_integer("batch", 2, "Videos per batch.")
+    flags.DEFINE_integer("frames", 4, "Frames per video.")
+    flags.DEFINE_integer("image_size", 336, "Square frame size, a multiple of 14.")
+    flags.DEFINE_string("backbone_dtype", "float32", "The frozen backbone's compute dtype.")
+    flags.DEFINE_integer("repeats", 3, "Timed runs per figure (the median is printed).")
+    app.run(main)

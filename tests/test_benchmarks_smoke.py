@@ -2,19 +2,46 @@
 
 benchmarks/data.py's measurement functions run at smoke-test sizes and give one positive rate per
 setting; benchmarks/objective_scaling.py re-plots a hand-written 3-row CSV into a PNG whose legend
-exponents are the log-log least-squares slopes.
+exponents are the log-log least-squares slopes. The command lines of the two benchmarks that run
+without measuring anything (re-plotting, tabulating finished runs) run as written in the docs.
 """
 
 import csv
 import dataclasses
+import importlib
+import json
 import math
+import pathlib
+import subprocess
+import sys
 
 import numpy as np
 import pytest
+from absl import flags
 
-from benchmarks import data, objective_scaling
+from benchmarks import data, learning, objective_scaling
 
 _MACHINE = "2-core CPU (test)"
+_REPO = pathlib.Path(__file__).resolve().parents[1]
+
+
+def _run_module(module: str, *args: str) -> subprocess.CompletedProcess:
+    """`python -m module args...` from the repository root; fails the test on a non-zero exit."""
+    result = subprocess.run(
+        [sys.executable, "-m", module, *args], cwd=_REPO, capture_output=True, text=True, timeout=300, check=False
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def test_importing_the_benchmarks_defines_no_flags():
+    # data.py imports generator.py and pipeline.py, so their flags would be its dead flags.
+    # (tfds_synthetic_movi.py still defines its flags at import.)
+    names = ("data", "generator", "learning", "machine", "objective_scaling", "pipeline", "train_speed", "train_step")
+    for name in names:
+        importlib.import_module(f"benchmarks.{name}")
+    defining = [module for module in flags.FLAGS.flags_by_module_dict() if module.startswith("benchmarks.")]
+    assert defining == []
 
 
 def test_pipeline_settings_are_the_movi_c_and_default_training_shapes():
@@ -100,8 +127,6 @@ def test_csv_without_the_setting_columns_is_rejected_with_the_remeasure_command(
 
 
 def test_learning_summary_is_the_mean_and_sample_std_in_percent_per_variant_and_slot_count():
-    from benchmarks import learning
-
     rows = [
         {"variant": "ssync", "slots": 11, "seed": seed, **{m: value for m in learning.METRICS}}
         for seed, value in enumerate([0.1, 0.2, 0.6])
@@ -112,3 +137,53 @@ def test_learning_summary_is_the_mean_and_sample_std_in_percent_per_variant_and_
     np.testing.assert_allclose(std, np.std([10.0, 20.0, 60.0], ddof=1))
     assert summary[("ssync", 11)]["runs"] == 3
     assert summary[("base", 7)]["video_mbo"] == (50.0, 0.0)  # One run: no spread.
+
+
+def test_replotting_from_csv_writes_the_plot_only_and_prints_the_exponents(tmp_path):
+    patches = np.array([256, 1024, 4096])
+    linear, quadratic = 0.01 * patches, 1e-4 * patches**2.0
+    table = tmp_path / "scaling.csv"
+    _write_table(
+        table,
+        {
+            "side": [8, 16, 32], "T*N": patches, "ssync_ms": linear, "srl_ms": quadratic,
+            "ssync_MB": linear, "srl_MB": quadratic, "time_ratio": quadratic / linear,
+            "memory_ratio": quadratic / linear,
+            "batch": [8] * 3, "frames": [4] * 3, "slots": [11] * 3, "machine": [_MACHINE] * 3,
+        },
+    )
+    png, measured = tmp_path / "scaling.png", tmp_path / "measured.csv"
+
+    result = _run_module(
+        "benchmarks.objective_scaling", "--from_csv", str(table), "--plot", str(png), "--csv", str(measured)
+    )
+
+    assert "SSync time 1.00, memory 1.00" in result.stdout
+    assert "SRL   time 2.00, memory 2.00" in result.stdout
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not measured.exists()
+
+
+def test_multi_value_flags_are_spelled_repeated_up_to_the_double_dash():
+    argv = ["learning.py", "--variants", "ssync", "--seeds", "0", "--slots", "7", "15", "--report_only"]
+    assert learning.repeat_multi_value_flags([*argv, "--", "--config.seed=1", "2"]) == [
+        "learning.py", "--variants", "ssync", "--seeds", "0", "--slots", "7", "--slots", "15", "--report_only",
+        "--", "--config.seed=1", "2",
+    ]
+
+
+def test_learning_report_of_the_documented_command_line_holds_exactly_the_runs_it_names(tmp_path):
+    # docs/RESULTS.md's command, tabulating finished runs instead of training them.
+    for variant, slots in (("ssync", 7), ("ssync", 15), ("ssync", 11), ("base", 7)):
+        run = pathlib.Path(learning.run_dir(str(tmp_path), variant, slots, seed=0))
+        run.mkdir()
+        (run / learning.TEST_JSON).write_text(json.dumps({metric: 0.5 for metric in learning.METRICS}))
+
+    _run_module(
+        "benchmarks.learning", "--root", str(tmp_path), "--variants", "ssync", "--seeds", "0", "--slots", "7", "15",
+        "--report_only", "--", "--config.data.num_workers=0",
+    )
+
+    with (tmp_path / "learning.csv").open(newline="") as handle:
+        runs = [(record["variant"], record["slots"], record["seed"]) for record in csv.DictReader(handle)]
+    assert runs == [("ssync", "7", "0"), ("ssync", "15", "0")]

@@ -1,5 +1,6 @@
 """The video model: encoder -> (corrector -> predictor) scanned over time -> decoder."""
 
+import einops
 import jax
 import jax.numpy as jnp
 from flax import linen as nn
@@ -71,20 +72,15 @@ def pixel_patches(video: jax.Array, patch_size: int) -> jax.Array:
 
     Args:
         video: [B, T, H, W, C] with H and W multiples of `patch_size`.
-        patch_size: p; 1 returns `video` unchanged.
+        patch_size: p; 1 leaves the frames as they are.
 
     Returns:
-        [B, T, H/p, W/p, p*p*C], each patch's pixels in row-major order.
+        [B, T, H/p, W/p, p*p*C], each patch's pixels in row-major order, channels last.
     """
-    if patch_size == 1:
-        return video
-    batch, frames, height, width, channels = video.shape
+    height, width = video.shape[2:4]
     if height % patch_size or width % patch_size:
         raise ValueError(f"Frames of {height}x{width} do not split into {patch_size}x{patch_size} patches")
-    p = patch_size
-    patches = video.reshape(batch, frames, height // p, p, width // p, p, channels)
-    patches = patches.transpose(0, 1, 2, 4, 3, 5, 6)  # [B, T, H/p, W/p, p, p, C]
-    return patches.reshape(batch, frames, height // p, width // p, p * p * channels)
+    return einops.rearrange(video, "b t (h p) (w q) c -> b t h w (p q c)", p=patch_size, q=patch_size)
 
 
 class VideoModel(nn.Module):
@@ -92,6 +88,8 @@ class VideoModel(nn.Module):
 
     Attributes:
         initializer: Gives the first frame's slots from the batch size (and conditioning).
+        patch_grid: (h, w) of the encoder's patch grid, N = h * w (`build_model` reads it off the
+            backbone); the maps come out on it.
         encoder: `FrameEncoder`.
         processor: `Processor`.
         decoder: `MLPDecoder` (patch features) or `SpatialBroadcastDecoder` (pixels, flow, depth).
@@ -104,6 +102,7 @@ class VideoModel(nn.Module):
     encoder: nn.Module
     processor: Processor
     decoder: nn.Module
+    patch_grid: tuple[int, int]
     target: str = "features"
     target_patch_size: int = 1
 
@@ -123,8 +122,9 @@ class VideoModel(nn.Module):
                 beforehand (`ssync_jax.tools.extract_features`); only for feature targets.
 
         Returns:
-            slots [B, T, S, D]; enc_attn and enc_logits [B, T, N, S] (slot attention's softmax over slots
-            and logits, last iteration); dec_masks and dec_logits [B, T, N, S] or [B, T, H, W, S];
+            slots [B, T, S, D]; enc_attn and enc_logits [B, T, h, w, S] on the encoder's patch grid
+            (slot attention's softmax over slots and logits, last iteration); dec_masks and dec_logits
+            [B, T, h', w', S] on the decoder's grid (the patch grid for the MLP decoder);
             reconstruction [B, T, N, F] or [B, T, H, W, C]; target (same shape as reconstruction);
             state [B, S, D] to continue with the following frames.
         """
@@ -144,12 +144,16 @@ class VideoModel(nn.Module):
         num_slots, slot_dim = slots.shape[2:]
         decoded = self.decoder(slots.reshape(batch * frames, num_slots, slot_dim))
         decoded = {k: v.reshape(batch, frames, *v.shape[1:]) for k, v in decoded.items()}
+        on_grid = (batch, frames, *self.patch_grid, num_slots)
+        dec_masks, dec_logits = decoded["masks"], decoded["alpha_logits"]  # [B, T, N, S] or [B, T, H, W, S]
+        if dec_masks.ndim == 4:
+            dec_masks, dec_logits = dec_masks.reshape(on_grid), dec_logits.reshape(on_grid)
         return dict(
             slots=slots,
-            enc_attn=attention,
-            enc_logits=logits,
-            dec_masks=decoded["masks"],
-            dec_logits=decoded["alpha_logits"],
+            enc_attn=attention.reshape(on_grid),
+            enc_logits=logits.reshape(on_grid),
+            dec_masks=dec_masks,
+            dec_logits=dec_logits,
             reconstruction=decoded["reconstruction"],
             target=tokens if self.target == "features" else pixel_patches(video, self.target_patch_size),
             state=state,

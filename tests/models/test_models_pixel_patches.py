@@ -10,13 +10,15 @@ from tests import tiny_train_config
 
 
 def test_pixel_patches_holds_each_cells_pixels_in_row_major_order():
-    video = np.arange(1 * 1 * 4 * 6 * 2).reshape(1, 1, 4, 6, 2)  # [B, T, H, W, C]
-    patches = np.asarray(pixel_patches(video, 2))  # [1, 1, 2, 3, 8]
-    assert patches.shape == (1, 1, 2, 3, 8)
-    for row in range(2):
-        for col in range(3):
-            expected = video[0, 0, 2 * row : 2 * row + 2, 2 * col : 2 * col + 2].reshape(-1)
-            np.testing.assert_array_equal(patches[0, 0, row, col], expected)
+    video = np.arange(2 * 3 * 4 * 6 * 2).reshape(2, 3, 4, 6, 2)  # [B, T, H, W, C]
+    patches = np.asarray(pixel_patches(video, 2))  # [2, 3, 2, 3, 8]
+    assert patches.shape == (2, 3, 2, 3, 8)
+    for clip in range(2):
+        for frame in range(3):
+            for row in range(2):
+                for col in range(3):
+                    expected = video[clip, frame, 2 * row : 2 * row + 2, 2 * col : 2 * col + 2].reshape(-1)
+                    np.testing.assert_array_equal(patches[clip, frame, row, col], expected)
 
 
 def test_pixel_patches_of_size_one_is_the_video_itself():
