@@ -1,18 +1,24 @@
-"""orbax checkpoints of the train state together with the grain iterator's position.
+"""The layout of a workdir and of its checkpoints: the one place that reads and writes them.
 
-A checkpoint at step k holds two items: `state` (params, optimizer state, step, rng; every process
-writes its shards) and `data` (one small JSON per process: where its training iterator stands).
-Restoring both resumes on exactly the batch the interrupted run would have read next.
+A workdir holds `config.json` (the resolved config, written by main.py), `checkpoints/`, TensorBoard
+events and `eval_metrics.json`. A checkpoint at step k holds two items: `state` (params, optimizer
+state, step, rng; every process writes its shards) and `data` (one small JSON per process: where
+its training iterator stands). Restoring both resumes on exactly the batch the interrupted run would
+have read next. A *params checkpoint* (`{"params": ...}`, e.g. the authors' weights converted by
+`python -m ssync_jax.tools.import_torch_checkpoint`) holds params alone and no config.
 
 Which checkpoints stay: the latest `max_to_keep`, plus, with `keep_best`, the `keep_best` ones
 with the highest validation FG-ARI among those saved with metrics.
 """
 
+import json
 import os
 from collections.abc import Mapping
 from typing import Any
 
 import grain
+import jax
+import ml_collections
 import orbax.checkpoint as ocp
 from etils import epath
 
@@ -21,11 +27,13 @@ from ssync_jax import paths
 STATE_ITEM = "state"
 DATA_ITEM = "data"
 BEST_METRIC = "video_fg_ari"
+CONFIG_FILE = "config.json"
+_CHECKPOINTS = "checkpoints"
 
 
 def checkpoint_dir(workdir: str) -> str:
     """The absolute checkpoint directory of a workdir (orbax rejects relative paths)."""
-    return os.path.join(paths.absolute(workdir), "checkpoints")
+    return os.path.join(paths.absolute(workdir), _CHECKPOINTS)
 
 
 def create_manager(
@@ -111,25 +119,97 @@ def restore(
     return restored[STATE_ITEM]
 
 
-def restore_params(path: str, abstract_params: Any) -> Any:
-    """Model params from an orbax `{"params": ...}` checkpoint, e.g. the authors' weights converted by
-    `python -m ssync_jax.tools.import_torch_checkpoint`.
+def write_config(workdir: str, config: ml_collections.ConfigDict) -> None:
+    """Writes the resolved config to `workdir/config.json` (process 0 only), for evaluation and inference."""
+    if jax.process_index() == 0:
+        paths.write_json(os.path.join(paths.absolute(workdir), CONFIG_FILE), json.loads(config.to_json_best_effort()))
 
-    Args:
-        path: the checkpoint directory (relative paths are made absolute).
-        abstract_params: the params' structure as `jax.ShapeDtypeStruct`s with shardings.
 
-    Returns:
-        The params, placed on the given shardings.
+def read_config(workdir: str) -> ml_collections.ConfigDict:
+    """The config `write_config` wrote to the workdir."""
+    file = epath.Path(paths.absolute(workdir)) / CONFIG_FILE
+    if not file.is_file():
+        raise FileNotFoundError(
+            f"{workdir} has no {CONFIG_FILE} (main.py writes it); pass the --workdir of a python main.py run, or "
+            "give the config of an imported params checkpoint."
+        )
+    return ml_collections.ConfigDict(json.loads(file.read_text()))
+
+
+def is_workdir(path: str) -> bool:
+    """Whether `path` is a training workdir (it holds `checkpoints/`), as opposed to a params checkpoint.
 
     Raises:
-        FileNotFoundError: `path` is not a directory.
+        FileNotFoundError: `path` does not exist.
+        ValueError: `path` is a file, or one step directory inside a workdir's checkpoints.
+    """
+    location = epath.Path(paths.absolute(path))
+    if not location.exists():
+        raise FileNotFoundError(
+            f"No workdir or checkpoint at {path}; pass the --workdir of a training run (python main.py "
+            "--config ... --workdir DIR) or an orbax params checkpoint directory."
+        )
+    if not location.is_dir():
+        raise ValueError(
+            f"{path} is a file, not a workdir or orbax checkpoint directory; convert the authors' PyTorch "
+            "checkpoints first: python -m ssync_jax.tools.import_torch_checkpoint --ckpt FILE --config CONFIG --out DIR"
+        )
+    if (location / STATE_ITEM).is_dir():
+        raise ValueError(
+            f"{path} is one step of a workdir's checkpoints; pass the workdir itself (the folder holding "
+            f"{_CHECKPOINTS}/) and the step: load(workdir, step=N), or --workdir W --step N."
+        )
+    return (location / _CHECKPOINTS).is_dir() or (location / CONFIG_FILE).is_file()
+
+
+def restore_params(path: str, abstract_params: Any, step: int | None = None) -> tuple[Any, int]:
+    """Model params from a workdir's checkpoint (only the params are read) or from a params checkpoint.
+
+    Args:
+        path: a training workdir or a params checkpoint (see the module docstring); relative paths
+            are made absolute.
+        abstract_params: the params' structure as `jax.ShapeDtypeStruct`s with shardings.
+        step: the workdir checkpoint; None for the latest. Params checkpoints have no steps.
+
+    Returns:
+        (params placed on the given shardings, their step: 0 for a params checkpoint).
+
+    Raises:
+        FileNotFoundError: no checkpoint there (or none of `step`).
+        ValueError: `step` given for a params checkpoint, or `path` not a checkpoint at all.
     """
     path = paths.absolute(path)
-    if not epath.Path(path).is_dir():
+    if not is_workdir(path):
+        if step is not None:
+            raise ValueError(f"{path} is a params checkpoint with a single step; leave the step unset.")
+        with ocp.StandardCheckpointer() as checkpointer:
+            try:
+                return checkpointer.restore(path, {"params": abstract_params})["params"], 0
+            except FileNotFoundError as error:
+                raise FileNotFoundError(
+                    f"{path} is neither a training workdir nor an orbax params checkpoint ({error})"
+                ) from error
+    directory = checkpoint_dir(path)
+    if not epath.Path(directory).is_dir():
         raise FileNotFoundError(
-            f"No params checkpoint at {path} (config.eval.params_checkpoint); convert the authors' weights "
-            "first: python -m ssync_jax.tools.import_torch_checkpoint --ckpt FILE --config CONFIG --out DIR"
+            f"No checkpoint in {directory}; train first (python main.py --config ... --workdir {path}), point at "
+            "a trained run's workdir, or evaluate an imported model with --config.eval.params_checkpoint=DIR."
         )
-    with ocp.StandardCheckpointer() as checkpointer:
-        return checkpointer.restore(path, {"params": abstract_params})["params"]
+    manager = ocp.CheckpointManager(directory, options=ocp.CheckpointManagerOptions(read_only=True))
+    try:
+        steps = sorted(manager.all_steps())
+        if not steps or (step is not None and step not in steps):
+            wanted = "a checkpoint" if step is None else f"a checkpoint of step {step}"
+            raise FileNotFoundError(
+                f"No {wanted} in {directory} (steps there: {steps}); pick one of those steps, or train "
+                f"first (python main.py --config ... --workdir {path})."
+            )
+        step = steps[-1] if step is None else step
+        item = {"params": abstract_params}
+        restore = ocp.args.PyTreeRestore(
+            item=item, restore_args=ocp.checkpoint_utils.construct_restore_args(item), partial_restore=True
+        )
+        restored = manager.restore(step, args=ocp.args.Composite(**{STATE_ITEM: restore}))
+    finally:
+        manager.close()
+    return restored[STATE_ITEM]["params"], step

@@ -1,12 +1,12 @@
-"""Evaluation on whole videos: chunks with the slot state carried, then the paper's metrics.
+"""Evaluation on whole videos: the model run chunk by chunk (`ssync_jax.rollout`), then the paper's metrics.
 
-Each validation video is run through the model `config.eval.chunk_length` frames at a time, the
-predicted slots of one chunk seeding the next, which equals one pass over the whole video (see
-`ssync_jax.models.video.Processor`) at a fraction of the memory. Predicted segments are the
-decoder masks (and, reported with an `enc_` prefix, the encoder's slot attention) resized
-bilinearly to the label resolution, then argmax (`ssync_jax.metrics.masks_to_ids`).
+Predicted segments are the decoder masks (and, reported with an `enc_` prefix, the encoder's slot
+attention) resized bilinearly to the label resolution, then argmax (`rollout.segment`). Where the
+labels are depends on `config.data.eval_resolution`: upsampled to the model input (the authors'
+protocol) or at their own resolution.
 
-Metrics (means over valid videos or frames; padding and object-less videos never count):
+Metrics (means over valid videos or frames; padding never counts, videos and frames without
+objects as `config.eval.fg_ari_without_foreground` says for FG-ARI, never for mBO and mIoU):
 `video_fg_ari`, `image_fg_ari`, `video_mbo`, `image_mbo`, `video_miou`, `image_miou`, the same
 with `enc_`, and `num_videos`.
 """
@@ -24,9 +24,8 @@ from flax import linen as nn
 from jax.experimental import multihost_utils
 from jax.sharding import Mesh
 
-from ssync_jax import metrics, paths, sharding
+from ssync_jax import metrics, paths, rollout, sharding
 from ssync_jax.data import pipeline
-from ssync_jax.objectives import total_loss
 
 PREDICTIONS = {"": "dec_ids", "enc_": "enc_ids"}
 LEVELS = {"video": False, "image": True}
@@ -43,7 +42,7 @@ class Evaluator:
 
     Attributes:
         model: the video model.
-        config: the experiment config (reads `eval`, `model.num_slots`, `ssync.grid_shape`, `seed`).
+        config: the experiment config (reads `eval`, `model.num_slots`, `seed`).
         mesh: the `data` mesh; batches are sharded over it, metrics come back replicated.
     """
 
@@ -51,7 +50,8 @@ class Evaluator:
         self.model = model
         self.config = config
         self.mesh = mesh
-        self._predict = jax.jit(self._predict_chunk, static_argnames=("label_size",))
+        self.rollout = rollout.Rollout(model, config.eval.chunk_length, config.seed)
+        self._segment = jax.jit(rollout.segment, static_argnames="size")
         scores = functools.partial(
             per_video_scores,
             num_true=config.eval.num_true_ids,
@@ -59,19 +59,6 @@ class Evaluator:
             fg_ari_without_foreground=config.eval.fg_ari_without_foreground,
         )
         self._scores = jax.jit(scores, out_shardings=sharding.replicated(mesh))
-
-    def _predict_chunk(
-        self, params, video: jax.Array, state: jax.Array | None, label_size: tuple[int, int]
-    ) -> tuple[dict[str, jax.Array], jax.Array]:
-        """Segment ids [B, t, H, W] of one chunk (decoder and encoder) and the carried slots."""
-        rng = jax.random.key(self.config.seed)
-        outputs = self.model.apply({"params": params}, video, state=state, rngs={"slots": rng})
-        grid = total_loss.patch_grid(outputs["enc_attn"].shape[2], self.config.ssync.get("grid_shape"))
-        ids = {
-            "dec_ids": metrics.masks_to_ids(outputs["dec_masks"], label_size, grid),
-            "enc_ids": metrics.masks_to_ids(outputs["enc_attn"], label_size, grid),
-        }
-        return ids, outputs["state"]
 
     def _batch_metrics(self, params, local_batch: Mapping[str, np.ndarray]) -> clu_metrics.Collection:
         num_true = self.config.eval.num_true_ids
@@ -85,12 +72,10 @@ class Evaluator:
             {k: local_batch[k] for k in ("video", "segmentations", "valid")}, self.mesh
         )
         label_size = tuple(batch["segmentations"].shape[2:4])
-        frames = batch["video"].shape[1]
-        chunk = self.config.eval.chunk_length
-        state, pieces = None, []
-        for start in range(0, frames, chunk):
-            ids, state = self._predict(params, batch["video"][:, start : start + chunk], state, label_size=label_size)
-            pieces.append(ids)
+        pieces = [
+            self._segment(outputs["dec_masks"], outputs["enc_attn"], size=label_size)
+            for _, outputs in self.rollout.chunks(params, batch["video"])
+        ]
         predictions = {key: jnp.concatenate([p[key] for p in pieces], axis=1) for key in PREDICTIONS.values()}
         scores = batch_scores(self._scores, batch["segmentations"], predictions, batch["valid"])
         return EvalMetrics.single_from_model_output(**scores)

@@ -6,18 +6,15 @@
     prediction.masks                                             # int32 [T, H, W] slot ids
 
 Frames go through the input pipeline's bicubic resize to `config.data.image_size` and its
-normalisation, then the model `config.eval.chunk_length` frames at a time with the slots carried
-from chunk to chunk, exactly as evaluation runs whole videos. Masks are the decoder's (and the
-encoder's slot attention's) masks resized bilinearly to the input resolution, then argmax, as
-evaluation does (`ssync_jax.metrics.masks_to_ids`).
-
-Compilation: the last chunk is padded to a whole chunk (the model is causal in time, so padding
-frames after the video change nothing before them and are dropped), so every video of one frame
-size runs on the same two compiled programs (first chunk, continuation chunk), whatever its length.
+normalisation, then the model chunk by chunk with the slots carried, through the same
+`ssync_jax.rollout.Rollout` as evaluation, the last chunk padded so that every video of one frame
+size runs on the same compiled programs. Masks are the decoder's (and the encoder's slot
+attention's) masks resized bilinearly to the input resolution, then argmax, as evaluation makes
+them (`rollout.segment`).
 """
 
 import dataclasses
-import json
+import functools
 import os
 from typing import Any
 
@@ -25,18 +22,15 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
-import orbax.checkpoint as ocp
-from etils import epath
 
-from ssync_jax import checkpoints, metrics, paths
+from ssync_jax import checkpoints, paths, rollout, sharding, train
 from ssync_jax.data import transforms
 from ssync_jax.models import build_model
-from ssync_jax.objectives import total_loss
+from ssync_jax.objectives import resample
 
-CONFIG_FILE = "config.json"
-# What orbax writes at the top of a `StandardCheckpointer` checkpoint (a params checkpoint); a
-# workdir's step directories hold it one level down, in their items.
-_PYTREE_METADATA = "_METADATA"
+
+
+FITS = ("squash", "pad")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,7 +61,7 @@ class Predictor:
         model: the video model (`ssync_jax.models.build_model(config.model)`).
         params: its params.
         config: the experiment config it was trained with (reads `data.image_size`,
-            `data.normalization`, `eval.chunk_length`, `ssync.grid_shape`, `seed`).
+            `data.normalization`, `data.bicubic`, `eval.chunk_length`, `seed`).
     """
 
     def __init__(self, model, params: Any, config: ml_collections.ConfigDict):
@@ -75,65 +69,42 @@ class Predictor:
         self.params = params
         self.config = config
         self.image_size = tuple(int(side) for side in config.data.image_size)
-        self.chunk_length = int(config.eval.chunk_length)
-        self._run_chunk = jax.jit(self._chunk)
-        self._segment = jax.jit(self._masks_to_ids, static_argnames="output_size")
+        self.rollout = rollout.Rollout(model, config.eval.chunk_length, config.seed)
+        # Apart from the model's program, so that the model compiles once per Predictor whatever the
+        # videos' resolutions; the logits are always made (they are small), so with_maps or not runs
+        # the same program.
+        self._prediction = jax.jit(_prediction, static_argnames="output_size")
 
-    def _chunk(
-        self, params: Any, video: jax.Array, state: jax.Array | None
-    ) -> tuple[dict[str, jax.Array], jax.Array]:
-        """The model over one chunk `[1, L, h, w, 3]`: per-frame maps on their grids and the slots to carry.
-
-        Kept apart from the resize to the output size so that the model compiles once per
-        Predictor, whatever the videos' resolutions; the logits are always computed (they are small),
-        so that asking for them or not runs the same program.
-        """
-        outputs = self.model.apply(
-            {"params": params}, video, state=state, rngs={"slots": jax.random.key(self.config.seed)}
-        )
-        grid = total_loss.patch_grid(outputs["enc_attn"].shape[2], self.config.get("ssync", {}).get("grid_shape"))
-        num_slots = outputs["slots"].shape[2]
-        dec_masks = outputs["dec_masks"][0]  # [L, N, S] (on the patch grid) or [L, h', w', S]
-        if dec_masks.ndim == 3:
-            dec_masks = dec_masks.reshape(-1, *grid, num_slots)  # [L, h, w, S]
-        enc_logits, dec_logits, _ = total_loss.maps_on_encoder_grid(outputs, grid)  # [1, L, N, S]
-        out = {
-            "dec_masks": dec_masks,
-            "enc_attn": outputs["enc_attn"][0].reshape(-1, *grid, num_slots),  # [L, h, w, S]
-            "slots": outputs["slots"][0].astype(jnp.float32),  # [L, S, D]
-            "enc_logits": enc_logits[0].reshape(-1, *grid, num_slots).astype(jnp.float32),  # [L, h, w, S]
-            "dec_logits": dec_logits[0].reshape(-1, *grid, num_slots).astype(jnp.float32),  # [L, h, w, S]
-        }
-        return out, outputs["state"]
-
-    @staticmethod
-    def _masks_to_ids(
-        dec_masks: jax.Array, enc_attn: jax.Array, output_size: tuple[int, int]
-    ) -> dict[str, jax.Array]:
-        """Masks `[L, h, w, S]` on their grids -> slot ids `[L, H, W]` at `output_size`, as evaluation makes them."""
-        return {
-            "masks": metrics.masks_to_ids(dec_masks[None], output_size)[0],  # [L, H, W]
-            "encoder_masks": metrics.masks_to_ids(enc_attn[None], output_size)[0],  # [L, H, W]
-        }
-
-    def predict(self, video: np.ndarray, with_maps: bool = False) -> Prediction:
+    def predict(self, video: np.ndarray, with_maps: bool = False, fit: str = "squash") -> Prediction:
         """Segments a video into slots.
 
         Args:
             video: uint8 `[T, H, W, 3]` RGB frames of any size, T >= 1 (e.g. from
                 `ssync_jax.video_io.read_video`).
             with_maps: also return the patch-grid logits (`enc_logits`, `dec_logits`).
+            fit: how frames of another aspect ratio than the model's input meet it (see `FITS`):
+                "squash" resizes them to it (objects stretched); "pad" first pads them to its aspect
+                ratio by repeating the edge pixels, so nothing is stretched, and cuts the masks back.
 
         Returns:
             The `Prediction`, masks at the input's (H, W).
 
         Raises:
-            ValueError: `video` is not non-empty uint8 `[T, H, W, 3]`.
+            ValueError: `video` is not non-empty uint8 `[T, H, W, 3]`, or `fit` is unknown.
         """
         video = _checked_video(video)
-        frames = transforms.resize_bicubic(video, self.image_size, self.config.data.bicubic)  # [T, h, w, 3] in [0, 1]
+        if fit not in FITS:
+            raise ValueError(f"fit must be one of {FITS}, got {fit!r}.")
+        height, width = video.shape[1:3]
+        rows, cols = padding_to_aspect((height, width), self.image_size) if fit == "pad" else ((0, 0), (0, 0))
+        padded = np.pad(video, ((0, 0), rows, cols, (0, 0)), mode="edge")  # [T, H', W', 3]
+        frames = transforms.resize_bicubic(padded, self.image_size, self.config.data.bicubic)  # [T, h, w, 3]
         frames = transforms.normalize(frames, self.config.data.normalization)  # [T, h, w, 3]
-        return self.predict_frames(frames, video.shape[1:3], with_maps)
+        prediction = self.predict_frames(frames, padded.shape[1:3], with_maps)
+        inside = (slice(None), slice(rows[0], rows[0] + height), slice(cols[0], cols[0] + width))
+        return dataclasses.replace(
+            prediction, masks=prediction.masks[inside], encoder_masks=prediction.encoder_masks[inside]
+        )
 
     def predict_frames(
         self, frames: np.ndarray, output_size: tuple[int, int], with_maps: bool = False
@@ -167,20 +138,46 @@ class Predictor:
         if len(output_size) != 2 or min(output_size) < 1:
             raise ValueError(f"output_size must be a positive (height, width), got {output_size}.")
         frames = frames.astype(np.float32, copy=False)
-        num_frames, length = frames.shape[0], self.chunk_length
-        padding = -num_frames % length
-        frames = np.pad(frames, ((0, padding), (0, 0), (0, 0), (0, 0)), mode="edge")  # [T', h, w, 3]
-        state, pieces = None, []
-        for start in range(0, num_frames + padding, length):
-            chunk = frames[None, start : start + length]  # [1, L, h, w, 3]
-            out, state = self._run_chunk(self.params, chunk, state)
-            out.update(self._segment(out.pop("dec_masks"), out.pop("enc_attn"), output_size=output_size))
+        then = functools.partial(self._prediction, output_size=output_size)
+        pieces = []
+        for _, chunk in self.rollout.chunks(self.params, frames[None], pad=True, then=then):
             if not with_maps:
-                out = {name: value for name, value in out.items() if not name.endswith("_logits")}
+                chunk = {name: value for name, value in chunk.items() if not name.endswith("_logits")}
             # To the host chunk by chunk: full-resolution masks of a long video need not fit on the device.
-            pieces.append(jax.device_get(out))
-        joined = {name: np.concatenate([p[name] for p in pieces])[:num_frames] for name in pieces[0]}
+            pieces.append(jax.device_get(chunk))
+        joined = {name: np.concatenate([p[name][0] for p in pieces]) for name in pieces[0]}
         return Prediction(**joined)
+
+
+def _prediction(outputs: dict[str, jax.Array], output_size: tuple[int, int]) -> dict[str, jax.Array]:
+    """A chunk's `Prediction` fields, `[1, L, ...]`: segmentations at `output_size`, slots, patch-grid logits."""
+    ids = rollout.segment(outputs["dec_masks"], outputs["enc_attn"], output_size)
+    enc_logits, dec_logits, grid = resample.maps_on_encoder_grid(outputs["enc_logits"], outputs["dec_logits"])
+    on_grid = (*enc_logits.shape[:2], *grid, enc_logits.shape[-1])
+    return {
+        "masks": ids["dec_ids"],  # [1, L, H, W]
+        "encoder_masks": ids["enc_ids"],  # [1, L, H, W]
+        "slots": outputs["slots"].astype(jnp.float32),  # [1, L, S, D]
+        "enc_logits": enc_logits.reshape(on_grid).astype(jnp.float32),  # [1, L, h, w, S]
+        "dec_logits": dec_logits.reshape(on_grid).astype(jnp.float32),  # [1, L, h, w, S]
+    }
+
+
+def padding_to_aspect(size: tuple[int, int], aspect_of: tuple[int, int]) -> tuple[tuple[int, int], tuple[int, int]]:
+    """((top, bottom), (left, right)) pixels that give `size` the aspect ratio of `aspect_of`, centred.
+
+    Args:
+        size: (H, W) of the frames.
+        aspect_of: (h, w) whose ratio to reach, e.g. the model's input size.
+
+    Returns:
+        The padding of the rows and of the columns (one of them (0, 0)).
+    """
+    height, width = size
+    target_height = max(height, round(width * aspect_of[0] / aspect_of[1]))
+    target_width = max(width, round(height * aspect_of[1] / aspect_of[0]))
+    rows, cols = target_height - height, target_width - width
+    return (rows // 2, rows - rows // 2), (cols // 2, cols - cols // 2)
 
 
 def _checked_video(video: Any) -> np.ndarray:
@@ -227,90 +224,14 @@ def load(
             without `config` or with `step`.
     """
     path = paths.absolute(os.fspath(path))
-    location = epath.Path(path)
-    if not location.exists():
-        raise FileNotFoundError(
-            f"No workdir or checkpoint at {path}; pass the --workdir of a training run (python main.py "
-            "--config ... --workdir DIR) or an orbax params checkpoint directory."
-        )
-    if not location.is_dir():
-        raise ValueError(
-            f"{path} is a file, not a workdir or orbax checkpoint directory; convert the authors' PyTorch "
-            "checkpoints first: python -m ssync_jax.tools.import_torch_checkpoint --ckpt FILE --config CONFIG --out DIR"
-        )
-    if (location / checkpoints.STATE_ITEM).is_dir():
-        raise ValueError(
-            f"{path} is one step of a workdir's checkpoints; pass the workdir itself (the folder holding "
-            "checkpoints/) and the step: load(workdir, step=N)."
-        )
-    is_params_checkpoint = (location / _PYTREE_METADATA).exists()
-    if is_params_checkpoint:
-        if config is None:
-            raise ValueError(
-                f"{path} is a params checkpoint, which holds no config; pass the config it was trained with, "
-                "e.g. load(path, config=configs.movi_c.get_config())."
-            )
-        if step is not None:
-            raise ValueError(f"{path} is a params checkpoint with a single step; leave step=None.")
+    if checkpoints.is_workdir(path):
+        config = checkpoints.read_config(path) if config is None else config
     elif config is None:
-        config = _workdir_config(path)
+        raise ValueError(
+            f"{path} is not a training workdir (it has no {checkpoints.CONFIG_FILE}); a params checkpoint holds "
+            "no config; pass the config it was trained with, e.g. load(path, config=configs.movi_c.get_config())."
+        )
     model = build_model(config.model)
-    abstract_params = _abstract_params(model, config)
-    if is_params_checkpoint:
-        params = checkpoints.restore_params(path, abstract_params)
-    else:
-        params = _restore_workdir_params(path, abstract_params, step)
+    first_device = sharding.make_mesh(jax.local_devices()[:1])
+    params, _ = checkpoints.restore_params(path, train.state_layout(model, config, first_device).abstract.params, step)
     return Predictor(model, params, config)
-
-
-def _workdir_config(workdir: str) -> ml_collections.ConfigDict:
-    """The config main.py wrote to `workdir/config.json`."""
-    file = epath.Path(workdir) / CONFIG_FILE
-    if not file.is_file():
-        raise FileNotFoundError(
-            f"{workdir} is neither a training workdir (no {CONFIG_FILE}, which main.py writes) nor an orbax "
-            "params checkpoint (no _METADATA); pass the --workdir of a python main.py run or an imported params "
-            "checkpoint, or give the config: load(path, config=...)."
-        )
-    return ml_collections.ConfigDict(json.loads(file.read_text()))
-
-
-def _abstract_params(model, config: ml_collections.ConfigDict) -> Any:
-    """The params' shapes (as training initialises them), every leaf placed on this process's first device."""
-    video = jax.ShapeDtypeStruct((1, config.data.chunk_length, *config.data.image_size, 3), jnp.float32)
-    rngs = {"params": jax.random.key(0), "slots": jax.random.key(1)}
-    shapes = jax.eval_shape(lambda v: model.init(rngs, v)["params"], video)
-    device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
-    return jax.tree.map(lambda leaf: jax.ShapeDtypeStruct(leaf.shape, leaf.dtype, sharding=device), shapes)
-
-
-def _restore_workdir_params(workdir: str, abstract_params: Any, step: int | None) -> Any:
-    """The params of the workdir's checkpoint at `step` (None: the latest).
-
-    Only the params of the train state are read (orbax partial restore): no optimizer is built
-    and its state never leaves the disk.
-    """
-    directory = checkpoints.checkpoint_dir(workdir)
-    if not epath.Path(directory).is_dir():
-        raise FileNotFoundError(
-            f"No checkpoint in {directory}; train first (python main.py --config ... --workdir {workdir}) "
-            "or point at a workdir that holds checkpoints/."
-        )
-    item = {"params": abstract_params}
-    restore = ocp.args.PyTreeRestore(
-        item=item, restore_args=ocp.checkpoint_utils.construct_restore_args(item), partial_restore=True
-    )
-    manager = ocp.CheckpointManager(directory, options=ocp.CheckpointManagerOptions(read_only=True))
-    try:
-        steps = sorted(manager.all_steps())
-        if not steps or (step is not None and step not in steps):
-            wanted = "a checkpoint" if step is None else f"a checkpoint of step {step}"
-            raise FileNotFoundError(
-                f"No {wanted} in {directory} (steps there: {steps}); pick one of those steps, or train "
-                f"first (python main.py --config ... --workdir {workdir})."
-            )
-        step = steps[-1] if step is None else step
-        restored = manager.restore(step, args=ocp.args.Composite(**{checkpoints.STATE_ITEM: restore}))
-    finally:
-        manager.close()
-    return restored[checkpoints.STATE_ITEM]["params"]

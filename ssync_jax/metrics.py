@@ -244,10 +244,8 @@ def miou(
     return hungarian_miou(iou, present)
 
 
-def masks_to_ids(
-    masks: jax.Array, label_size: tuple[int, int], patch_grid: tuple[int, int] | None = None
-) -> jax.Array:
-    """ids_p = argmax_s bilinear_resize(masks)_ps: decoder masks -> segment ids at label resolution.
+def masks_to_ids(masks: jax.Array, label_size: tuple[int, int]) -> jax.Array:
+    """ids_p = argmax_s bilinear_resize(masks)_ps: masks on their grid -> segment ids at label resolution.
 
     Bilinear with half-pixel centres and `antialias=False` is what the authors' code does
     (`torch.nn.functional.interpolate(mode="bilinear")`, which never antialiases). Upsampling from
@@ -256,22 +254,14 @@ def masks_to_ids(
     torch: equal to 1e-7 up and down; with antialias=True a downsample differs by up to 0.3.)
 
     Args:
-        masks: `[B, T, N, S]` flat patch masks (with `patch_grid`) or `[B, T, h, w, S]` masks.
+        masks: `[B, T, h, w, S]` masks (or logits) on their grid.
         label_size: (H, W) of the ground-truth labels.
-        patch_grid: (h, w) with h·w = N, needed for flat masks.
 
     Returns:
         `[B, T, H, W]` int32 segment ids (first segment on ties).
     """
-    if masks.ndim == 4:
-        if patch_grid is None or patch_grid[0] * patch_grid[1] != masks.shape[2]:
-            raise ValueError(
-                f"flat masks [B, T, N, S] of shape {masks.shape} need patch_grid=(h, w) with "
-                f"h*w = N = {masks.shape[2]}, got patch_grid={patch_grid}."
-            )
-        masks = masks.reshape(*masks.shape[:2], *patch_grid, masks.shape[-1])  # [B, T, h, w, S]
     if masks.ndim != 5:
-        raise ValueError(f"masks must be [B, T, N, S] or [B, T, h, w, S], got {masks.shape}.")
+        raise ValueError(f"masks must be [B, T, h, w, S] on their grid, got shape {masks.shape}.")
     batch, frames, _, _, num_slots = masks.shape
     resized = jax.image.resize(
         masks.astype(jnp.float32),

@@ -5,7 +5,7 @@ and optimizer state are replicated, or (`config.shard_params`) each large array 
 `data` along its largest divisible axis, FSDP-style, for models that do not fit on one device.
 """
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import jax
@@ -35,13 +35,13 @@ def initialize_distributed(
         jax.distributed.initialize()
 
 
-def make_mesh() -> Mesh:
-    """All devices of all processes on one `data` axis, in the order JAX enumerates them.
+def make_mesh(devices: Sequence[jax.Device] | None = None) -> Mesh:
+    """All devices of all processes (or `devices`) on one `data` axis, in the order JAX enumerates them.
 
     Returns:
         A 1-D mesh with `Auto` axis types, so jit propagates shardings without explicit annotations.
     """
-    devices = np.asarray(jax.devices())
+    devices = np.asarray(jax.devices() if devices is None else devices)
     return Mesh(devices, (DATA_AXIS,), axis_types=(AxisType.Auto,))
 
 

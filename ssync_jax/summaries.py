@@ -17,6 +17,8 @@ import ml_collections
 import numpy as np
 from clu import metrics as clu_metrics
 
+from ssync_jax.objectives import resample, ssync
+
 # Distinct colours for up to 24 slots (repeats beyond), RGB in [0, 1].
 PALETTE = np.array(
     [
@@ -30,6 +32,7 @@ PALETTE = np.array(
     np.float32,
 )  # fmt: skip
 _MASK_OPACITY = 0.6
+SSYNC_PANELS = ("enc_labels", "dec_labels", "boundary_mask", "interior_mask")
 
 
 def _field(name: str) -> str:
@@ -126,25 +129,26 @@ def outline(mask: np.ndarray) -> np.ndarray:
     return mask & ~inner
 
 
-def first_example_maps(outputs: Mapping[str, jax.Array], grid_shape: tuple[int, int]) -> dict[str, jax.Array]:
-    """The slot argmaxes of the batch's first example, on their own grids (jit-able).
+def first_example_maps(outputs: Mapping[str, jax.Array], ssync_config: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The slot argmaxes (and SSync's pseudo-labels) of the first example of a chunk's outputs (jit-able).
 
     Args:
-        outputs: the video model's outputs for a batch.
-        grid_shape: (h, w) of the encoder's patch grid.
+        outputs: the video model's outputs for a chunk, maps on their grids.
+        ssync_config: `config.ssync` to add the merged pseudo-labels and selections; None: none.
 
     Returns:
-        dec_ids [T, h', w'] (decoder grid) and enc_ids [T, h, w], int32.
+        dec_ids [T, h', w'] (the decoder's grid) and enc_ids [T, h, w], int32; with `ssync_config`,
+        "ssync": enc_labels, dec_labels, boundary_mask, interior_mask, each [T, h, w].
     """
-    dec_masks = outputs["dec_masks"][0]  # [T, N, S] or [T, H, W, S]
-    if dec_masks.ndim == 3:
-        dec_masks = dec_masks.reshape(dec_masks.shape[0], *grid_shape, dec_masks.shape[-1])
-    enc_attn = outputs["enc_attn"][0]  # [T, N, S]
-    enc_attn = enc_attn.reshape(enc_attn.shape[0], *grid_shape, enc_attn.shape[-1])  # [T, h, w, S]
-    return {
-        "dec_ids": jnp.argmax(dec_masks, -1).astype(jnp.int32),
-        "enc_ids": jnp.argmax(enc_attn, -1).astype(jnp.int32),
+    maps: dict[str, Any] = {
+        "dec_ids": jnp.argmax(outputs["dec_masks"][0], -1).astype(jnp.int32),
+        "enc_ids": jnp.argmax(outputs["enc_attn"][0], -1).astype(jnp.int32),
     }
+    if ssync_config is not None:
+        enc_logits, dec_logits, grid = resample.maps_on_encoder_grid(outputs["enc_logits"][:1], outputs["dec_logits"][:1])
+        targets = ssync.ssync_targets(enc_logits, dec_logits, grid, **ssync_config)
+        maps["ssync"] = {name: getattr(targets, name)[0] for name in SSYNC_PANELS}
+    return maps
 
 
 def hparams(config: ml_collections.ConfigDict) -> dict[str, Any]:

@@ -9,10 +9,11 @@ objective's warm-up sees the number of updates taken before the current one.
 """
 
 import contextlib
+import functools
 import os
 import signal
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import flax
 import jax
@@ -24,10 +25,10 @@ from absl import logging
 from clu import metric_writers, periodic_actions
 from jax.experimental import multihost_utils
 
-from ssync_jax import checkpoints, evaluate, paths, sharding, summaries
+from ssync_jax import checkpoints, evaluate, paths, rollout, sharding, summaries
 from ssync_jax.data import pipeline, precomputed
 from ssync_jax.models import build_model, load_pretrained_backbone, trainable_mask
-from ssync_jax.objectives import ssync, total_loss
+from ssync_jax.objectives import total_loss
 
 EVAL_JSON = "eval_metrics.json"
 MODEL_INPUTS = ("video", "tokens")  # The batch entries the train step reads (one of them).
@@ -99,24 +100,21 @@ def _l2(tree: Any, mask: Any) -> jax.Array:
     return jnp.sqrt(sum(jax.tree.leaves(squares)))
 
 
-def make_image_step(model, config: ml_collections.ConfigDict) -> Callable:
-    """`(params, video [B, T, H, W, 3]) -> maps` of the first example for `summaries.image_summaries` (jit it)."""
+def make_image_step(model, config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh) -> Callable:
+    """`(params, video [B, T, H, W, 3]) -> maps` of the first example for `summaries.image_summaries`:
+    one chunk through the rollout, then the slot argmaxes and (with SSync losses) the pseudo-labels,
+    replicated on every device so that every process can read them."""
+    preview = rollout.Rollout(model, config.data.chunk_length, config.seed)
     uses_ssync = any(name.startswith("ssync_") for name in config.losses)
-    ssync_arguments = {k: v for k, v in config.ssync.items() if k != "grid_shape"}
+    ssync_config = config.ssync.to_dict() if uses_ssync else None
+    maps = jax.jit(
+        functools.partial(summaries.first_example_maps, ssync_config=ssync_config),
+        out_shardings=sharding.replicated(mesh),
+    )
 
     def image_step(params, video: jax.Array) -> dict[str, Any]:
-        first = video[:1]  # [1, T, H, W, 3]
-        outputs = model.apply({"params": params}, first, rngs={"slots": jax.random.key(config.seed)})
-        grid = total_loss.patch_grid(outputs["enc_attn"].shape[2], config.ssync.get("grid_shape"))
-        maps = summaries.first_example_maps(outputs, grid)
-        if uses_ssync:
-            enc_logits, dec_logits, _ = total_loss.maps_on_encoder_grid(outputs, grid)  # [1, T, N, S]
-            targets = ssync.ssync_targets(enc_logits, dec_logits, grid, **ssync_arguments)
-            maps["ssync"] = {
-                name: getattr(targets, name)[0]
-                for name in ("enc_labels", "dec_labels", "boundary_mask", "interior_mask")
-            }
-        return maps
+        ((_, outputs),) = preview.chunks(params, video[:1, : config.data.chunk_length])
+        return maps(outputs)
 
     return image_step
 
@@ -237,6 +235,33 @@ def make_initializer(
     return init_state, tx, schedule
 
 
+class StateLayout(NamedTuple):
+    """How a train state is made and where it lives.
+
+    Attributes:
+        init_state: `rng -> TrainState`, pure (jit it with `shardings`).
+        tx: the optimizer.
+        schedule: its learning-rate schedule.
+        abstract: the state as `jax.ShapeDtypeStruct`s carrying their shardings (a restore target).
+        shardings: a sharding for every leaf of the state.
+    """
+
+    init_state: Callable
+    tx: optax.GradientTransformation
+    schedule: optax.Schedule
+    abstract: TrainState
+    shardings: TrainState
+
+
+def state_layout(model, config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh) -> StateLayout:
+    """The train state's initialiser, optimizer, shapes and shardings on `mesh`, decided once for
+    training, evaluation and inference alike (`config.shard_params` splits large params)."""
+    init_state, tx, schedule = make_initializer(model, config)
+    abstract = jax.eval_shape(init_state, jax.random.key(config.seed))
+    shardings = sharding.state_shardings(abstract, mesh, config.shard_params)
+    return StateLayout(init_state, tx, schedule, sharding.with_shardings(abstract, shardings), shardings)
+
+
 def _initial_state(config: ml_collections.ConfigDict, init_state: Callable, shardings: Any) -> TrainState:
     """A fresh state created on its shardings, with the pretrained backbone (if configured) put in."""
     state = jax.jit(init_state, out_shardings=shardings)(jax.random.key(config.seed))
@@ -294,34 +319,39 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *, run_e
     preview = _preview_video(config, mesh) if precomputed_features and config.image_every_steps else None
 
     # ----------------------------------------------------------------------------------------
-    # Model & optimizer.
+    # Model & optimizer, and the state's shapes and shardings: it is created (or restored) on them.
     model = build_model(config.model)
-    init_state, tx, schedule = make_initializer(model, config)
-
-    # ----------------------------------------------------------------------------------------
-    # Shard & transfer: shapes first, then shardings; the state is created (or restored) on them.
-    abstract_state = jax.eval_shape(init_state, jax.random.key(config.seed))
-    shardings = sharding.state_shardings(abstract_state, mesh, config.shard_params)
-    abstract_state = sharding.with_shardings(abstract_state, shardings)
+    layout = state_layout(model, config, mesh)
+    shardings = layout.shardings
     replicated = sharding.replicated(mesh)
 
     # ----------------------------------------------------------------------------------------
     # Update step: one compilation, the old state's buffers reused for the new one.
     train_step = jax.jit(
-        make_train_step(model, tx, schedule, config),
+        make_train_step(model, layout.tx, layout.schedule, config),
         donate_argnums=0,
         out_shardings=(shardings, replicated),
     )
-    image_step = jax.jit(make_image_step(model, config), out_shardings=replicated)
+    image_step = make_image_step(model, config, mesh)
 
     # ----------------------------------------------------------------------------------------
     # Checkpoint load: the train state and the data iterator's position, or a fresh start.
     manager = checkpoints.create_manager(
         workdir, config.max_checkpoints_to_keep, config.keep_best_checkpoints, config.async_checkpointing
     )
-    state = checkpoints.restore(manager, abstract_state, train_iterator)
+    state = checkpoints.restore(manager, layout.abstract, train_iterator)
     if state is None:
-        state = _initial_state(config, init_state, shardings)
+        state = _initial_state(config, layout.init_state, shardings)
+    elif int(state.step) >= config.num_train_steps:
+        logging.info(
+            "This run is complete: its checkpoint in %s is at step %d of %d; the evaluation is in %s. Nothing "
+            "to train. To train longer, rerun with a larger --config.num_train_steps; to evaluate again, "
+            "add --mode eval.",
+            manager.directory,
+            int(state.step),
+            config.num_train_steps,
+            os.path.join(workdir, EVAL_JSON),
+        )
     else:
         logging.info("Resumed from step %d in %s.", int(state.step), manager.directory)
 
@@ -410,25 +440,11 @@ def evaluate_checkpoint(config: ml_collections.ConfigDict, workdir: str, step: i
     workdir = paths.absolute(workdir)
     mesh = sharding.make_mesh()
     model = build_model(config.model)
-    init_state, _, _ = make_initializer(model, config)
-    abstract_state = jax.eval_shape(init_state, jax.random.key(config.seed))
-    shardings = sharding.state_shardings(abstract_state, mesh, config.shard_params)
-    abstract_state = sharding.with_shardings(abstract_state, shardings)
+    abstract_params = state_layout(model, config, mesh).abstract.params
     if config.eval.params_checkpoint:
-        params, step = checkpoints.restore_params(config.eval.params_checkpoint, abstract_state.params), 0
+        params, step = checkpoints.restore_params(config.eval.params_checkpoint, abstract_params)
     else:
-        manager = checkpoints.create_manager(workdir, config.max_checkpoints_to_keep, config.keep_best_checkpoints)
-        try:
-            state = checkpoints.restore(manager, abstract_state, None, step)
-        finally:
-            manager.close()
-        if state is None:
-            raise FileNotFoundError(
-                f"No checkpoint in {checkpoints.checkpoint_dir(workdir)}; train first (python main.py --config "
-                f"... --workdir {workdir}), point --workdir at a trained run, or set "
-                "--config.eval.params_checkpoint to an imported model."
-            )
-        params, step = state.params, int(state.step)
+        params, step = checkpoints.restore_params(workdir, abstract_params, step)
     results = evaluate.Evaluator(model, config, mesh).evaluate(params, evaluate.evaluation_dataset(config))
     evaluate.write_json(os.path.join(workdir, EVAL_JSON), results, step)
     logging.info("Step %d: %s", step, results)

@@ -40,8 +40,7 @@ def trained_workdir(tmp_path_factory: pytest.TempPathFactory) -> str:
         config = tiny_train_config.get_config()
         config.data.data_dir = data_dir
         train.train_and_evaluate(config, str(workdir), run_evaluation=False)
-        # As main.py writes it.
-        paths.write_json(str(workdir / inference.CONFIG_FILE), json.loads(config.to_json_best_effort()))
+        checkpoints.write_config(str(workdir), config)  # As main.py writes it.
         (root / "complete").touch()
     return str(workdir)
 
@@ -198,11 +197,11 @@ def test_load_errors_name_the_path_and_the_fix(workdir, tmp_path):
     with pytest.raises(FileNotFoundError, match="No workdir or checkpoint at .*missing.*main.py"):
         inference.load(tmp_path / "missing")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(FileNotFoundError, match="empty is neither a training workdir.*load\\(path, config=...\\)"):
+    with pytest.raises(ValueError, match="empty is not a training workdir.*load\\(path, config="):
         inference.load(tmp_path / "empty")
     untrained = tmp_path / "untrained"
     untrained.mkdir()
-    shutil.copy(os.path.join(workdir, inference.CONFIG_FILE), untrained)
+    shutil.copy(os.path.join(workdir, checkpoints.CONFIG_FILE), untrained)
     with pytest.raises(FileNotFoundError, match="No checkpoint in .*untrained/checkpoints; train first"):
         inference.load(untrained)
     with pytest.raises(FileNotFoundError, match=r"step 7 .*steps there: \[1, 2\]"):
@@ -215,10 +214,30 @@ def test_load_errors_name_the_path_and_the_fix(workdir, tmp_path):
 
 
 def test_config_json_round_trips_the_settings_inference_reads(workdir, predictor):
-    with open(os.path.join(workdir, inference.CONFIG_FILE)) as file:
+    with open(os.path.join(workdir, checkpoints.CONFIG_FILE)) as file:
         written = json.load(file)
     assert written["data"]["image_size"] == [16, 16] and predictor.image_size == (16, 16)
-    assert predictor.chunk_length == written["eval"]["chunk_length"] == 2
+    assert predictor.rollout.chunk_length == written["eval"]["chunk_length"] == 2
+
+
+@pytest.mark.parametrize(
+    "size, model_size, padding",
+    [((24, 40), (16, 16), ((8, 8), (0, 0))), ((41, 20), (16, 16), ((0, 0), (10, 11))), ((30, 60), (28, 56), ((0, 0), (0, 0)))],
+)
+def test_padding_to_the_models_aspect_ratio_is_centred(size, model_size, padding):
+    assert inference.padding_to_aspect(size, model_size) == padding
+
+
+def test_fit_pad_predicts_the_edge_padded_square_video_and_cuts_its_masks_back(predictor):
+    video = moving_squares(3, *SIZE)  # 24x40: 8 rows of edge padding above and below
+    padded = np.pad(video, ((0, 0), (8, 8), (0, 0), (0, 0)), mode="edge")
+    square = predictor.predict(padded)
+    fitted = predictor.predict(video, fit="pad")
+    np.testing.assert_array_equal(fitted.masks, square.masks[:, 8:32])
+    np.testing.assert_array_equal(fitted.encoder_masks, square.encoder_masks[:, 8:32])
+    assert fitted.masks.shape == (3, *SIZE)
+    with pytest.raises(ValueError, match="fit must be one of"):
+        predictor.predict(video, fit="crop")
 
 
 def test_predict_cli_writes_masks_and_an_overlay_of_a_frame_folder(workdir, predictor, tmp_path, tmp_path_factory):
@@ -238,6 +257,7 @@ def test_predict_cli_writes_masks_and_an_overlay_of_a_frame_folder(workdir, pred
     result = subprocess.run([*command, f"--out={out}"], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert str(out / "masks.npz") in result.stdout and str(out / "overlay.mp4") in result.stdout
+    assert "from 40x24 to the model's 16x16: aspect 1.67 squashed to 1.00 (pass --fit=pad to keep it)" in result.stdout
     expected = predictor.predict(video)
     with np.load(out / "masks.npz") as saved:
         assert sorted(saved) == ["encoder_masks", "masks", "slots"]

@@ -14,7 +14,7 @@ from ssync_jax import metrics
 _STATIC = ("num_true", "num_pred", "per_frame")
 fg_ari = jax.jit(metrics.fg_ari, static_argnames=_STATIC)
 mbo = jax.jit(metrics.mbo, static_argnames=_STATIC)
-masks_to_ids = jax.jit(metrics.masks_to_ids, static_argnames=("label_size", "patch_grid"))
+masks_to_ids = jax.jit(metrics.masks_to_ids, static_argnames=("label_size",))
 
 
 def _random_ids(seed, shape=(2, 3, 8, 8), num_true=4, num_pred=5):
@@ -212,8 +212,8 @@ def test_miou_matches_each_segment_once_where_mbo_reuses_it():
 
 
 def test_masks_to_ids_upsamples_a_two_by_two_grid_into_quadrants():
-    masks = np.eye(4, dtype=np.float32)[None, None]  # [1, 1, N=4, S=4]: patch n is slot n
-    ids = masks_to_ids(masks, label_size=(4, 4), patch_grid=(2, 2))
+    masks = np.eye(4, dtype=np.float32).reshape(1, 1, 2, 2, 4)  # [1, 1, 2, 2, S=4]: patch n is slot n
+    ids = masks_to_ids(masks, label_size=(4, 4))
     np.testing.assert_array_equal(
         ids[0, 0], [[0, 0, 1, 1], [0, 0, 1, 1], [2, 2, 3, 3], [2, 2, 3, 3]]
     )
@@ -242,9 +242,6 @@ def test_masks_to_ids_is_argmax_of_torch_style_bilinear_resize(label_size):
     masks = np.random.default_rng(3).random((2, 2, 5, 7, 3)).astype(np.float32)  # [B, T, h, w, S]
     expected = _reference_bilinear(masks, label_size).argmax(-1)
     np.testing.assert_array_equal(masks_to_ids(masks, label_size=label_size), expected)
-    flat = masks.reshape(2, 2, 35, 3)  # [B, T, N, S]
-    flat_ids = masks_to_ids(flat, label_size=label_size, patch_grid=(5, 7))
-    np.testing.assert_array_equal(flat_ids, expected)
 
 
 def test_bad_inputs_raise_errors_naming_the_fix():
@@ -253,7 +250,7 @@ def test_bad_inputs_raise_errors_naming_the_fix():
         metrics.fg_ari(ids, ids[:, :1], num_true=2, num_pred=2)
     with pytest.raises(ValueError, match="argmax"):
         metrics.mbo(ids, ids.astype(np.float32), num_true=2, num_pred=2)
-    with pytest.raises(ValueError, match="patch_grid"):
+    with pytest.raises(ValueError, match=r"masks must be \[B, T, h, w, S\] on their grid"):
         metrics.masks_to_ids(np.zeros((1, 2, 16, 3)), label_size=(8, 8))
 
 

@@ -11,8 +11,6 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 import pytest
-from absl import flags
-from ml_collections import config_flags
 
 from configs import movi_c, movi_e, savi_movi_c, synthetic
 from ssync_jax import checkpoints, train
@@ -148,21 +146,14 @@ def test_non_finite_loss_stops_naming_step_and_term_and_keeps_the_last_good_chec
     manager.close()
 
 
-def test_unknown_config_override_fails_naming_the_key():
-    argv = ["main.py", "--config=configs/synthetic.py", "--config.model.num_slotz=7"]
-    flag_values = flags.FlagValues()
-    config_flags.DEFINE_config_file("config", flag_values=flag_values, sys_argv=argv)
-    with pytest.raises(AttributeError, match="num_slotz.*Did you mean \"num_slots\""):
-        flag_values(argv)
-
-
-def test_known_config_override_reaches_the_config():
-    argv = ["main.py", "--config=configs/synthetic.py:base", "--config.model.num_slots=7"]
-    flag_values = flags.FlagValues()
-    config_flags.DEFINE_config_file("config", flag_values=flag_values, sys_argv=argv)
-    flag_values(argv)
-    assert flag_values.config.model.num_slots == 7
-    assert sorted(flag_values.config.losses) == ["reconstruction", "slot_contrast"]  # SSync off.
+def test_rerunning_a_finished_run_says_it_is_complete_and_where_its_results_are(trained, caplog):
+    config, workdir, state = trained
+    with caplog.at_level("INFO", logger="absl"):
+        again = train.train_and_evaluate(config, workdir)
+    assert int(again.step) == int(state.step) == 2
+    message = next(r.getMessage() for r in caplog.records if "complete" in r.getMessage())
+    assert f"at step 2 of 2; the evaluation is in {os.path.join(workdir, train.EVAL_JSON)}" in message
+    assert "--config.num_train_steps" in message and not any("Resumed" in r.getMessage() for r in caplog.records)
 
 
 def test_missing_dataset_error_says_how_to_get_it(tmp_path):

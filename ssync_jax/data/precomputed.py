@@ -60,6 +60,11 @@ def config_metadata(config: ml_collections.ConfigDict, split: str) -> dict[str, 
         {key: JSON value} for every key of `MATCHED`.
     """
     encoder = config.model.encoder
+    if encoder.backbone != "dinov2":
+        raise ValueError(
+            f"Pre-extracted tokens stand in for a frozen DINOv2 backbone, but config.model.encoder.backbone="
+            f"{encoder.backbone!r}; unset config.data.precomputed_features to train on video."
+        )
     return {
         "backbone": encoder.backbone,
         "dinov2_variant": encoder.dinov2_variant,

@@ -53,16 +53,16 @@ def _download_from_hub(name: str) -> Path:
     except ImportError as error:
         raise FileNotFoundError(
             f"{name!r} is neither a local directory nor a file, and downloading it from the Hugging Face hub "
-            "needs `pip install huggingface_hub`. Offline, download the repository elsewhere (config.json and "
-            f"model.safetensors from https://huggingface.co/{name}) and pass that directory instead."
+            "needs `pip install huggingface_hub`. Offline, download config.json and model.safetensors of "
+            f"https://huggingface.co/{name} elsewhere into a directory DIR and pass --config.model.encoder.weights=DIR."
         ) from error
     try:
         return Path(huggingface_hub.snapshot_download(name, allow_patterns=["config.json", "model.safetensors"]))
     except Exception as error:
         raise FileNotFoundError(
             f"Could not download {name!r} from the Hugging Face hub ({type(error).__name__}: {error}). Offline, "
-            f"copy config.json and model.safetensors of https://huggingface.co/{name} into a directory and pass "
-            "that directory, or pass a timm state-dict file."
+            f"copy config.json and model.safetensors of https://huggingface.co/{name} into a directory DIR and "
+            "pass --config.model.encoder.weights=DIR (a timm state-dict file works too)."
         ) from error
 
 

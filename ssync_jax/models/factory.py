@@ -29,7 +29,12 @@ def _one_of(kind: str, name: str, choices) -> None:
 
 
 def build_backbone(encoder: ml_collections.ConfigDict) -> nn.Module:
-    """The encoder's backbone from `config.model.encoder`."""
+    """The encoder's backbone from `config.model.encoder`.
+
+    Each backbone reads its own keys: "dinov2" `dinov2_variant` and `weights`; "savi_cnn"
+    `cnn_features`, `cnn_strides` and `position_embedding`; all of them `backbone_dtype` and
+    `freeze_backbone`.
+    """
     _one_of("encoder.backbone", encoder.backbone, ("dinov2", "savi_cnn", "resnet34"))
     dtype = jnp.dtype(encoder.backbone_dtype)
     if encoder.backbone == "dinov2":
@@ -57,12 +62,16 @@ def build_model(config: ml_collections.ConfigDict) -> VideoModel:
     initializer = initializer_cls(config.num_slots, config.slot_dim, name="initializer")
     backbone = build_backbone(config.encoder)
     tokens = jax.eval_shape(backbone.init_with_output, jax.random.key(0), jnp.zeros((1, *config.image_size, 3)))[0]
-    num_patches = tokens.shape[1] * (tokens.shape[2] if len(tokens.shape) == 4 else 1)
+    if len(tokens.shape) == 4:  # A CNN's feature map [1, h, w, C].
+        patch_grid = tuple(tokens.shape[1:3])
+    else:  # A ViT's tokens [1, N, C], row-major over the patches.
+        patch_grid = tuple(side // backbone.patch_size for side in config.image_size)
+    num_patches = patch_grid[0] * patch_grid[1]
     encoder = FrameEncoder(
         backbone,
         config.slot_dim,
         freeze_backbone=config.encoder.freeze_backbone,
-        position_embedding=config.encoder.position_embedding,
+        position_embedding=config.encoder.backbone != "dinov2" and config.encoder.position_embedding,
         init_scheme=config.init_scheme,
         dtype=dtype,
         name="encoder",
@@ -91,18 +100,20 @@ def build_model(config: ml_collections.ConfigDict) -> VideoModel:
         )
         target, patch_size = "features", 1
     else:
-        patch_size = config.decoder.get("patch_size", 1)
+        patch_size = config.decoder.patch_size
         decoder = SpatialBroadcastDecoder(
             config.decoder.output_size * patch_size**2,
             tuple(config.decoder.resolution),
             tuple(config.decoder.features),
             tuple(config.decoder.upsample),
-            kernel_size=config.decoder.get("kernel_size", 5),
+            kernel_size=config.decoder.kernel_size,
             dtype=dtype,
             name="decoder",
         )
         target = "video"
-    return VideoModel(initializer, encoder, processor, decoder, target=target, target_patch_size=patch_size)
+    return VideoModel(
+        initializer, encoder, processor, decoder, patch_grid, target=target, target_patch_size=patch_size
+    )
 
 
 def load_pretrained_backbone(params: dict, config: ml_collections.ConfigDict) -> dict:

@@ -3,7 +3,10 @@
 import jax
 import jax.numpy as jnp
 
+from ssync_jax.objectives import registry
 
+
+@registry.register("reconstruction")
 def reconstruction_loss(reconstruction: jax.Array, target: jax.Array) -> jax.Array:
     """L_rec = mean over all elements of (x̂ − sg(x))².
 

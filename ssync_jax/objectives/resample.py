@@ -62,3 +62,25 @@ def area_resample_to_grid(logits: jax.Array, grid_shape: tuple[int, int]) -> jax
         logits.astype(jnp.float32),
         precision=jax.lax.Precision.HIGHEST,
     )  # [B, T, H, W, S]
+
+
+def maps_on_encoder_grid(enc_logits: jax.Array, dec_logits: jax.Array) -> tuple[jax.Array, jax.Array, tuple[int, int]]:
+    """The encoder's and the decoder's maps patch by patch, as SSync compares them.
+
+    Args:
+        enc_logits: `[B, T, H, W, S]` slot-attention logits on the encoder's patch grid.
+        dec_logits: `[B, T, Hd, Wd, S]` decoder alpha logits on the decoder's grid (area-averaged
+            onto the encoder's when the grids differ).
+
+    Returns:
+        enc_logits and dec_logits flattened to `[B, T, H*W, S]`, and (H, W).
+    """
+    if enc_logits.ndim != 5 or dec_logits.ndim != 5:
+        raise ValueError(
+            f"maps must be [B, T, H, W, S] on their grids, got {enc_logits.shape} and {dec_logits.shape}."
+        )
+    grid = tuple(enc_logits.shape[2:4])
+    if tuple(dec_logits.shape[2:4]) != grid:
+        dec_logits = area_resample_to_grid(dec_logits, grid)  # [B, T, H, W, S]
+    flat = (*enc_logits.shape[:2], grid[0] * grid[1], enc_logits.shape[-1])
+    return enc_logits.reshape(flat), dec_logits.reshape(flat), grid

@@ -7,6 +7,8 @@ Each slot must recognise itself across consecutive frames among all slots of the
 import jax
 import jax.numpy as jnp
 
+from ssync_jax.objectives import registry
+
 
 def l2_normalize(x: jax.Array, epsilon: float = 1e-12) -> jax.Array:
     """x / max(‖x‖₂, ε) along the last axis, with a finite gradient at x = 0."""
@@ -14,6 +16,7 @@ def l2_normalize(x: jax.Array, epsilon: float = 1e-12) -> jax.Array:
     return x * jax.lax.rsqrt(jnp.maximum(squared_norm, epsilon**2))
 
 
+@registry.register("slot_contrast")
 def slot_contrast_loss(
     slots: jax.Array, temperature: float = 0.1, batch_contrast: bool = True
 ) -> jax.Array:

@@ -12,6 +12,7 @@ memory grow with the square of the patches per group, (G·N)², where SSync's gr
 import jax
 import jax.numpy as jnp
 
+from ssync_jax.objectives import registry
 from ssync_jax.objectives.slot_contrast import l2_normalize
 from ssync_jax.objectives.ssync import labels
 
@@ -85,3 +86,10 @@ def srl_losses(
         "encoder": dense_alignment_loss(enc_logits, dec_labels, group_size, temperature),
         "decoder": dense_alignment_loss(dec_logits, enc_labels, group_size, temperature),
     }
+
+
+@registry.register("srl")
+def srl_loss(enc_logits: jax.Array, dec_logits: jax.Array, group_size: int = 4, temperature: float = 0.1) -> jax.Array:
+    """The sum of both directions of `srl_losses` (the "srl" entry of `config.losses`)."""
+    directions = srl_losses(enc_logits, dec_logits, group_size, temperature)
+    return directions["encoder"] + directions["decoder"]

@@ -18,6 +18,8 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from ssync_jax.objectives import registry
+
 # (dt, di, dj) of the 10 neighbours: 8 spatial in the same frame, then the previous and next frame.
 NEIGHBOUR_OFFSETS = (
     (0, -1, -1), (0, -1, 0), (0, -1, 1),
@@ -307,38 +309,40 @@ def ssync_targets(
     )
 
 
+@registry.register("ssync_boundary")
 def boundary_loss(
-    dec_logits: jax.Array, enc_labels: jax.Array, mask: jax.Array, temperature: float = 1.0
+    dec_logits: jax.Array, enc_labels: jax.Array, boundary_mask: jax.Array, temperature: float = 1.0
 ) -> jax.Array:
     """L_bd = Σ_{p∈boundary} Σ_s (softmax_s(dec_logits/T)_ps − onehot(enc_labels)_ps)² / (|boundary|·S).
 
     Args:
         dec_logits: `[B, T, N, S]` decoder alpha logits (the prediction).
         enc_labels: `[B, T, H, W]` or `[B, T, N]` merged encoder labels (the target).
-        mask: `[B, T, H, W]` or `[B, T, N]` boundary patches.
+        boundary_mask: `[B, T, H, W]` or `[B, T, N]` boundary patches.
         temperature: T of the softmax.
 
     Returns:
         Scalar, pooled over the whole batch; 0 when no patch is selected.
     """
-    return _selected_softmax_squared_error(dec_logits, enc_labels, mask, temperature)
+    return _selected_softmax_squared_error(dec_logits, enc_labels, boundary_mask, temperature)
 
 
+@registry.register("ssync_interior")
 def interior_loss(
-    enc_logits: jax.Array, dec_labels: jax.Array, mask: jax.Array, temperature: float = 1.0
+    enc_logits: jax.Array, dec_labels: jax.Array, interior_mask: jax.Array, temperature: float = 1.0
 ) -> jax.Array:
     """L_int = Σ_{p∈interior} Σ_s (softmax_s(enc_logits/T)_ps − onehot(dec_labels)_ps)² / (|interior|·S).
 
     Args:
         enc_logits: `[B, T, N, S]` encoder slot-attention logits (the prediction).
         dec_labels: `[B, T, H, W]` or `[B, T, N]` merged decoder labels (the target).
-        mask: `[B, T, H, W]` or `[B, T, N]` interior patches.
+        interior_mask: `[B, T, H, W]` or `[B, T, N]` interior patches.
         temperature: T of the softmax.
 
     Returns:
         Scalar, pooled over the whole batch; 0 when no patch is selected.
     """
-    return _selected_softmax_squared_error(enc_logits, dec_labels, mask, temperature)
+    return _selected_softmax_squared_error(enc_logits, dec_labels, interior_mask, temperature)
 
 
 def ssync_losses(

@@ -23,11 +23,11 @@ import ml_collections
 import numpy as np
 from absl import app, flags
 
-from ssync_jax import evaluate, metrics
+from ssync_jax import evaluate, rollout
 from ssync_jax.data import pipeline
 from ssync_jax.models import build_model
 from ssync_jax.models.authors_checkpoint import flax_to_authors
-from ssync_jax.objectives import ssync, total_loss
+from ssync_jax.objectives import resample, ssync, total_loss
 from ssync_jax.tools import authors_case
 from ssync_jax.tools.import_torch_checkpoint import convert
 
@@ -96,7 +96,9 @@ def compare(
     params, _ = convert(reference["state"], config.model)
     video = jnp.asarray(reference["video"].transpose(0, 1, 3, 4, 2))  # [B, T, H, W, 3]
     outputs = jax.jit(lambda p, v: model.apply({"params": p}, v))(params, video)
-    outputs = jax.device_get(outputs)
+    on_grids = jax.device_get(outputs)
+    flat = {k: v.reshape(*v.shape[:2], -1, v.shape[-1]) for k, v in on_grids.items() if k.startswith(("enc_", "dec_"))}
+    outputs = {**on_grids, **flat}  # maps [B, T, h, w, S] -> [B, T, N, S], as theirs
     to_slots_first = (0, 1, 3, 2)  # ours [B, T, N, S] -> theirs [B, T, S, N]
     results = {
         "slots": _difference(outputs["slots"], reference["slots"]),
@@ -113,9 +115,8 @@ def compare(
             "agreement": float(np.mean(outputs["enc_attn"].argmax(-1) == reference["attn"].argmax(2)))
         },
     }
-    grid = total_loss.patch_grid(outputs["enc_logits"].shape[2])
-    ssync_settings = {k: v for k, v in config.ssync.items() if k != "grid_shape"}
-    targets = jax.device_get(ssync.ssync_targets(outputs["enc_logits"], outputs["dec_logits"], grid, **ssync_settings))
+    enc_logits, dec_logits, grid = resample.maps_on_encoder_grid(on_grids["enc_logits"], on_grids["dec_logits"])
+    targets = jax.device_get(ssync.ssync_targets(enc_logits, dec_logits, grid, **config.ssync))
     for ours, theirs in (
         ("enc_labels", "merged_grp_labels"),
         ("dec_labels", "merged_dec_labels"),
@@ -145,7 +146,7 @@ def compare(
             scale = max(float(np.max(np.abs(exact[name]))), 1e-30)
             results[f"gradient {name}"]["ours_vs_float64"] = float(np.max(np.abs(exported[name] - exact[name]))) / scale
             results[f"gradient {name}"]["theirs_vs_float64"] = float(np.max(np.abs(theirs - exact[name]))) / scale
-    results.update(_evaluation(reference, config, outputs, grid))
+    results.update(_evaluation(reference, config, on_grids))
     results.update(_metric_case(reference, config))
     return results
 
@@ -154,7 +155,7 @@ def compare(
 METRIC_NAMES = {"ari": "video_fg_ari", "image_ari": "image_fg_ari", "mbo": "video_mbo", "image_mbo": "image_mbo"}
 
 
-def _evaluation(reference, config, outputs, grid) -> dict[str, dict[str, float]]:
+def _evaluation(reference, config, maps) -> dict[str, dict[str, float]]:
     """Their input transform and validation metrics against our pipeline and evaluation on the case."""
     case = reference["case"]
     source = [
@@ -180,10 +181,7 @@ def _evaluation(reference, config, outputs, grid) -> dict[str, dict[str, float]]
         "input transform (labels)": {"agreement": float(np.mean(batch["segmentations"] == reference["true_ids"]))},
     }
     label_size = batch["segmentations"].shape[2:4]
-    predictions = {
-        "dec_ids": metrics.masks_to_ids(outputs["dec_masks"], label_size, grid),
-        "enc_ids": metrics.masks_to_ids(outputs["enc_attn"], label_size, grid),
-    }
+    predictions = rollout.segment(maps["dec_masks"], maps["enc_attn"], tuple(label_size))
     scores_fn = functools.partial(
         evaluate.per_video_scores,
         num_true=case["num_classes"],

@@ -43,10 +43,11 @@ _INFORMATIONAL = ("config", "data_dir")
 
 def _check_config(config: ml_collections.ConfigDict, dtype: str) -> None:
     encoder = config.model.encoder
-    if encoder.backbone != "dinov2" or not encoder.freeze_backbone or not encoder.weights:
+    weights = encoder.get("weights")  # Only DINOv2 encoders have weights to load.
+    if encoder.backbone != "dinov2" or not encoder.freeze_backbone or not weights:
         raise ValueError(
             "Only a frozen, pretrained DINOv2 can be extracted once for all of training: the config has "
-            f"backbone={encoder.backbone!r}, freeze_backbone={encoder.freeze_backbone}, weights={encoder.weights!r}; "
+            f"backbone={encoder.backbone!r}, freeze_backbone={encoder.freeze_backbone}, weights={weights!r}; "
             "set config.model.encoder.weights (and freeze_backbone=True)."
         )
     if dtype not in precomputed.STORAGE_DTYPES:

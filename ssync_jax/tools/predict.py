@@ -1,7 +1,7 @@
 r"""Slot masks for your own video from a trained model.
 
     python -m ssync_jax.tools.predict --workdir workdirs/synthetic --input my_video.mp4 --out predictions \
-        [--step N] [--fps 8] [--format mp4|gif]
+        [--step N] [--fps 8] [--format mp4|gif] [--fit squash|pad]
 
 `--input` is a video file FFmpeg reads (MP4, MOV, WebM, GIF, ...) or a folder of PNG/JPEG frames
 in file-name order. Writes to `--out`:
@@ -11,7 +11,8 @@ in file-name order. Writes to `--out`:
                   at the input's resolution
     overlay.mp4   the input tinted by the colour of each pixel's slot (or overlay.gif)
 
-Frames are resized to the model's input size and run in chunks as in evaluation (see
+Frames are resized to the model's input size (frames of another aspect ratio are squashed, or with
+`--fit=pad` padded to it first; the tool says which) and run in chunks as in evaluation (see
 `ssync_jax.inference`); the masks come back at the input's size.
 """
 
@@ -56,6 +57,18 @@ def write_prediction(
     return masks_path, overlay_path
 
 
+def fit_note(size: tuple[int, int], model_size: tuple[int, int], fit: str) -> str:
+    """One line saying how frames of `size` (H, W) met the model's input size."""
+    height, width = size
+    line = f"frames resized from {width}x{height} to the model's {model_size[1]}x{model_size[0]}"
+    if height * model_size[1] == width * model_size[0]:
+        return line
+    if fit == "pad":
+        return line + ", padded first to its aspect ratio by repeating the edge pixels (--fit=pad)"
+    aspect, model_aspect = width / height, model_size[1] / model_size[0]
+    return line + f": aspect {aspect:.2f} squashed to {model_aspect:.2f} (pass --fit=pad to keep it)"
+
+
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
@@ -66,10 +79,11 @@ def main(argv: list[str]) -> None:
         predictor = inference.load(options.workdir, options.step)
     except (FileNotFoundError, ValueError) as error:
         sys.exit(f"Error: {error}")
-    prediction = predictor.predict(video)
+    prediction = predictor.predict(video, fit=options.fit)
     masks_path, overlay_path = write_prediction(video, prediction, options.out, options.fps, options.format)
     num_frames, height, width = prediction.masks.shape
     print(f"{num_frames} frames of {width}x{height}, {prediction.slots.shape[1]} slots:")
+    print(f"  {fit_note(video.shape[1:3], predictor.image_size, options.fit)}")
     print(f"  masks, encoder_masks, slots -> {os.path.abspath(masks_path)}")
     print(f"  overlay video               -> {os.path.abspath(overlay_path)}")
 
@@ -82,5 +96,9 @@ if __name__ == "__main__":
     flags.DEFINE_string("out", None, "Output folder (created if missing).")
     flags.DEFINE_float("fps", 8.0, "Frames per second of the overlay video.", lower_bound=0.01)
     flags.DEFINE_enum("format", "mp4", ["mp4", "gif"], "Overlay video format.")
+    flags.DEFINE_enum(
+        "fit", "squash", list(inference.FITS), "Frames of another aspect ratio than the model's input: resize "
+        "them to it (squash), or pad them to its aspect ratio first, repeating the edge pixels (pad)."
+    )
     flags.mark_flags_as_required(["workdir", "input", "out"])
     app.run(main)

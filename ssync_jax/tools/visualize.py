@@ -82,9 +82,8 @@ def pseudo_labels(prediction: inference.Prediction, config: ml_collections.Confi
     """
     frames, height, width, num_slots = prediction.enc_logits.shape
     flat = (1, frames, height * width, num_slots)
-    arguments = {k: v for k, v in config.ssync.items() if k != "grid_shape"}
     targets = ssync.ssync_targets(
-        prediction.enc_logits.reshape(flat), prediction.dec_logits.reshape(flat), (height, width), **arguments
+        prediction.enc_logits.reshape(flat), prediction.dec_logits.reshape(flat), (height, width), **config.ssync
     )
     names = ("enc_labels", "dec_labels", "boundary_mask", "interior_mask")
     return {name: np.asarray(getattr(targets, name)[0]) for name in names}

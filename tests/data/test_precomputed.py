@@ -15,11 +15,11 @@ import jax
 import numpy as np
 import pytest
 
-from configs import synthetic
+from configs import common, synthetic
 from ssync_jax import train
 from ssync_jax.data import movi, pipeline, precomputed, transforms
 from ssync_jax.models import build_model, dinov2, load_pretrained_backbone
-from ssync_jax.models.config import dinov2_feature_model
+from tests.model_configs import dinov2_model
 from ssync_jax.objectives import total_loss
 from ssync_jax.tools import extract_features as extraction
 from tests import tiny_train_config
@@ -53,7 +53,7 @@ def tiny_dinov2_config(data_dir: str):
     config.data.data_dir = data_dir
     config.data.image_size = (SIZE, SIZE)
     config.data.normalization = "imagenet"
-    config.model = dinov2_feature_model(VARIANT, num_slots=3, slot_dim=16, image_size=(SIZE, SIZE), weights=HF_DIR)
+    config.model = dinov2_model(VARIANT, num_slots=3, slot_dim=16, image_size=(SIZE, SIZE), weights=HF_DIR)
     config.model.decoder.hidden_sizes = (32,)
     return config
 
@@ -264,7 +264,7 @@ def test_training_on_a_directory_without_features_says_how_to_extract_them(data_
 
 
 def test_tokens_cannot_stand_in_for_a_trained_backbone_or_train_a_pixel_decoder():
-    config = dinov2_feature_model(VARIANT, num_slots=3, slot_dim=16, image_size=(SIZE, SIZE))
+    config = dinov2_model(VARIANT, num_slots=3, slot_dim=16, image_size=(SIZE, SIZE))
     tokens = jax.ShapeDtypeStruct((1, 1, GRID, WIDTH), np.float32)
     video = jax.ShapeDtypeStruct((1, 1, SIZE, SIZE, 3), np.float32)
 
@@ -275,7 +275,9 @@ def test_tokens_cannot_stand_in_for_a_trained_backbone_or_train_a_pixel_decoder(
     with pytest.raises(ValueError, match="frozen backbone only"):
         apply_on_tokens(build_model(config))
     config.encoder.freeze_backbone = True
-    config.decoder.name = "spatial_broadcast"
+    config.decoder = common.spatial_broadcast_decoder(
+        resolution=(3, 3), features=(8,), upsample=(False,), kernel_size=3, patch_size=1
+    )
     with pytest.raises(ValueError, match="decoder.name='mlp'"):
         apply_on_tokens(build_model(config))
 

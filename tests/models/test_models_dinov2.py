@@ -81,12 +81,13 @@ def test_hub_name_without_huggingface_hub_says_how_to_install(monkeypatch):
         dinov2.from_pretrained("facebook/dinov2-small")
 
 
-def test_hub_name_offline_says_where_to_put_a_local_directory(monkeypatch):
+def test_hub_name_offline_says_what_to_download_and_the_flag_to_pass(monkeypatch):
     def offline(*args, **kwargs):
         raise OSError("network unreachable")
 
     monkeypatch.setitem(sys.modules, "huggingface_hub", types.SimpleNamespace(snapshot_download=offline))
-    with pytest.raises(FileNotFoundError, match="config.json and model.safetensors"):
+    message = r"config.json and model.safetensors.*pass --config.model.encoder.weights=DIR"
+    with pytest.raises(FileNotFoundError, match=message):
         dinov2.from_pretrained("facebook/dinov2-small")
 
 

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import pytest
 
 from ssync_jax.models import build_model
-from ssync_jax.models.config import dinov2_feature_model
+from tests.model_configs import dinov2_model
 
 # Counted by the authors' code at slot dim 64, 11 slots, ViT-S/14 at 336².
 MOVI_C_AUTHORS = {
@@ -34,7 +34,7 @@ def parameter_shapes(config):
 
 @pytest.fixture(scope="module")
 def movi_c():
-    return parameter_shapes(dinov2_feature_model("vit_s14", num_slots=11, slot_dim=64))
+    return parameter_shapes(dinov2_model("vit_s14", num_slots=11, slot_dim=64))
 
 
 def torch_gru_extra(slot_dim: int) -> int:
@@ -66,6 +66,6 @@ def test_decoder_position_embedding_covers_the_24x24_patches(movi_c):
 
 
 def test_movi_e_trainable_total_is_4_953_601_with_the_gru_biases():
-    params = parameter_shapes(dinov2_feature_model("vit_b14", num_slots=15, slot_dim=128))
+    params = parameter_shapes(dinov2_model("vit_b14", num_slots=15, slot_dim=128))
     trainable = count(params) - count(params["encoder"]["backbone"])
     assert trainable + torch_gru_extra(128) == 4_953_601

@@ -7,8 +7,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from tests import model_configs
+
 from ssync_jax.models import build_model, load_pretrained_backbone, trainable_mask
-from ssync_jax.models.config import dinov2_feature_model
 from ssync_jax.models.corrector import SlotAttention
 from ssync_jax.models.decoders import SpatialBroadcastDecoder
 from ssync_jax.models.encoders import ResNet34, SaviCNN
@@ -20,11 +21,9 @@ BATCH, FRAMES, SLOTS, SLOT_DIM = 2, 3, 3, 16
 
 def tiny_config(**decoder):
     """8x8 frames, a 2-layer CNN (stride 2 -> 4x4 = 16 tokens of width 8), 3 slots of width 16."""
-    config = dinov2_feature_model(num_slots=SLOTS, slot_dim=SLOT_DIM, image_size=(8, 8))
-    config.encoder.backbone = "savi_cnn"
-    config.encoder.cnn_features = (8, 8)
-    config.encoder.cnn_strides = (1, 2)
-    config.encoder.position_embedding = True
+    config = model_configs.cnn_feature_model(
+        SLOTS, SLOT_DIM, (8, 8), freeze_backbone=True, cnn_features=(8, 8), cnn_strides=(1, 2), position_embedding=True
+    )
     config.decoder.hidden_sizes = (32,)
     config.decoder.update(decoder)
     return config
@@ -48,11 +47,10 @@ def tiny():
 
 def test_outputs_have_documented_shapes(tiny):
     _, _, _, _, out = tiny
-    tokens = 16
     assert out["slots"].shape == (BATCH, FRAMES, SLOTS, SLOT_DIM)
     for key in ("enc_attn", "enc_logits", "dec_masks", "dec_logits"):
-        assert out[key].shape == (BATCH, FRAMES, tokens, SLOTS), key
-    assert out["reconstruction"].shape == out["target"].shape == (BATCH, FRAMES, tokens, 8)
+        assert out[key].shape == (BATCH, FRAMES, 4, 4, SLOTS), key  # on the 4x4 patch grid
+    assert out["reconstruction"].shape == out["target"].shape == (BATCH, FRAMES, 16, 8)
     assert out["state"].shape == (BATCH, SLOTS, SLOT_DIM)
 
 
@@ -67,8 +65,15 @@ def test_scan_equals_unrolled_loop_over_frames(tiny):
     config, model, variables, video, out = tiny
     params = variables["params"]
     features, _ = jax.jit(lambda v: model.apply(variables, v, method=lambda m, x: m.encoder(x)))(video)
-    correct = jax.jit(SlotAttention(config.corrector.num_iterations).apply, static_argnums=3)
-    predict = jax.jit(TransformerPredictor(config.predictor.num_blocks, config.predictor.num_heads).apply)
+    corrector = SlotAttention(config.corrector.num_iterations, gru_state=config.corrector.gru_state)
+    correct = jax.jit(corrector.apply, static_argnums=3)
+    predictor = TransformerPredictor(
+        config.predictor.num_blocks,
+        config.predictor.num_heads,
+        attention_logit_scale=config.predictor.attention_logit_scale,
+    )
+    predict = jax.jit(predictor.apply)
+    flat = lambda maps: maps.reshape(BATCH, 16, SLOTS)  # noqa: E731  [B, 4, 4, S] -> [B, N, S]
     predicted = jnp.broadcast_to(params["initializer"]["slots"], (BATCH, SLOTS, SLOT_DIM))
     for t in range(FRAMES):
         iterations = config.corrector.first_frame_iterations if t == 0 else config.corrector.num_iterations
@@ -77,8 +82,8 @@ def test_scan_equals_unrolled_loop_over_frames(tiny):
         )
         predicted = predict({"params": params["processor"]["predictor"]}, slots)
         np.testing.assert_allclose(out["slots"][:, t], slots, atol=1e-5)
-        np.testing.assert_allclose(out["enc_logits"][:, t], logits, atol=1e-5)
-        np.testing.assert_allclose(out["enc_attn"][:, t], attention, atol=1e-5)
+        np.testing.assert_allclose(flat(out["enc_logits"][:, t]), logits, atol=1e-5)
+        np.testing.assert_allclose(flat(out["enc_attn"][:, t]), attention, atol=1e-5)
     np.testing.assert_allclose(out["state"], predicted, atol=1e-5)
 
 
@@ -138,7 +143,15 @@ def test_spatial_broadcast_decoder_returns_pixel_masks_that_sum_to_one():
 
 
 def test_pixel_model_outputs_per_pixel_masks_and_targets_the_video():
-    config = tiny_config(name="spatial_broadcast", resolution=(2, 2), features=(8, 8, 8), upsample=(True, True, False))
+    config = tiny_config(
+        name="spatial_broadcast",
+        resolution=(2, 2),
+        features=(8, 8, 8),
+        upsample=(True, True, False),
+        kernel_size=5,
+        patch_size=1,
+        output_size=3,
+    )
     model = build_model(config)
     video = jax.ShapeDtypeStruct((1, 2, 8, 8, 3), jnp.float32)
     out = jax.eval_shape(lambda v: model.apply(model.init(jax.random.key(0), v), v), video)
@@ -176,11 +189,11 @@ def test_fixed_learned_slots_are_shared_across_the_batch():
 
 
 def test_dinov2_model_takes_multiples_of_14_and_targets_backbone_tokens():
-    config = dinov2_feature_model(num_slots=SLOTS, slot_dim=SLOT_DIM, image_size=(28, 42))
+    config = model_configs.dinov2_model(num_slots=SLOTS, slot_dim=SLOT_DIM, image_size=(28, 42))
     model = build_model(config)
     video = jax.ShapeDtypeStruct((1, 2, 28, 42, 3), jnp.float32)
     out = jax.eval_shape(lambda v: model.apply(model.init(jax.random.key(0), v), v), video)
-    assert out["dec_masks"].shape == (1, 2, 6, SLOTS)
+    assert out["dec_masks"].shape == (1, 2, 2, 3, SLOTS)  # the 2x3 patch grid of 28x42
     assert out["reconstruction"].shape == out["target"].shape == (1, 2, 6, 384)
 
 
@@ -199,7 +212,7 @@ def test_savi_backbones_give_the_documented_feature_maps(backbone, size, grid, c
 
 
 def test_pretrained_backbone_of_another_size_is_rejected_naming_both():
-    config = dinov2_feature_model("vit_s14")
+    config = model_configs.dinov2_model("vit_s14")
     config.encoder.weights = str(Path(__file__).resolve().parents[1] / "fixtures" / "dinov2_tiny_hf")
     with pytest.raises(ValueError, match="dinov2_variant='vit_s14'"):
         load_pretrained_backbone({}, config)

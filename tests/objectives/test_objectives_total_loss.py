@@ -1,11 +1,11 @@
-"""The loss combinator: config validation, weighting, warm-up inside jit, outputs it needs."""
+"""The loss combinator: the registry, config validation, weighting, warm-up inside jit, loss groups."""
 
 import jax
 import ml_collections
 import numpy as np
 import pytest
 
-from ssync_jax.objectives import reconstruction, resample, slot_contrast, srl, ssync, total_loss
+from ssync_jax.objectives import reconstruction, registry, resample, slot_contrast, srl, ssync, total_loss
 
 PAPER_LOSSES = {
     "reconstruction": {"weight": 1.0},
@@ -18,8 +18,8 @@ PAPER_LOSSES = {
 def _outputs(seed=0, batch=2, frames=2, side=4, num_slots=3):
     """Model outputs for noisy maps of vertical stripes, one per slot, on a side x side grid."""
     rng = np.random.default_rng(seed)
-    stripes = np.tile(np.arange(side) * num_slots // side, (batch, frames, side))  # [B, T, N]
-    scene = 3.0 * np.eye(num_slots, dtype=np.float32)[stripes]  # [B, T, N, S]
+    stripes = np.tile(np.arange(side) * num_slots // side, (batch, frames, side, 1))  # [B, T, H, W]
+    scene = 3.0 * np.eye(num_slots, dtype=np.float32)[stripes]  # [B, T, H, W, S]
     return {
         "slots": rng.normal(size=(batch, frames, num_slots, 8)).astype(np.float32),
         "enc_logits": scene + rng.normal(size=scene.shape).astype(np.float32),
@@ -29,14 +29,20 @@ def _outputs(seed=0, batch=2, frames=2, side=4, num_slots=3):
     }
 
 
+def _flat(maps):
+    """[B, T, H, W, S] -> [B, T, N, S], as the SSync functions take them."""
+    return maps.reshape(*maps.shape[:2], -1, maps.shape[-1])
+
+
 @jax.jit
 def _paper_terms_one_by_one(outputs):
-    targets = ssync.ssync_targets(outputs["enc_logits"], outputs["dec_logits"], (4, 4))
+    enc_logits, dec_logits = _flat(outputs["enc_logits"]), _flat(outputs["dec_logits"])
+    targets = ssync.ssync_targets(enc_logits, dec_logits, (4, 4))
     return {
         "reconstruction": reconstruction.reconstruction_loss(outputs["reconstruction"], outputs["target"]),
         "slot_contrast": slot_contrast.slot_contrast_loss(outputs["slots"], 0.1, True),
-        "ssync_boundary": ssync.boundary_loss(outputs["dec_logits"], targets.enc_labels, targets.boundary_mask),
-        "ssync_interior": ssync.interior_loss(outputs["enc_logits"], targets.dec_labels, targets.interior_mask),
+        "ssync_boundary": ssync.boundary_loss(dec_logits, targets.enc_labels, targets.boundary_mask),
+        "ssync_interior": ssync.interior_loss(enc_logits, targets.dec_labels, targets.interior_mask),
     }
 
 
@@ -75,12 +81,13 @@ def test_ssync_losses_switch_on_at_the_warmup_step_without_recompiling():
     assert terms["ssync_boundary"] > 0, "terms are reported unweighted even during warm-up"
 
 
-def test_config_dicts_are_accepted_and_omitted_arguments_take_defaults():
+def test_config_dicts_are_accepted_and_omitted_settings_take_the_functions_defaults():
     config = ml_collections.ConfigDict({"losses": {"slot_contrast": {}}, "ssync": {}})
     loss_fn = total_loss.build_loss_fn(config.losses, config.ssync)
     outputs = _outputs()
     total, terms, _ = jax.jit(loss_fn)({"slots": outputs["slots"]}, 0, 10)
-    np.testing.assert_allclose(total, 0.5 * slot_contrast.slot_contrast_loss(outputs["slots"]), rtol=1e-6)
+    # weight 1.0 and slot_contrast_loss's own defaults (τ 0.1, batch negatives)
+    np.testing.assert_allclose(total, slot_contrast.slot_contrast_loss(outputs["slots"], 0.1, True), rtol=1e-6)
 
 
 def test_an_unknown_loss_name_is_rejected_with_the_known_names():
@@ -89,12 +96,12 @@ def test_an_unknown_loss_name_is_rejected_with_the_known_names():
 
 
 def test_an_unknown_loss_argument_is_rejected_with_the_allowed_ones():
-    with pytest.raises(ValueError, match=r"Unknown argument\(s\) \['temp'\] in config.losses.slot_contrast"):
+    with pytest.raises(ValueError, match=r"Unknown setting\(s\) \['temp'\] in config.losses.slot_contrast"):
         total_loss.build_loss_fn({"slot_contrast": {"temp": 0.1}})
 
 
 def test_an_unknown_ssync_target_argument_is_rejected():
-    with pytest.raises(ValueError, match=r"\['n_bd'\] in config.ssync; allowed: \['grid_shape'"):
+    with pytest.raises(ValueError, match=r"\['n_bd'\] in config.ssync; allowed: \['max_diff_interior'"):
         total_loss.build_loss_fn({"ssync_boundary": {}}, {"n_bd": 1})
 
 
@@ -105,7 +112,9 @@ def test_an_unknown_ssync_target_argument_is_rejected():
         ({"reconstruction": {"weight": "1"}}, "weight must be a number"),
         ({"ssync_interior": {"warmup_fraction": 1.5}}, r"warmup_fraction must lie in \[0, 1\]"),
         ({"slot_contrast": {"temperature": 0.0}}, "temperature must be positive"),
-        ({"srl": {"group_size": 0}}, "group_size must be a positive int"),
+        ({"srl": {"group_size": 0}}, "group_size must be positive"),
+        ({"srl": {"group_size": 2.5}}, "group_size must be a int like its default 4"),
+        ({"slot_contrast": {"batch_contrast": 1}}, "batch_contrast must be a bool"),
     ],
 )
 def test_out_of_range_arguments_are_rejected(losses, message):
@@ -113,16 +122,16 @@ def test_out_of_range_arguments_are_rejected(losses, message):
         total_loss.build_loss_fn(losses)
 
 
-def test_a_missing_model_output_names_the_loss_that_needs_it():
+def test_a_missing_model_output_names_the_losses_and_the_output():
     loss_fn = total_loss.build_loss_fn({"reconstruction": {}})
-    with pytest.raises(KeyError, match=r"Loss 'reconstruction' needs model outputs \['reconstruction', 'target'\]"):
+    with pytest.raises(KeyError, match=r"config.losses \['reconstruction'\] read model outputs \['target'\]"):
         loss_fn({"reconstruction": np.zeros(3)}, 0, 10)
 
 
 def test_a_pixel_decoder_map_is_area_averaged_onto_the_encoder_grid():
     outputs = _outputs()
     pixel_map = np.random.default_rng(5).normal(size=(2, 2, 8, 8, 3)).astype(np.float32)
-    on_grid = resample.area_resample_to_grid(pixel_map, (4, 4)).reshape(2, 2, 16, 3)
+    on_grid = resample.area_resample_to_grid(pixel_map, (4, 4))  # [B, T, 4, 4, S]
     losses = {"ssync_boundary": {"warmup_fraction": 0.0}, "ssync_interior": {"warmup_fraction": 0.0}}
     loss_fn = jax.jit(total_loss.build_loss_fn(losses))
     from_pixels = loss_fn({**outputs, "dec_logits": pixel_map}, 0, 10)
@@ -131,17 +140,51 @@ def test_a_pixel_decoder_map_is_area_averaged_onto_the_encoder_grid():
         np.testing.assert_allclose(a, b, rtol=1e-5)
 
 
-def test_a_non_square_patch_grid_needs_grid_shape():
+def test_a_non_square_patch_grid_comes_from_the_maps_shape():
     outputs = _outputs()
-    flat = {k: outputs[k].reshape(2, 2, 16, 3)[:, :, :12] for k in ("enc_logits", "dec_logits")}
-    with pytest.raises(ValueError, match="N=12 patches, not a square grid; set config.ssync.grid_shape"):
-        jax.jit(total_loss.build_loss_fn({"ssync_boundary": {}}))(flat, 0, 10)
-    total, _, _ = jax.jit(total_loss.build_loss_fn({"ssync_boundary": {}}, {"grid_shape": (3, 4)}))(flat, 0, 10)
-    assert np.isfinite(total)
+    maps = {k: outputs[k][:, :, :3] for k in ("enc_logits", "dec_logits")}  # [B, T, 3, 4, S]
+    _, terms, _ = jax.jit(total_loss.build_loss_fn({"ssync_boundary": {}}))(maps, 0, 10)
+    enc_logits, dec_logits = _flat(maps["enc_logits"]), _flat(maps["dec_logits"])
+    targets = ssync.ssync_targets(enc_logits, dec_logits, (3, 4))
+    expected = ssync.boundary_loss(dec_logits, targets.enc_labels, targets.boundary_mask)
+    np.testing.assert_allclose(terms["ssync_boundary"], expected, rtol=1e-6)
 
 
 def test_srl_term_is_the_sum_of_both_alignment_directions():
     outputs = _outputs(frames=4)
     _, terms, _ = jax.jit(total_loss.build_loss_fn({"srl": {"temperature": 0.2}}))(outputs, 0, 10)
-    directions = jax.jit(srl.srl_losses, static_argnums=2)(outputs["enc_logits"], outputs["dec_logits"], 4, 0.2)
+    enc_logits, dec_logits = _flat(outputs["enc_logits"]), _flat(outputs["dec_logits"])
+    directions = jax.jit(srl.srl_losses, static_argnums=2)(enc_logits, dec_logits, 4, 0.2)
     np.testing.assert_allclose(terms["srl"], directions["encoder"] + directions["decoder"], rtol=1e-5)
+
+
+def test_loss_groups_average_the_terms_computed_on_each_group_alone():
+    outputs = _outputs(batch=4)
+    grouped = jax.jit(total_loss.build_loss_fn(PAPER_LOSSES, group_size=2))
+    whole = jax.jit(total_loss.build_loss_fn(PAPER_LOSSES))
+    total, terms, _ = grouped(outputs, 50, 100)
+    halves = [whole({k: v[i : i + 2] for k, v in outputs.items()}, 50, 100) for i in (0, 2)]
+    for name in PAPER_LOSSES:
+        np.testing.assert_allclose(terms[name], (halves[0][1][name] + halves[1][1][name]) / 2, rtol=1e-5)
+    np.testing.assert_allclose(total, (halves[0][0] + halves[1][0]) / 2, rtol=1e-5)
+    # SlotContrast's negatives differ: the whole batch is not the mean of its halves.
+    assert abs(whole(outputs, 50, 100)[1]["slot_contrast"] - terms["slot_contrast"]) > 1e-3
+    with pytest.raises(ValueError, match="batch of 4 clips does not split into loss groups of .*=3"):
+        total_loss.build_loss_fn(PAPER_LOSSES, group_size=3)(outputs, 0, 10)
+
+
+def test_a_loss_registered_in_its_own_module_is_usable_from_the_config():
+    @registry.register("slot_norm_test")
+    def slot_norm(slots, power=2.0):
+        return (slots**power).mean()
+
+    try:
+        outputs = _outputs()
+        _, terms, _ = total_loss.build_loss_fn({"slot_norm_test": {"power": 4.0}})(outputs, 0, 10)
+        np.testing.assert_allclose(terms["slot_norm_test"], (outputs["slots"] ** 4).mean(), rtol=1e-6)
+        with pytest.raises(ValueError, match="registered twice"):
+            registry.register("slot_norm_test")(slot_norm)
+    finally:
+        del registry.LOSSES["slot_norm_test"]
+    with pytest.raises(ValueError, match=r"takes inputs \['pixels'\] that are not among"):
+        registry.register("bad_test")(lambda pixels: pixels)

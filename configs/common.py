@@ -1,0 +1,205 @@
+"""Small constructors of config sections. Every recipe value is an argument, given in the config file.
+
+The defaults here are the settings every recipe of the paper shares (Adam's betas, SSync's
+neighbourhood thresholds n_bd = n_noise = n_nbd = 1, SlotContrast's τ 0.1), and bookkeeping.
+"""
+
+import ml_collections
+
+
+def data(
+    name: str,
+    *,
+    image_size: ml_collections.FieldReference,
+    chunk_length: int,
+    normalization: str,
+    bicubic: str,
+    eval_resolution: str,
+    global_batch_size: int,
+    eval_batch_size: int,
+    num_workers: int,
+    prefetch_buffer_size: int,
+    flip_prob: float = 0.5,
+    fields: tuple[str, ...] = ("video", "segmentations"),
+) -> ml_collections.ConfigDict:
+    """The input pipeline (ssync_jax/data/pipeline.py).
+
+    Args:
+        name: TFDS name[/config][:version].
+        image_size: the model input (height, width), a reference the model section shares.
+        chunk_length: training frames per example (aligned windows of the video).
+        normalization: "imagenet" | "zero_one" | "minus_one_one".
+        bicubic: video resize kernel, "pil" (a = -0.5, antialiased) or "torch" (the authors').
+        eval_resolution: score at the labels' own resolution ("dataset") or at the model input
+            ("model_input", the authors').
+        global_batch_size: over all hosts; must divide by the JAX process count.
+        eval_batch_size: likewise; the last partial batch is padded (batch["valid"]).
+        num_workers: grain worker processes; 0 = in the main process.
+        prefetch_buffer_size: batches read ahead (per worker), one thread each.
+        flip_prob: probability of a horizontal flip per training example.
+        fields: per-pixel fields carried: "video" plus any of "segmentations", "depth",
+            "forward_flow", "backward_flow".
+    """
+    return ml_collections.ConfigDict(
+        dict(
+            name=name,
+            data_dir=ml_collections.config_dict.placeholder(str),  # None: TFDS's default directory.
+            train_split="train",
+            eval_split="validation",  # Whole videos, one pass.
+            image_size=image_size,
+            chunk_length=chunk_length,
+            normalization=normalization,
+            flip_prob=flip_prob,
+            bicubic=bicubic,
+            eval_resolution=eval_resolution,
+            fields=tuple(fields),
+            global_batch_size=global_batch_size,
+            eval_batch_size=eval_batch_size,
+            num_workers=num_workers,
+            prefetch_buffer_size=prefetch_buffer_size,
+            # Pre-extracted frozen-backbone tokens to train from instead of frames (written by
+            # `python -m ssync_jax.tools.extract_features`); None runs the backbone in every step.
+            precomputed_features=ml_collections.config_dict.placeholder(str),
+        )
+    )
+
+
+def mlp_decoder(hidden_sizes: tuple[int, ...]) -> dict:
+    """The SSync/VideoSAUR decoder: one MLP per slot and patch reconstructing the backbone's features."""
+    return dict(name="mlp", hidden_sizes=tuple(hidden_sizes))
+
+
+def spatial_broadcast_decoder(
+    resolution: tuple[int, int],
+    features: tuple[int, ...],
+    upsample: tuple[bool, ...],
+    kernel_size: int,
+    patch_size: int,
+    output_size: int = 3,
+) -> dict:
+    """SAVi's CNN decoder of pixels; `patch_size` p > 1 reconstructs p x p pixel patches per position."""
+    return dict(
+        name="spatial_broadcast",
+        resolution=tuple(resolution),
+        features=tuple(features),
+        upsample=tuple(upsample),
+        kernel_size=kernel_size,
+        patch_size=patch_size,
+        output_size=output_size,
+    )
+
+
+def losses(
+    variant: str,
+    *,
+    reconstruction: float,
+    slot_contrast: float,
+    ssync: float,
+    ssync_warmup: float,
+    slot_contrast_temperature: float = 0.1,
+) -> ml_collections.ConfigDict:
+    """Reconstruction + SlotContrast, and for variant "ssync" both SSync losses after `ssync_warmup`.
+
+    Args:
+        variant: "ssync", or "base" (the same model without the SSync losses).
+        reconstruction: weight of the reconstruction MSE.
+        slot_contrast: weight of SlotContrast (0: off).
+        ssync: weight of each SSync loss.
+        ssync_warmup: fraction of training before the SSync losses switch on.
+        slot_contrast_temperature: SlotContrast's τ.
+    """
+    if variant not in ("ssync", "base"):
+        raise ValueError(f"Unknown config variant {variant!r}; use 'ssync' (the default) or 'base' (SSync off).")
+    terms = {"reconstruction": {"weight": reconstruction}}
+    if slot_contrast:
+        terms["slot_contrast"] = {"weight": slot_contrast, "temperature": slot_contrast_temperature}
+    if variant == "ssync":
+        terms["ssync_boundary"] = {"weight": ssync, "warmup_fraction": ssync_warmup}
+        terms["ssync_interior"] = {"weight": ssync, "warmup_fraction": ssync_warmup}
+    return ml_collections.ConfigDict(terms)
+
+
+def ssync(
+    merge_iou_threshold: float, min_diff_boundary: int = 1, min_same_boundary: int = 1, max_diff_interior: int = 1
+) -> ml_collections.ConfigDict:
+    """SSync's pseudo-label settings (`ssync_jax.objectives.ssync.ssync_targets`)."""
+    return ml_collections.ConfigDict(
+        dict(
+            merge_iou_threshold=merge_iou_threshold,
+            min_diff_boundary=min_diff_boundary,
+            min_same_boundary=min_same_boundary,
+            max_diff_interior=max_diff_interior,
+        )
+    )
+
+
+def adam(
+    learning_rate: float, warmup_steps: int, final_lr_fraction: float, grad_clip_norm: float, b1=0.9, b2=0.999
+) -> ml_collections.ConfigDict:
+    """Adam with global-norm clipping, linear warm-up, exponential decay to `final_lr_fraction` at the end."""
+    return ml_collections.ConfigDict(
+        dict(
+            learning_rate=learning_rate,
+            warmup_steps=warmup_steps,
+            final_lr_fraction=final_lr_fraction,
+            grad_clip_norm=grad_clip_norm,
+            b1=b1,
+            b2=b2,
+        )
+    )
+
+
+def set_loop(
+    config: ml_collections.ConfigDict,
+    num_train_steps: int,
+    *,
+    log_every: int,
+    image_every: int,
+    eval_every: int,
+    checkpoint_every: int,
+    keep_best: int,
+    max_to_keep: int = 2,
+) -> None:
+    """The training loop's settings (ssync_jax/train.py), set on `config`.
+
+    Args:
+        config: the config being built.
+        num_train_steps: training steps.
+        log_every: steps between scalar summaries.
+        image_every: steps between image summaries (0: none).
+        eval_every: steps between evaluations (and one at the end).
+        checkpoint_every: steps between checkpoints.
+        keep_best: also keep this many checkpoints with the best validation video FG-ARI (0: off).
+        max_to_keep: how many of the latest checkpoints stay.
+    """
+    config.num_train_steps = num_train_steps
+    config.stop_after_step = ml_collections.config_dict.placeholder(int)  # Leave early (resumable).
+    config.log_every_steps = log_every
+    config.image_every_steps = image_every
+    config.eval_every_steps = eval_every
+    config.checkpoint_every_steps = checkpoint_every
+    config.max_checkpoints_to_keep = max_to_keep
+    config.keep_best_checkpoints = keep_best
+    config.async_checkpointing = True
+    config.num_profile_steps = 0  # >0: a profiler trace of this many steps into the workdir.
+    config.shard_params = False  # Split large params over the data axis (FSDP-style).
+
+
+def evaluation(chunk_length: int, num_true_ids: int, fg_ari_without_foreground: str) -> ml_collections.ConfigDict:
+    """Evaluation on whole videos (ssync_jax/evaluate.py).
+
+    Args:
+        chunk_length: frames per model call, the slots carried between calls.
+        num_true_ids: the largest ground-truth id + 1 (background 0).
+        fg_ari_without_foreground: frames (videos) without objects: "skip", or "one" (the authors').
+    """
+    return ml_collections.ConfigDict(
+        dict(
+            chunk_length=chunk_length,
+            num_true_ids=num_true_ids,
+            fg_ari_without_foreground=fg_ari_without_foreground,
+            # An orbax params checkpoint to evaluate instead of the workdir's (e.g. the authors' weights
+            # converted by `python -m ssync_jax.tools.import_torch_checkpoint`); --mode eval only.
+            params_checkpoint=ml_collections.config_dict.placeholder(str),
+        )
+    )
