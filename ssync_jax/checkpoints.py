@@ -1,7 +1,8 @@
 """The layout of a workdir and of its checkpoints: the one place that reads and writes them.
 
 A workdir holds `config.json` (the resolved config, written by main.py), `checkpoints/`, TensorBoard
-events and `eval_metrics.json`. A checkpoint at step k holds two items: `state` (params, optimizer
+events, `eval_metrics.json` (the latest evaluation) and `eval_history.jsonl` (one line per
+evaluation during training: the learning curve). A checkpoint at step k holds two items: `state` (params, optimizer
 state, step, rng; every process writes its shards) and `data` (one small JSON per process: where
 its training iterator stands). Restoring both resumes on exactly the batch the interrupted run would
 have read next. A *params checkpoint* (`{"params": ...}`, e.g. the authors' weights converted by
@@ -28,6 +29,8 @@ STATE_ITEM = "state"
 DATA_ITEM = "data"
 BEST_METRIC = "video_fg_ari"
 CONFIG_FILE = "config.json"
+EVAL_JSON = "eval_metrics.json"
+EVAL_HISTORY = "eval_history.jsonl"
 _CHECKPOINTS = "checkpoints"
 
 
@@ -123,6 +126,29 @@ def write_config(workdir: str, config: ml_collections.ConfigDict) -> None:
     """Writes the resolved config to `workdir/config.json` (process 0 only), for evaluation and inference."""
     if jax.process_index() == 0:
         paths.write_json(os.path.join(paths.absolute(workdir), CONFIG_FILE), json.loads(config.to_json_best_effort()))
+
+
+def write_evaluation(workdir: str, results: Mapping[str, float | int], step: int, history: bool) -> None:
+    """Writes `{"step": step, **results}` to `eval_metrics.json` and, with `history`, appends it to
+    `eval_history.jsonl` (process 0 only; each file replaced whole, never left half-written)."""
+    if jax.process_index() != 0:
+        return
+    workdir = paths.absolute(workdir)
+    record = {"step": step, **results}
+    paths.write_json(os.path.join(workdir, EVAL_JSON), record)
+    if history:
+        file = epath.Path(os.path.join(workdir, EVAL_HISTORY))
+        lines = file.read_text().splitlines() if file.exists() else []
+        earlier = [line for line in lines if json.loads(line)["step"] < step]  # A resumed run redoes later steps.
+        temporary = epath.Path(str(file) + ".tmp")
+        temporary.write_text("".join(line + "\n" for line in [*earlier, json.dumps(record, sort_keys=True)]))
+        temporary.replace(file)
+
+
+def read_evaluations(workdir: str) -> list[dict[str, float]]:
+    """The evaluations `write_evaluation` appended during training, in step order (the learning curve)."""
+    file = epath.Path(paths.absolute(workdir)) / EVAL_HISTORY
+    return [json.loads(line) for line in file.read_text().splitlines()] if file.exists() else []
 
 
 def read_config(workdir: str) -> ml_collections.ConfigDict:

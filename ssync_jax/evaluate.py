@@ -24,7 +24,7 @@ from flax import linen as nn
 from jax.experimental import multihost_utils
 from jax.sharding import Mesh
 
-from ssync_jax import metrics, paths, rollout, sharding
+from ssync_jax import metrics, rollout, sharding
 from ssync_jax.data import pipeline
 
 PREDICTIONS = {"": "dec_ids", "enc_": "enc_ids"}
@@ -159,13 +159,6 @@ def batch_scores(
             scores[f"{prefix}{level}_miou"] = values.astype(np.float32)
             scores[f"{prefix}{level}_miou_valid"] = ok
     return scores
-
-
-def write_json(path: str, results: Mapping[str, float | int], step: int) -> None:
-    """Writes `{"step": step, **results}` to `path` (process 0 only), replacing it atomically."""
-    if jax.process_index() != 0:
-        return
-    paths.write_json(path, {"step": step, **results})
 
 
 def evaluation_dataset(config: ml_collections.ConfigDict) -> grain.IterDataset:

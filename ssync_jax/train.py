@@ -30,7 +30,6 @@ from ssync_jax.data import pipeline, precomputed
 from ssync_jax.models import build_model, load_pretrained_backbone, trainable_mask
 from ssync_jax.objectives import total_loss
 
-EVAL_JSON = "eval_metrics.json"
 MODEL_INPUTS = ("video", "tokens")  # The batch entries the train step reads (one of them).
 
 
@@ -350,7 +349,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *, run_e
             manager.directory,
             int(state.step),
             config.num_train_steps,
-            os.path.join(workdir, EVAL_JSON),
+            os.path.join(workdir, checkpoints.EVAL_JSON),
         )
     else:
         logging.info("Resumed from step %d in %s.", int(state.step), manager.directory)
@@ -401,7 +400,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *, run_e
                 if run_evaluation and (step % config.eval_every_steps == 0 or step == num_steps):
                     results = evaluator.evaluate(state.params, evaluate.evaluation_dataset(config))
                     writer.write_scalars(step, {f"eval/{name}": value for name, value in results.items()})
-                    evaluate.write_json(os.path.join(workdir, EVAL_JSON), results, step)
+                    checkpoints.write_evaluation(workdir, results, step, history=True)
                 preempted = _any_process(stop.requested) or manager.reached_preemption(step)
                 # Evaluated steps are saved too, with their metrics, for keep-best.
                 evaluated = results is not None
@@ -446,6 +445,6 @@ def evaluate_checkpoint(config: ml_collections.ConfigDict, workdir: str, step: i
     else:
         params, step = checkpoints.restore_params(workdir, abstract_params, step)
     results = evaluate.Evaluator(model, config, mesh).evaluate(params, evaluate.evaluation_dataset(config))
-    evaluate.write_json(os.path.join(workdir, EVAL_JSON), results, step)
+    checkpoints.write_evaluation(workdir, results, step, history=False)
     logging.info("Step %d: %s", step, results)
     return results

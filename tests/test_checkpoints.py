@@ -1,5 +1,8 @@
 """Checkpoints: the data position travels with the state; keep-latest plus keep-best-by-FG-ARI."""
 
+import json
+import os
+
 import grain
 import numpy as np
 
@@ -46,3 +49,20 @@ def test_keeps_the_latest_and_the_best_fg_ari_checkpoints(tmp_path):
 def test_relative_workdir_is_made_absolute(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert checkpoints.checkpoint_dir("run") == str(tmp_path / "run" / "checkpoints")
+
+
+def test_evaluations_make_a_learning_curve_that_a_resumed_run_rewrites_from_its_step(tmp_path):
+    workdir = str(tmp_path)
+    for step, value in ((10, 0.1), (20, 0.2), (30, 0.3)):
+        checkpoints.write_evaluation(workdir, {"video_fg_ari": value}, step, history=True)
+    assert [r["step"] for r in checkpoints.read_evaluations(workdir)] == [10, 20, 30]
+    # Resumed from the step-20 checkpoint: its evaluation at 20 replaces the lost run's 20 and 30.
+    checkpoints.write_evaluation(workdir, {"video_fg_ari": 0.25}, 20, history=True)
+    assert checkpoints.read_evaluations(workdir) == [
+        {"step": 10, "video_fg_ari": 0.1},
+        {"step": 20, "video_fg_ari": 0.25},
+    ]
+    checkpoints.write_evaluation(workdir, {"video_fg_ari": 0.9}, 20, history=False)  # --mode eval
+    assert len(checkpoints.read_evaluations(workdir)) == 2
+    with open(os.path.join(workdir, checkpoints.EVAL_JSON)) as file:
+        assert json.load(file) == {"step": 20, "video_fg_ari": 0.9}

@@ -79,7 +79,7 @@ def test_tensorboard_gets_every_loss_term_norms_ssync_statistics_and_images(trai
 
 def test_final_evaluation_writes_metrics_json_over_the_validation_videos(trained):
     _, workdir, _ = trained
-    with open(os.path.join(workdir, train.EVAL_JSON)) as file:
+    with open(os.path.join(workdir, checkpoints.EVAL_JSON)) as file:
         results = json.load(file)
     assert results["step"] == 2
     assert results["num_videos"] == 2
@@ -91,11 +91,11 @@ def test_final_evaluation_writes_metrics_json_over_the_validation_videos(trained
 
 def test_evaluating_the_checkpoint_reproduces_the_end_of_training_metrics(trained):
     config, workdir, _ = trained
-    with open(os.path.join(workdir, train.EVAL_JSON)) as file:
+    with open(os.path.join(workdir, checkpoints.EVAL_JSON)) as file:
         during_training = json.load(file)
-    os.remove(os.path.join(workdir, train.EVAL_JSON))
+    os.remove(os.path.join(workdir, checkpoints.EVAL_JSON))
     results = train.evaluate_checkpoint(config, workdir)
-    with open(os.path.join(workdir, train.EVAL_JSON)) as file:
+    with open(os.path.join(workdir, checkpoints.EVAL_JSON)) as file:
         written = json.load(file)
     assert written == {"step": 2, **results}
     for name, value in results.items():
@@ -110,7 +110,7 @@ def test_evaluating_imported_params_gives_the_metrics_of_those_params(trained, t
     config = config.copy_and_resolve_references()
     config.eval.params_checkpoint = imported
     results = train.evaluate_checkpoint(config, str(tmp_path / "eval"))
-    with open(os.path.join(workdir, train.EVAL_JSON)) as file:
+    with open(os.path.join(workdir, checkpoints.EVAL_JSON)) as file:
         during_training = json.load(file)
     for name, value in results.items():
         np.testing.assert_allclose(value, during_training[name], rtol=1e-6, err_msg=name)
@@ -152,7 +152,7 @@ def test_rerunning_a_finished_run_says_it_is_complete_and_where_its_results_are(
         again = train.train_and_evaluate(config, workdir)
     assert int(again.step) == int(state.step) == 2
     message = next(r.getMessage() for r in caplog.records if "complete" in r.getMessage())
-    assert f"at step 2 of 2; the evaluation is in {os.path.join(workdir, train.EVAL_JSON)}" in message
+    assert f"at step 2 of 2; the evaluation is in {os.path.join(workdir, checkpoints.EVAL_JSON)}" in message
     assert "--config.num_train_steps" in message and not any("Resumed" in r.getMessage() for r in caplog.records)
 
 
