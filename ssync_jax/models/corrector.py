@@ -68,8 +68,10 @@ class SlotAttention(nn.Module):
         for _ in range(num_iterations):
             normalized = norm_slots(slots)  # [B, S, D]
             queries = to_q(normalized)  # [B, S, D]
-            logits = jnp.einsum("bnd,bsd->bns", keys, queries) * slot_dim**-0.5  # [B, N, S]
-            attention = jax.nn.softmax(logits.astype(jnp.float32), axis=-1)  # [B, N, S]
+            # float32 logits whatever the compute dtype: they are SSync's encoder map.
+            logits = jnp.einsum("bnd,bsd->bns", keys, queries, preferred_element_type=jnp.float32)  # [B, N, S]
+            logits = logits * slot_dim**-0.5
+            attention = jax.nn.softmax(logits, axis=-1)  # [B, N, S]
             weights = attention + self.eps
             weights = weights / weights.sum(axis=1, keepdims=True)  # [B, N, S], sums to 1 over N
             updates = jnp.einsum("bns,bnd->bsd", weights.astype(values.dtype), values)  # [B, S, D]

@@ -14,6 +14,12 @@ from ssync_jax.models.layers import MLP
 class MLPDecoder(nn.Module):
     """Slot + learned patch position embedding -> MLP -> per-patch features and an alpha logit.
 
+    The MLP's output layer is linear and the alpha masks sum to one over slots, so the mixture of
+    the slots' outputs is the output layer applied once to the mixture of their last hidden states:
+    Σ_s m_s (W h_s + b) = W (Σ_s m_s h_s) + b. Only the alpha logit (one column of W) is computed per
+    slot; the features' columns run once per patch instead of once per slot and patch (1/S of that
+    layer's cost, exact up to rounding; the parameters are the plain MLP's).
+
     Attributes:
         output_size: Width of the reconstructed features (the backbone's width).
         num_patches: N, the patches per frame.
@@ -38,10 +44,15 @@ class MLPDecoder(nn.Module):
         slot_dim = slots.shape[-1]
         pos_emb = self.param("pos_emb", nn.initializers.normal(slot_dim**-0.5), (self.num_patches, slot_dim))
         x = slots[:, :, None, :] + pos_emb  # [B, S, N, D]
-        out = MLP(self.hidden_sizes, self.output_size + 1, init_scheme=self.init_scheme, dtype=self.dtype, name="mlp")(x).astype(jnp.float32)
-        values, alpha_logits = out[..., :-1], out[..., -1].transpose(0, 2, 1)  # [B, S, N, F], [B, N, S]
+        mlp = MLP(self.hidden_sizes, self.output_size + 1, init_scheme=self.init_scheme, dtype=self.dtype, name="mlp")
+        hidden, kernel, bias = mlp(x, apply_output=False)  # [B, S, N, H], [H, F+1], [F+1]
+        kernel, bias = kernel.astype(self.dtype), bias.astype(self.dtype)
+        # float32 logits whatever the compute dtype: they are SSync's decoder map.
+        alpha_logits = jnp.einsum("bsnh,h->bns", hidden, kernel[:, -1], preferred_element_type=jnp.float32)
+        alpha_logits = alpha_logits + bias[-1].astype(jnp.float32)  # [B, N, S]
         masks = jax.nn.softmax(alpha_logits, axis=-1)  # [B, N, S]
-        reconstruction = jnp.einsum("bns,bsnf->bnf", masks, values)  # [B, N, F]
+        mixed = jnp.einsum("bns,bsnh->bnh", masks.astype(hidden.dtype), hidden)  # [B, N, H]
+        reconstruction = (jnp.dot(mixed, kernel[:, :-1]) + bias[:-1]).astype(jnp.float32)  # [B, N, F]
         return dict(reconstruction=reconstruction, masks=masks, alpha_logits=alpha_logits)
 
 

@@ -29,16 +29,44 @@ def uniform(bound: float) -> nn.initializers.Initializer:
     return init
 
 
+def _initializers(init_scheme: str, fan_in: int) -> dict[str, nn.initializers.Initializer]:
+    """kernel_init and bias_init of a Dense layer of `fan_in` inputs under `init_scheme`."""
+    if init_scheme not in INIT_SCHEMES:
+        raise ValueError(f"config.model.init_scheme must be one of {INIT_SCHEMES}, got {init_scheme!r}")
+    if init_scheme == "flax":
+        return {"kernel_init": nn.initializers.lecun_normal(), "bias_init": nn.initializers.zeros}
+    bound = fan_in**-0.5
+    return {"kernel_init": uniform(bound), "bias_init": uniform(bound)}
+
+
 def dense(
     features: int, fan_in: int, init_scheme: str, *, use_bias: bool = True, dtype: Any = jnp.float32, name: str
 ) -> nn.Dense:
     """A Dense layer initialised as PyTorch's `nn.Linear(fan_in, features)` ("torch") or as Flax's ("flax")."""
-    if init_scheme not in INIT_SCHEMES:
-        raise ValueError(f"config.model.init_scheme must be one of {INIT_SCHEMES}, got {init_scheme!r}")
-    if init_scheme == "flax":
-        return nn.Dense(features, use_bias=use_bias, dtype=dtype, name=name)
-    bound = fan_in**-0.5
-    return nn.Dense(features, use_bias=use_bias, dtype=dtype, kernel_init=uniform(bound), bias_init=uniform(bound), name=name)
+    return nn.Dense(features, use_bias=use_bias, dtype=dtype, name=name, **_initializers(init_scheme, fan_in))
+
+
+class DenseParams(nn.Module):
+    """A Dense layer's kernel [fan_in, features] and bias [features], for a caller that applies them in pieces.
+
+    Laid out and initialised as `dense` lays out and initialises them, so a checkpoint cannot tell
+    the two apart.
+
+    Attributes:
+        features: Output width.
+        fan_in: Input width.
+        init_scheme: "torch" or "flax".
+    """
+
+    features: int
+    fan_in: int
+    init_scheme: str = "flax"
+
+    @nn.compact
+    def __call__(self) -> tuple[jax.Array, jax.Array]:
+        initializers = _initializers(self.init_scheme, self.fan_in)
+        kernel = self.param("kernel", initializers["kernel_init"], (self.fan_in, self.features))
+        return kernel, self.param("bias", initializers["bias_init"], (self.features,))
 
 
 class MLP(nn.Module):
@@ -59,14 +87,25 @@ class MLP(nn.Module):
     dtype: Any = jnp.float32
 
     @nn.compact
-    def __call__(self, x: jax.Array) -> jax.Array:
-        """Args: x [..., D_in]. Returns: [..., output_size]."""
+    def __call__(self, x: jax.Array, apply_output: bool = True) -> jax.Array | tuple[jax.Array, jax.Array, jax.Array]:
+        """Args:
+            x: [..., D_in].
+            apply_output: False returns the last hidden layer and the output layer's kernel and
+                bias instead of applying them (the output layer is linear: a caller may first
+                combine hidden states, as the MLP decoder does).
+
+        Returns:
+            [..., output_size]; or (hidden [..., H], kernel [H, output_size], bias [output_size]).
+        """
         if self.input_norm:
             x = nn.LayerNorm(epsilon=TORCH_LAYER_NORM_EPS, dtype=self.dtype, name="norm")(x)
         for i, width in enumerate(self.hidden_sizes):
             x = nn.relu(dense(width, x.shape[-1], self.init_scheme, dtype=self.dtype, name=f"dense_{i}")(x))
         last = len(self.hidden_sizes)
-        return dense(self.output_size, x.shape[-1], self.init_scheme, dtype=self.dtype, name=f"dense_{last}")(x)
+        kernel, bias = DenseParams(self.output_size, x.shape[-1], self.init_scheme, name=f"dense_{last}")()
+        if not apply_output:
+            return x, kernel, bias
+        return jnp.dot(x, kernel.astype(self.dtype)) + bias.astype(self.dtype)
 
 
 class GRUCell(nn.Module):

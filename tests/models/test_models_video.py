@@ -11,7 +11,8 @@ from tests import model_configs
 
 from ssync_jax.models import build_model, load_pretrained_backbone, trainable_mask
 from ssync_jax.models.corrector import SlotAttention
-from ssync_jax.models.decoders import SpatialBroadcastDecoder
+from ssync_jax.models.decoders import MLPDecoder, SpatialBroadcastDecoder
+from ssync_jax.models.layers import MLP
 from ssync_jax.models.encoders import ResNet34, SaviCNN
 from ssync_jax.models.initializers import BoxConditionedSlots, FixedLearnedSlots, GaussianSlots
 from ssync_jax.models.predictor import TransformerPredictor
@@ -216,3 +217,19 @@ def test_pretrained_backbone_of_another_size_is_rejected_naming_both():
     config.encoder.weights = str(Path(__file__).resolve().parents[1] / "fixtures" / "dinov2_tiny_hf")
     with pytest.raises(ValueError, match="dinov2_variant='vit_s14'"):
         load_pretrained_backbone({}, config)
+
+
+def test_mlp_decoder_mixing_hidden_states_equals_mixing_each_slots_output():
+    decoder = MLPDecoder(output_size=5, num_patches=6, hidden_sizes=(16, 16))
+    slots = jax.random.normal(jax.random.key(2), (2, SLOTS, 8))
+    variables = random_variables(decoder, slots)
+    params = variables["params"]
+    assert set(params) == {"pos_emb", "mlp"} and set(params["mlp"]) == {"dense_0", "dense_1", "dense_2"}
+    out = jax.jit(decoder.apply)(variables, slots)
+    # The plain form: the whole MLP per slot and patch, then the mixture of its outputs.
+    x = slots[:, :, None, :] + params["pos_emb"]  # [B, S, N, D]
+    plain = MLP((16, 16), 6).apply({"params": params["mlp"]}, x)  # [B, S, N, F+1]
+    alpha = jnp.moveaxis(plain[..., -1], 1, -1)  # [B, N, S]
+    masks = jax.nn.softmax(alpha, axis=-1)
+    np.testing.assert_allclose(out["alpha_logits"], alpha, atol=1e-5)
+    np.testing.assert_allclose(out["reconstruction"], jnp.einsum("bns,bsnf->bnf", masks, plain[..., :-1]), atol=1e-5)
