@@ -7,6 +7,7 @@ with the patches each loss uses outlined (white: boundary patches, where the enc
 decoder; black: interior patches, where the decoder teaches the encoder).
 """
 
+import functools
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -40,8 +41,13 @@ def _field(name: str) -> str:
     return name.replace("/", "__")
 
 
+@functools.lru_cache
+def _collection(names: tuple[str, ...]) -> type[clu_metrics.Collection]:
+    return clu_metrics.Collection.create(**{_field(n): clu_metrics.Average.from_output(_field(n)) for n in names})
+
+
 def train_collection(names: Iterable[str]) -> type[clu_metrics.Collection]:
-    """A Collection averaging each named scalar of the train step over steps.
+    """A Collection averaging each named scalar of the train step over steps (one class per set of names).
 
     Args:
         names: the scalar names, e.g. "loss/total", "ssync/boundary_fraction".
@@ -49,17 +55,20 @@ def train_collection(names: Iterable[str]) -> type[clu_metrics.Collection]:
     Returns:
         A Collection class; `single_from_model_output(**{_field(n): v})` per step, merge, compute.
     """
-    return clu_metrics.Collection.create(**{_field(n): clu_metrics.Average.from_output(_field(n)) for n in names})
+    return _collection(tuple(names))
 
 
-def collect(collection: type[clu_metrics.Collection], scalars: Mapping[str, Any]) -> clu_metrics.Collection:
-    """One step's scalars (host numbers) as a Collection of `collection`'s type."""
-    return collection.single_from_model_output(**{_field(n): np.asarray(v, np.float32) for n, v in scalars.items()})
+def accumulate(metrics: clu_metrics.Collection | None, scalars: Mapping[str, Any]) -> clu_metrics.Collection:
+    """`metrics` (None: none yet) merged with one step's scalars; device arrays stay on the devices."""
+    step = train_collection(scalars).single_from_model_output(
+        **{_field(n): jnp.asarray(v, jnp.float32) for n, v in scalars.items()}
+    )
+    return step if metrics is None else metrics.merge(step)
 
 
 def computed(metrics: clu_metrics.Collection) -> dict[str, float]:
-    """Averages by their original names ("loss/total"), ready for `write_scalars`."""
-    return {name.replace("__", "/"): float(value) for name, value in metrics.compute().items()}
+    """Averages by their original names ("loss/total"), ready for `write_scalars` (a host transfer)."""
+    return {name.replace("__", "/"): float(value) for name, value in jax.device_get(metrics.compute()).items()}
 
 
 def _display(video: np.ndarray) -> np.ndarray:

@@ -8,6 +8,7 @@ Step numbering: the scalars and checkpoint written "at step k" are those after k
 objective's warm-up sees the number of updates taken before the current one.
 """
 
+import collections
 import contextlib
 import functools
 import os
@@ -195,16 +196,25 @@ def _any_process(flag: bool) -> bool:
     return bool(np.any(multihost_utils.process_allgather(np.int32(flag))))
 
 
-def _check_finite(step: int, scalars: Mapping[str, float], manager) -> None:
-    """Raises FloatingPointError naming the non-finite scalars (loss terms, norms) of `step`."""
-    bad = sorted(name for name, value in scalars.items() if not np.isfinite(value))
-    if bad:
-        manager.wait_until_finished()
-        raise FloatingPointError(
-            f"Non-finite {', '.join(bad)} at step {step}; training stopped. The last good checkpoint "
-            f"(step {manager.latest_step()}) is in {manager.directory}; lower config.optimizer."
-            "learning_rate or check the input data, then rerun the same command to resume from it."
-        )
+@jax.jit
+def _first_nonfinite(first_bad: jax.Array, scalars: Mapping[str, jax.Array], step: jax.Array) -> jax.Array:
+    """The first step whose scalars were not all finite, or -1: kept on the devices between checks."""
+    finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(value)) for value in scalars.values()]))
+    return jnp.where((first_bad < 0) & ~finite, step, first_bad)
+
+
+def _check_finite(first_bad: jax.Array, train_metrics, manager) -> None:
+    """Raises FloatingPointError naming the first non-finite step and its non-finite averages."""
+    step = int(first_bad)
+    if step < 0:
+        return
+    bad = sorted(name for name, value in summaries.computed(train_metrics).items() if not np.isfinite(value))
+    manager.wait_until_finished()
+    raise FloatingPointError(
+        f"Non-finite {', '.join(bad) or 'scalars'} at step {step}; training stopped. The last good checkpoint "
+        f"(step {manager.latest_step()}) is in {manager.directory}; lower config.optimizer."
+        "learning_rate or check the input data, then rerun the same command to resume from it."
+    )
 
 
 def make_initializer(
@@ -369,7 +379,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *, run_e
         )
         if config.num_profile_steps:
             hooks.append(periodic_actions.Profile(num_profile_steps=config.num_profile_steps, logdir=workdir))
-    collection, train_metrics = None, None
+    # No device-to-host transfer on a step that neither logs, evaluates nor saves: its scalars stay
+    # on the devices (summed by clu metrics, non-finite ones caught by `_first_nonfinite`), and the
+    # host only waits for the step before the previous one, so the next batch is read and sent
+    # while a step runs and at most two batches are in flight.
+    train_metrics, first_bad, in_flight = None, jnp.int32(-1), collections.deque()
     try:
         with _StopRequest() as stop:
             for step in range(int(state.step) + 1, last_step + 1):
@@ -377,15 +391,22 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *, run_e
                     local_batch = next(train_iterator)
                     batch = sharding.global_batch({k: local_batch[k] for k in MODEL_INPUTS if k in local_batch}, mesh)
                     state, scalars = train_step(state, batch)
-                # One host sync per step, so training stops at the first bad step, before saving it.
-                scalars = jax.device_get(scalars)
-                _check_finite(step, scalars, manager)
-                collection = collection or summaries.train_collection(scalars)
-                step_metrics = summaries.collect(collection, scalars)
-                train_metrics = step_metrics if train_metrics is None else train_metrics.merge(step_metrics)
+                first_bad = _first_nonfinite(first_bad, scalars, state.step)
+                train_metrics = summaries.accumulate(train_metrics, scalars)
+                in_flight.append(scalars["loss/total"])
+                if len(in_flight) > 2:
+                    in_flight.popleft().block_until_ready()
                 for hook in hooks:
                     hook(step)
-                if step % config.log_every_steps == 0 or step == last_step:
+                log_now = step % config.log_every_steps == 0 or step == last_step
+                evaluate_now = run_evaluation and (step % config.eval_every_steps == 0 or step == num_steps)
+                # One process stops on its own flag; several agree on theirs when they log (a collective).
+                stop_now = stop.requested if jax.process_count() == 1 else log_now and _any_process(stop.requested)
+                preempted = stop_now or manager.reached_preemption(step)
+                save_now = evaluate_now or preempted or step == last_step or step % config.checkpoint_every_steps == 0
+                if log_now or evaluate_now or save_now:
+                    _check_finite(first_bad, train_metrics, manager)  # Nothing non-finite is saved.
+                if log_now:
                     writer.write_scalars(step, summaries.computed(train_metrics))
                     train_metrics = None
                 if config.image_every_steps and step % config.image_every_steps == 0:
@@ -397,14 +418,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *, run_e
                     )
                     writer.write_images(step, images)
                 results = None
-                if run_evaluation and (step % config.eval_every_steps == 0 or step == num_steps):
+                if evaluate_now:
                     results = evaluator.evaluate(state.params, evaluate.evaluation_dataset(config))
                     writer.write_scalars(step, {f"eval/{name}": value for name, value in results.items()})
                     checkpoints.write_evaluation(workdir, results, step, history=True)
-                preempted = _any_process(stop.requested) or manager.reached_preemption(step)
-                # Evaluated steps are saved too, with their metrics, for keep-best.
-                evaluated = results is not None
-                if evaluated or preempted or step == last_step or step % config.checkpoint_every_steps == 0:
+                if save_now:  # Evaluated steps are saved too, with their metrics, for keep-best.
                     checkpoints.save(manager, step, state, train_iterator, results)
                 if preempted:
                     logging.warning("Stopped at step %d after a checkpoint; rerun the command to resume.", step)

@@ -7,10 +7,10 @@ from jax.sharding import PartitionSpec
 from ssync_jax import sharding, summaries
 
 
-def test_train_collection_averages_each_named_scalar_over_steps():
-    collection = summaries.train_collection(["loss/total", "ssync/merged_slots"])
-    merged = summaries.collect(collection, {"loss/total": 1.0, "ssync/merged_slots": 2.0}).merge(
-        summaries.collect(collection, {"loss/total": 3.0, "ssync/merged_slots": 0.0})
+def test_train_metrics_average_each_named_scalar_over_steps():
+    merged = summaries.accumulate(
+        summaries.accumulate(None, {"loss/total": 1.0, "ssync/merged_slots": 2.0}),
+        {"loss/total": 3.0, "ssync/merged_slots": 0.0},
     )
     assert summaries.computed(merged) == {"loss/total": 2.0, "ssync/merged_slots": 1.0}
 

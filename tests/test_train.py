@@ -8,6 +8,7 @@ import json
 import os
 
 import jax
+from jax._src import array
 import numpy as np
 import orbax.checkpoint as ocp
 import pytest
@@ -144,6 +145,24 @@ def test_non_finite_loss_stops_naming_step_and_term_and_keeps_the_last_good_chec
     manager = checkpoints.create_manager(str(tmp_path), max_to_keep=2)
     assert manager.all_steps() == [1, 2]
     manager.close()
+
+
+def test_steps_that_neither_log_nor_save_move_nothing_from_device_to_host(data_dir, tmp_path, monkeypatch):
+    # Every device-to-host copy of a jax.Array (device_get, float(), np.asarray) reads its `_value`
+    # (a JAX internal: this test counts through it). Runs that log and save once must read as many
+    # values whatever their length, so the steps between read none.
+    reads = []
+    fetch = array.ArrayImpl._value.fget
+    monkeypatch.setattr(array.ArrayImpl, "_value", property(lambda self: reads.append(1) or fetch(self)))
+
+    def reads_of_a_run(steps: int) -> int:
+        config = tiny_config(data_dir, num_train_steps=steps)
+        config.log_every_steps = config.checkpoint_every_steps = steps
+        reads.clear()
+        train.train_and_evaluate(config, str(tmp_path / f"steps_{steps}"), run_evaluation=False)
+        return len(reads)
+
+    assert reads_of_a_run(2) == reads_of_a_run(5) > 0
 
 
 def test_rerunning_a_finished_run_says_it_is_complete_and_where_its_results_are(trained, caplog):

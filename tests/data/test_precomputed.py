@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from configs import common, synthetic
-from ssync_jax import train
+from ssync_jax import checkpoints, train
 from ssync_jax.data import movi, pipeline, precomputed, transforms
 from ssync_jax.models import build_model, dinov2, load_pretrained_backbone
 from tests.model_configs import dinov2_model
@@ -226,7 +226,7 @@ def test_train_and_evaluate_from_tokens_trains_and_evaluates_on_video(data_dir, 
     config.image_every_steps = 2
     state = train.train_and_evaluate(config, str(tmp_path))
     assert int(state.step) == 2
-    with open(tmp_path / train.EVAL_JSON) as file:
+    with open(tmp_path / checkpoints.EVAL_JSON) as file:
         results = json.load(file)
     assert results["num_videos"] == 2 and -1.0 <= results["video_fg_ari"] <= 1.0
     events = tiny_train_config.read_events(str(tmp_path))
