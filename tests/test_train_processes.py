@@ -4,9 +4,11 @@ SIGTERM saves a checkpoint before exiting; `--mode eval` writes the metrics JSON
 Each run is a fresh interpreter (device counts are fixed when JAX starts), so these are slow:
 about a minute per run on a 2-core CPU.
 
-The comparisons use a 2-video training set with flips off: every global batch then holds both
-videos (3 frames give one 2-frame chunk each), however the processes split the data, and the
-loss is invariant to the order of examples in a batch.
+The comparisons train on 8 distinct videos with a global batch of 8 and flips off: every global
+batch then holds each video once (3 frames give one 2-frame chunk each), however the devices and
+processes split it, and the loss is invariant to the order of the examples in a batch (SlotContrast's
+negatives are the whole batch). A batch that repeated videos would not do: repeated slots are
+negatives of themselves, so 1 device with batch 2 is not 8 devices with batch 8.
 """
 
 import json
@@ -30,15 +32,15 @@ from tests.tiny_train_config import read_events
 pytestmark = pytest.mark.slow
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TWO_VIDEOS = "synthetic_movi/c_32x32_3frames_train2_validation2_test1"
+EIGHT_VIDEOS = "synthetic_movi/c_32x32_3frames_train8_validation2_test1"
 TIMEOUT_S = 600
 
 
 def main_command(workdir: str, data_dir: str, *overrides: str) -> list[str]:
     return [
         sys.executable, "main.py", "--config=tests/tiny_train_config.py", f"--workdir={workdir}",
-        f"--config.data.name={TWO_VIDEOS}", f"--config.data.data_dir={data_dir}",
-        "--config.data.flip_prob=0.0", "--logtostderr", *overrides,
+        f"--config.data.name={EIGHT_VIDEOS}", f"--config.data.data_dir={data_dir}",
+        "--config.data.flip_prob=0.0", "--config.data.global_batch_size=8", "--logtostderr", *overrides,
     ]  # fmt: skip
 
 
@@ -93,7 +95,7 @@ def assert_same_training(workdir: str, reference_workdir: str) -> None:
 def data_dir(tmp_path_factory) -> str:
     directory = str(tmp_path_factory.mktemp("tfds"))
     for split in ("train", "validation"):
-        movi.data_source(TWO_VIDEOS, split, directory)
+        movi.data_source(EIGHT_VIDEOS, split, directory)
     return directory
 
 
@@ -106,11 +108,8 @@ def one_device(data_dir, tmp_path_factory) -> str:
 
 def test_eight_simulated_devices_give_the_params_of_one_after_two_steps(data_dir, one_device, tmp_path):
     env = environment(XLA_FLAGS="--xla_force_host_platform_device_count=8")
-    result = run(
-        main_command(str(tmp_path), data_dir, "--mode=train", "--config.data.global_batch_size=8"), env
-    )
+    result = run(main_command(str(tmp_path), data_dir, "--mode=train"), env)
     assert "1 processes, 8 devices" in result.stderr
-    # Batch 8 repeats the 2 videos 4 times: the same mean loss and gradients as batch 2.
     assert_same_training(str(tmp_path), one_device)
 
 
