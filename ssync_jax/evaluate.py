@@ -68,14 +68,11 @@ class Evaluator:
                 f"config.eval.num_true_ids={num_true}; set it to at least the largest id + 1 "
                 "(MOVi-C 11, MOVi-E 24)."
             )
-        batch = sharding.global_batch(
-            {k: local_batch[k] for k in ("video", "segmentations", "valid")}, self.mesh
-        )
+        keys = ("video", "segmentations", "valid", "boxes")
+        batch = sharding.global_batch({k: local_batch[k] for k in keys if k in local_batch}, self.mesh)
         label_size = tuple(batch["segmentations"].shape[2:4])
-        pieces = [
-            self._segment(outputs["dec_masks"], outputs["enc_attn"], size=label_size)
-            for _, outputs in self.rollout.chunks(params, batch["video"])
-        ]
+        chunks = self.rollout.chunks(params, batch["video"], conditioning=batch.get("boxes"))
+        pieces = [self._segment(outputs["dec_masks"], outputs["enc_attn"], size=label_size) for _, outputs in chunks]
         predictions = {key: jnp.concatenate([p[key] for p in pieces], axis=1) for key in PREDICTIONS.values()}
         scores = batch_scores(self._scores, batch["segmentations"], predictions, batch["valid"])
         return EvalMetrics.single_from_model_output(**scores)

@@ -75,7 +75,9 @@ class Predictor:
         # the same program.
         self._prediction = jax.jit(_prediction, static_argnames="output_size")
 
-    def predict(self, video: np.ndarray, with_maps: bool = False, fit: str = "squash") -> Prediction:
+    def predict(
+        self, video: np.ndarray, with_maps: bool = False, fit: str = "squash", boxes: np.ndarray | None = None
+    ) -> Prediction:
         """Segments a video into slots.
 
         Args:
@@ -85,6 +87,8 @@ class Predictor:
             fit: how frames of another aspect ratio than the model's input meet it (see `FITS`):
                 "squash" resizes them to it (objects stretched); "pad" first pads them to its aspect
                 ratio by repeating the edge pixels, so nothing is stretched, and cuts the masks back.
+            boxes: for a model with box-conditioned slots, the objects' boxes in the first frame:
+                `[K, 4]` (y_min, x_min, y_max, x_max) as fractions of the frame, K < the slot count.
 
         Returns:
             The `Prediction`, masks at the input's (H, W).
@@ -100,14 +104,22 @@ class Predictor:
         padded = np.pad(video, ((0, 0), rows, cols, (0, 0)), mode="edge")  # [T, H', W', 3]
         frames = transforms.resize_bicubic(padded, self.image_size, self.config.data.bicubic)  # [T, h, w, 3]
         frames = transforms.normalize(frames, self.config.data.normalization)  # [T, h, w, 3]
-        prediction = self.predict_frames(frames, padded.shape[1:3], with_maps)
+        if boxes is not None:  # Fractions of the frame -> of the padded frame.
+            scale = np.array([height, width, height, width], np.float32) / np.tile(padded.shape[1:3], 2)
+            offset = np.array([rows[0], cols[0], rows[0], cols[0]], np.float32) / np.tile(padded.shape[1:3], 2)
+            boxes = np.asarray(boxes, np.float32) * scale + offset
+        prediction = self.predict_frames(frames, padded.shape[1:3], with_maps, boxes)
         inside = (slice(None), slice(rows[0], rows[0] + height), slice(cols[0], cols[0] + width))
         return dataclasses.replace(
             prediction, masks=prediction.masks[inside], encoder_masks=prediction.encoder_masks[inside]
         )
 
     def predict_frames(
-        self, frames: np.ndarray, output_size: tuple[int, int], with_maps: bool = False
+        self,
+        frames: np.ndarray,
+        output_size: tuple[int, int],
+        with_maps: bool = False,
+        boxes: np.ndarray | None = None,
     ) -> Prediction:
         """Segments frames that are already model input, e.g. an evaluation batch's video.
 
@@ -115,6 +127,7 @@ class Predictor:
             frames: float32 `[T, h, w, 3]`, (h, w) = `config.data.image_size`, normalised as in training.
             output_size: (H, W) of the returned masks, e.g. the ground-truth label resolution.
             with_maps: also return the patch-grid logits.
+            boxes: first-frame object boxes `[K, 4]` for a box-conditioned model (see `predict`).
 
         Returns:
             The `Prediction`, masks at `output_size`.
@@ -139,14 +152,33 @@ class Predictor:
             raise ValueError(f"output_size must be a positive (height, width), got {output_size}.")
         frames = frames.astype(np.float32, copy=False)
         then = functools.partial(self._prediction, output_size=output_size)
+        conditioning = self._conditioning(boxes)
         pieces = []
-        for _, chunk in self.rollout.chunks(self.params, frames[None], pad=True, then=then):
+        for _, chunk in self.rollout.chunks(self.params, frames[None], pad=True, then=then, conditioning=conditioning):
             if not with_maps:
                 chunk = {name: value for name, value in chunk.items() if not name.endswith("_logits")}
             # To the host chunk by chunk: full-resolution masks of a long video need not fit on the device.
             pieces.append(jax.device_get(chunk))
         joined = {name: np.concatenate([p[name][0] for p in pieces]) for name in pieces[0]}
         return Prediction(**joined)
+
+
+    def _conditioning(self, boxes: np.ndarray | None) -> np.ndarray | None:
+        """The slot initialiser's input: boxes padded with empty ones to [1, S-1, 4], or None."""
+        num_boxes = self.config.model.num_slots - 1
+        if self.config.model.initializer.name != "box_conditioned":
+            if boxes is not None:
+                raise ValueError("boxes were given, but this model's slots are not box-conditioned; leave them out.")
+            return None
+        if boxes is None:
+            raise ValueError(
+                "This model's slots are conditioned on the objects' boxes in the first frame (SAVi's protocol); "
+                "pass boxes=[[y_min, x_min, y_max, x_max], ...] as fractions of the frame (predict CLI: --boxes)."
+            )
+        boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
+        if len(boxes) > num_boxes:
+            raise ValueError(f"{len(boxes)} boxes for {num_boxes} object slots; pass at most {num_boxes}.")
+        return np.pad(boxes, ((0, num_boxes - len(boxes)), (0, 0)))[None]
 
 
 def _prediction(outputs: dict[str, jax.Array], output_size: tuple[int, int]) -> dict[str, jax.Array]:

@@ -45,8 +45,9 @@ class Rollout:
         self.seed = seed
         self._run = jax.jit(self._chunk)
 
-    def _chunk(self, params, video: jax.Array, state: jax.Array | None) -> Outputs:
-        return self.model.apply({"params": params}, video, state=state, rngs={"slots": jax.random.key(self.seed)})
+    def _chunk(self, params, video: jax.Array, state: jax.Array | None, conditioning: jax.Array | None) -> Outputs:
+        rngs = {"slots": jax.random.key(self.seed)}
+        return self.model.apply({"params": params}, video, conditioning, state, rngs=rngs)
 
     def chunks(
         self,
@@ -54,6 +55,7 @@ class Rollout:
         video: jax.Array,
         pad: bool = False,
         then: Callable[[Outputs], Mapping[str, jax.Array]] | None = None,
+        conditioning: jax.Array | None = None,
     ) -> Iterator[tuple[slice, Outputs]]:
         """The model's outputs chunk after chunk.
 
@@ -64,6 +66,8 @@ class Rollout:
             then: applied to each chunk's outputs before padded frames are cut, e.g. a jitted resize
                 of the masks: with `pad`, every chunk then reaches it with the same shapes. Its
                 per-frame results must keep the frame axis second, [B, t, ...].
+            conditioning: the slot initialiser's input for the first frame, e.g. first-frame boxes
+                [B, S-1, 4] (`ssync_jax.models.initializers.BoxConditionedSlots`); None for learned slots.
 
         Yields:
             (the frames of `video` the outputs are for, the outputs for them: the model's, or what
@@ -77,7 +81,7 @@ class Rollout:
             if pad and real < self.chunk_length:
                 last = jnp.repeat(chunk[:, -1:], self.chunk_length - real, axis=1)
                 chunk = jnp.concatenate([chunk, last], axis=1)
-            outputs = self._run(params, chunk, state)
+            outputs = self._run(params, chunk, state, conditioning if state is None else None)
             state = outputs["state"]
             results = dict(then(outputs)) if then is not None else outputs
             yield slice(start, start + real), _first_frames(results, real)

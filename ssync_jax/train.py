@@ -31,7 +31,8 @@ from ssync_jax.data import pipeline, precomputed
 from ssync_jax.models import build_model, load_pretrained_backbone, trainable_mask
 from ssync_jax.objectives import total_loss
 
-MODEL_INPUTS = ("video", "tokens")  # The batch entries the train step reads (one of them).
+# The batch entries the train step reads: video or tokens, and first-frame boxes for box-conditioned slots.
+MODEL_INPUTS = ("video", "tokens", "boxes")
 
 
 @flax.struct.dataclass
@@ -112,8 +113,9 @@ def make_image_step(model, config: ml_collections.ConfigDict, mesh: jax.sharding
         out_shardings=sharding.replicated(mesh),
     )
 
-    def image_step(params, video: jax.Array) -> dict[str, Any]:
-        ((_, outputs),) = preview.chunks(params, video[:1, : config.data.chunk_length])
+    def image_step(params, video: jax.Array, boxes: jax.Array | None = None) -> dict[str, Any]:
+        first = (video[:1, : config.data.chunk_length], None if boxes is None else boxes[:1])
+        ((_, outputs),) = preview.chunks(params, first[0], conditioning=first[1])
         return maps(outputs)
 
     return image_step
@@ -146,7 +148,11 @@ def make_train_step(
 
         def objective(params):
             outputs = model.apply(
-                {"params": params}, batch.get("video"), tokens=batch.get("tokens"), rngs={"slots": rng}
+                {"params": params},
+                batch.get("video"),
+                batch.get("boxes"),  # The slot initialiser's conditioning, if it takes one.
+                tokens=batch.get("tokens"),
+                rngs={"slots": rng},
             )
             total, terms, stats = loss_fn(outputs, state.step, num_steps)
             return total, (terms, stats)
@@ -230,10 +236,11 @@ def make_initializer(
         `init_state(rng) -> TrainState` (pure; jit it with the shardings), the optimizer, its schedule.
     """
     video_shape = (1, config.data.chunk_length, *config.data.image_size, 3)
+    boxes = jnp.zeros((1, config.model.num_slots - 1, 4)) if config.model.initializer.name == "box_conditioned" else None
 
     def init_params(rng: jax.Array) -> Any:
         params_rng, slots_rng = jax.random.split(rng)
-        return model.init({"params": params_rng, "slots": slots_rng}, jnp.zeros(video_shape))["params"]
+        return model.init({"params": params_rng, "slots": slots_rng}, jnp.zeros(video_shape), boxes)["params"]
 
     tx, schedule = make_optimizer(config, jax.eval_shape(init_params, jax.random.key(0)))
 
@@ -280,6 +287,22 @@ def _initial_state(config: ml_collections.ConfigDict, init_state: Callable, shar
     return state
 
 
+def _check_conditioning(config: ml_collections.ConfigDict) -> None:
+    """Box-conditioned slots need the pipeline's first-frame boxes, which only frames give."""
+    if config.model.initializer.name != "box_conditioned":
+        return
+    if "boxes" not in config.data.fields:
+        raise ValueError(
+            "config.model.initializer.name='box_conditioned' needs first-frame boxes: add 'boxes' to "
+            "config.data.fields and set config.data.num_boxes to config.model.num_slots - 1."
+        )
+    if config.data.precomputed_features:
+        raise ValueError(
+            "Box-conditioned slots need the frames' segmentations for their boxes, which pre-extracted tokens "
+            "do not carry; unset config.data.precomputed_features."
+        )
+
+
 def _preview_video(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh) -> tuple[jax.Array, np.ndarray]:
     """The first validation video's first `chunk_length` frames [1, T, H, W, 3], on the devices and on
     the host; every process reads the same video."""
@@ -320,6 +343,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *, run_e
     # Input pipeline: each process reads its own shard; batches are assembled globally below.
     # Pre-extracted features replace the frames in training only; evaluation needs the frames.
     precomputed_features = config.data.get("precomputed_features")
+    _check_conditioning(config)
     if precomputed_features:
         train_iterator = iter(precomputed.dataset_from_config(config, seed=config.seed))
     else:
@@ -411,7 +435,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *, run_e
                     train_metrics = None
                 if config.image_every_steps and step % config.image_every_steps == 0:
                     video, local_video = (batch["video"], local_batch["video"]) if preview is None else preview
-                    maps = jax.device_get(image_step(state.params, video))
+                    maps = jax.device_get(image_step(state.params, video, batch.get("boxes")))
                     # The global batch's first example is process 0's first, the one the writer shows.
                     images = summaries.image_summaries(
                         local_video[0], maps["dec_ids"], maps["enc_ids"], maps.get("ssync")

@@ -269,3 +269,17 @@ def test_predict_cli_writes_masks_and_an_overlay_of_a_frame_folder(workdir, pred
     assert overlay.shape == (3, *SIZE, 3)
     tinted = 0.4 * video + 0.6 * 255 * PALETTE[expected.masks]  # [T, H, W, 3]
     assert np.abs(overlay - tinted).mean() < 8
+
+
+def test_predict_cli_boxes_are_pixels_of_the_input_turned_into_fractions():
+    from ssync_jax.tools.predict import parse_boxes
+
+    np.testing.assert_allclose(parse_boxes("2,4,6,10; 0,0,10,20", (10, 20)), [[0.2, 0.2, 0.6, 0.5], [0, 0, 1, 1]])
+    for text in ("1,2,3", "1,2,3,4;5,6", "a,b,c,d"):
+        with pytest.raises(ValueError, match="y_min,x_min,y_max,x_max in pixels"):
+            parse_boxes(text, (10, 20))
+
+
+def test_boxes_for_a_model_without_box_conditioning_are_refused(predictor):
+    with pytest.raises(ValueError, match="not box-conditioned"):
+        predictor.predict(moving_squares(2, *SIZE), boxes=np.zeros((1, 4)))

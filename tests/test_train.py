@@ -227,3 +227,39 @@ def test_paper_configs_hold_the_papers_settings():
     for module in (movi_c, movi_e, savi_movi_c, synthetic):
         base = module.get_config("base")
         assert not any(name.startswith("ssync_") for name in base.losses), module.__name__
+
+
+def test_box_conditioned_slots_train_evaluate_predict_and_visualise_end_to_end(data_dir, tmp_path):
+    from ssync_jax import inference
+    from ssync_jax.tools import visualize
+
+    config = tiny_config(data_dir)
+    config.model.initializer.name = "box_conditioned"
+    config.data.fields = ("video", "segmentations", "boxes")
+    config.data.num_boxes = config.model.num_slots - 1
+    workdir = str(tmp_path / "boxes")
+    state = train.train_and_evaluate(config, workdir)
+    assert int(state.step) == 2 and "mlp" in state.params["initializer"]
+    with open(os.path.join(workdir, checkpoints.EVAL_JSON)) as file:
+        assert json.load(file)["num_videos"] == 2
+    checkpoints.write_config(workdir, config)
+    predictor = inference.load(workdir)
+    video = np.random.default_rng(0).integers(0, 256, (5, 16, 16, 3), dtype=np.uint8)
+    with pytest.raises(ValueError, match="conditioned on the objects' boxes in the first frame"):
+        predictor.predict(video)
+    boxes = np.array([[0.1, 0.1, 0.5, 0.5]], np.float32)
+    prediction = predictor.predict(video, boxes=boxes)
+    assert prediction.masks.shape == (5, 16, 16)
+    # Chunks (the eval chunk is 2 frames) carry the slots the boxes started: one pass gives the same.
+    frames = video.astype(np.float32) / 255.0  # the tiny config's zero_one normalisation, 16x16 input
+    one_pass = predictor.model.apply({"params": predictor.params}, frames[None], np.pad(boxes, ((0, 1), (0, 0)))[None])
+    np.testing.assert_allclose(prediction.slots, one_pass["slots"][0], atol=1e-5)
+    paths = visualize.write_visualizations(predictor, "validation", 1, str(tmp_path / "videos"))
+    assert len(paths) == 1 and os.path.exists(paths[0])
+
+
+def test_box_conditioned_slots_without_boxes_in_the_data_say_what_to_add(data_dir, tmp_path):
+    config = tiny_config(data_dir)
+    config.model.initializer.name = "box_conditioned"
+    with pytest.raises(ValueError, match="add 'boxes' to config.data.fields"):
+        train.train_and_evaluate(config, str(tmp_path))

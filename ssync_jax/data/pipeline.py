@@ -22,6 +22,8 @@ training, all frames in evaluation; H, W = `image_size`; h, w = the dataset's re
     depth          float32 [B, T, H, W, 1]   distance along the camera ray
     forward_flow   float32 [B, T, H, W, 2]   (d_row, d_col) in output pixels (same for
     backward_flow                            backward_flow)
+    boxes          float32 [B, K, 4]         first-frame object boxes (y0, x0, y1, x1) in [0, 1],
+                                             row k-1 object k, zeros if absent (`num_boxes` = K)
     valid          bool    [B]               False only for evaluation padding
     video_index    int32   [B]               index into the source (-1 for padding)
 Only the fields named in `fields` are carried ("video" is always required).
@@ -43,7 +45,7 @@ import numpy as np
 
 from ssync_jax.data import transforms
 
-FIELDS = ("video", "segmentations", "depth", "forward_flow", "backward_flow")
+FIELDS = ("video", "segmentations", "depth", "forward_flow", "backward_flow", "boxes")
 # Where evaluation compares masks: "model_input" upsamples the labels (nearest) to the model input,
 # as the authors do; "dataset" keeps the labels' own resolution, as SAVi does.
 EVAL_RESOLUTIONS = ("model_input", "dataset")
@@ -65,6 +67,7 @@ class _Options:
         fields: Sequence[str],
         bicubic: str = "pil",
         eval_resolution: str = "dataset",
+        num_boxes: int = 0,
     ):
         if len(image_size) != 2 or min(image_size) < 1:
             raise ValueError(f"image_size={tuple(image_size)} must be a positive (height, width).")
@@ -85,8 +88,11 @@ class _Options:
         self.image_size = (int(image_size[0]), int(image_size[1]))
         self.normalization = normalization
         self.fields = tuple(fields)
+        if "boxes" in fields and num_boxes < 1:
+            raise ValueError(f"config.data.fields has 'boxes', which needs config.data.num_boxes >= 1, got {num_boxes}.")
         self.bicubic = bicubic
         self.eval_resolution = eval_resolution
+        self.num_boxes = num_boxes
 
 
 def _prepare(
@@ -120,11 +126,15 @@ def _prepare(
         "valid": np.bool_(True),
         "video_index": np.int32(index),
     }
-    if "segmentations" in options.fields:
+    if "segmentations" in options.fields or "boxes" in options.fields:
         segmentations = example["segmentations"][frames, :, :, 0]  # [T, h, w]
         if resize_segmentations:
             segmentations = transforms.resize_nearest(segmentations, size)  # [T, H, W]
-        out["segmentations"] = mirror(segmentations).astype(np.int32)
+        segmentations = mirror(segmentations).astype(np.int32)
+        if "segmentations" in options.fields:
+            out["segmentations"] = segmentations
+        if "boxes" in options.fields:  # Of the (mirrored) first frame, as the model sees it.
+            out["boxes"] = transforms.first_frame_boxes(segmentations, options.num_boxes)  # [K, 4]
     if "depth" in options.fields:
         depth = transforms.decode_quantized(
             example["depth"][frames], example["metadata"]["depth_range"]
@@ -252,6 +262,7 @@ def train_dataset(
     flip_prob: float = 0.5,
     fields: Sequence[str] = ("video", "segmentations"),
     bicubic: str = "pil",
+    num_boxes: int = 0,
     num_workers: int = 0,
     prefetch_buffer_size: int = 2,
     process_index: int | None = None,
@@ -269,6 +280,7 @@ def train_dataset(
         flip_prob: probability of a horizontal flip per example.
         fields: per-pixel fields to carry, from FIELDS.
         bicubic: the video resize kernel, "pil" or "torch" (`transforms.resize_bicubic`).
+        num_boxes: rows of "boxes" (with "boxes" in `fields`).
         num_workers: grain worker processes (0: main process).
         prefetch_buffer_size: batches read ahead (per worker).
         process_index: this process (default `jax.process_index()`).
@@ -277,7 +289,7 @@ def train_dataset(
     Returns:
         A grain IterDataset of batches; its iterators support get_state/set_state.
     """
-    options = _Options(image_size, normalization, fields, bicubic)
+    options = _Options(image_size, normalization, fields, bicubic, num_boxes=num_boxes)
     if not 0.0 <= flip_prob <= 1.0:
         raise ValueError(f"flip_prob={flip_prob} must be in [0, 1].")
     return training_batches(
@@ -347,6 +359,7 @@ def eval_dataset(
     fields: Sequence[str] = ("video", "segmentations"),
     bicubic: str = "pil",
     eval_resolution: str = "dataset",
+    num_boxes: int = 0,
     num_workers: int = 0,
     prefetch_buffer_size: int = 2,
     process_index: int | None = None,
@@ -365,6 +378,7 @@ def eval_dataset(
         fields: per-pixel fields to carry, from FIELDS.
         bicubic: the video resize kernel, "pil" or "torch" (`transforms.resize_bicubic`).
         eval_resolution: one of EVAL_RESOLUTIONS: segmentations at the model input or their own size.
+        num_boxes: rows of "boxes" (with "boxes" in `fields`).
         num_workers: grain worker processes (0: main process).
         prefetch_buffer_size: batches read ahead (per worker).
         process_index: this process (default `jax.process_index()`).
@@ -373,7 +387,7 @@ def eval_dataset(
     Returns:
         A finite grain IterDataset of batches.
     """
-    options = _Options(image_size, normalization, fields, bicubic, eval_resolution)
+    options = _Options(image_size, normalization, fields, bicubic, eval_resolution, num_boxes)
     process_index, process_count, batch_size = _process_shard(
         global_batch_size, process_index, process_count
     )
@@ -397,10 +411,14 @@ def source_fields(fields: Sequence[str]) -> tuple[str, ...]:
         fields: per-pixel fields carried by the pipeline, from FIELDS.
 
     Returns:
-        Paths such as ("video", "depth", "metadata/depth_range") for `movi.data_source(fields=...)`.
+        Paths such as ("video", "depth", "metadata/depth_range") for `movi.data_source(fields=...)`;
+        "boxes" are made from the segmentations.
     """
-    ranges = tuple(f"metadata/{name}_range" for name in fields if name in _QUANTIZED)
-    return tuple(fields) + ranges
+    stored = [name for name in fields if name != "boxes"]
+    if "boxes" in fields and "segmentations" not in stored:
+        stored.append("segmentations")
+    ranges = tuple(f"metadata/{name}_range" for name in stored if name in _QUANTIZED)
+    return tuple(stored) + ranges
 
 
 def dataset_from_config(
@@ -436,6 +454,7 @@ def dataset_from_config(
         normalization=data_config.normalization,
         fields=tuple(data_config.fields),
         bicubic=data_config.bicubic,
+        num_boxes=data_config.num_boxes if "boxes" in data_config.fields else 0,
         num_workers=data_config.num_workers,
         prefetch_buffer_size=data_config.prefetch_buffer_size,
         process_index=process_index,

@@ -173,6 +173,32 @@ def resize_flow(flow: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return resize_nearest(flow, size) * scale
 
 
+def first_frame_boxes(ids: np.ndarray, num_boxes: int) -> np.ndarray:
+    """Bounding boxes of the objects 1..num_boxes in the first frame: SAVi's conditioning signal.
+
+    Row k - 1 is object k's box (y_min, x_min, y_max, x_max) as fractions of the frame, from its
+    pixels' extent (pixel edges: a lone pixel at (i, j) of an h x w frame is (i/h, j/w, (i+1)/h,
+    (j+1)/w)); all zeros where object k is not in the first frame. Ids above `num_boxes` are left out.
+
+    Args:
+        ids: int `[T, h, w]` segmentation ids, 0 the background.
+        num_boxes: K, rows to return.
+
+    Returns:
+        float32 `[K, 4]`.
+    """
+    frame = ids[0]  # [h, w]
+    height, width = frame.shape
+    present = frame[None] == np.arange(1, num_boxes + 1)[:, None, None]  # [K, h, w]
+    rows, cols = present.any(axis=2), present.any(axis=1)  # [K, h], [K, w]
+    visible = rows.any(axis=1)  # [K]
+    top, left = rows.argmax(axis=1), cols.argmax(axis=1)
+    bottom = height - rows[:, ::-1].argmax(axis=1)
+    right = width - cols[:, ::-1].argmax(axis=1)
+    boxes = np.stack([top / height, left / width, bottom / height, right / width], axis=1)  # [K, 4]
+    return np.where(visible[:, None], boxes, 0.0).astype(np.float32)
+
+
 def flip_horizontal(frames: np.ndarray) -> np.ndarray:
     """Mirror the column axis of [T, H, W, ...] frames (a view)."""
     return frames[:, :, ::-1]

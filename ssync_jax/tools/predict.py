@@ -57,6 +57,17 @@ def write_prediction(
     return masks_path, overlay_path
 
 
+def parse_boxes(text: str, size: tuple[int, int]) -> np.ndarray:
+    """"y0,x0,y1,x1;..." in pixels of frames of `size` (H, W) -> [K, 4] fractions of the frame."""
+    try:
+        boxes = np.array([[float(v) for v in box.split(",")] for box in text.split(";") if box.strip()], np.float32)
+    except ValueError:
+        boxes = np.zeros((0, 0))
+    if boxes.ndim != 2 or boxes.shape[1] != 4:
+        raise ValueError(f"--boxes={text!r}: expected y_min,x_min,y_max,x_max in pixels, boxes separated by ';'")
+    return boxes / np.array([size[0], size[1], size[0], size[1]], np.float32)
+
+
 def fit_note(size: tuple[int, int], model_size: tuple[int, int], fit: str) -> str:
     """One line saying how frames of `size` (H, W) met the model's input size."""
     height, width = size
@@ -76,10 +87,11 @@ def main(argv: list[str]) -> None:
     try:
         # The input first: a wrong path should not wait for the model to load.
         video = video_io.read_video(options.input)
+        boxes = parse_boxes(options.boxes, video.shape[1:3]) if options.boxes else None
         predictor = inference.load(options.workdir, options.step)
+        prediction = predictor.predict(video, fit=options.fit, boxes=boxes)
     except (FileNotFoundError, ValueError) as error:
         sys.exit(f"Error: {error}")
-    prediction = predictor.predict(video, fit=options.fit)
     masks_path, overlay_path = write_prediction(video, prediction, options.out, options.fps, options.format)
     num_frames, height, width = prediction.masks.shape
     print(f"{num_frames} frames of {width}x{height}, {prediction.slots.shape[1]} slots:")
@@ -96,6 +108,10 @@ if __name__ == "__main__":
     flags.DEFINE_string("out", None, "Output folder (created if missing).")
     flags.DEFINE_float("fps", 8.0, "Frames per second of the overlay video.", lower_bound=0.01)
     flags.DEFINE_enum("format", "mp4", ["mp4", "gif"], "Overlay video format.")
+    flags.DEFINE_string(
+        "boxes", None, "For models with box-conditioned slots: the objects' boxes in the first frame, "
+        "y_min,x_min,y_max,x_max in pixels, separated by ';'."
+    )
     flags.DEFINE_enum(
         "fit", "squash", list(inference.FITS), "Frames of another aspect ratio than the model's input: resize "
         "them to it (squash), or pad them to its aspect ratio first, repeating the edge pixels (pad)."

@@ -149,19 +149,22 @@ def compose(panels: Sequence[np.ndarray], titles: Sequence[Sequence[str]]) -> np
     return canvas
 
 
-def visualize_video(predictor: inference.Predictor, video: np.ndarray, true_ids: np.ndarray) -> np.ndarray:
+def visualize_video(
+    predictor: inference.Predictor, video: np.ndarray, true_ids: np.ndarray, boxes: np.ndarray | None = None
+) -> np.ndarray:
     """The frames of one visualisation video.
 
     Args:
         predictor: the trained model.
         video: float32 `[T, h, w, 3]` model input from the evaluation pipeline.
         true_ids: int `[T, H, W]` ground-truth segmentation at label resolution.
+        boxes: the first frame's object boxes `[K, 4]`, for a model with box-conditioned slots.
 
     Returns:
         uint8 frames `[T, TITLE_HEIGHT + H', 5 * W' + 4 * GAP, 3]`, (H', W') = `panel_size((H, W))`.
     """
     label_size = true_ids.shape[1:3]
-    prediction = predictor.predict_frames(video, label_size, with_maps=True)
+    prediction = predictor.predict_frames(video, label_size, with_maps=True, boxes=boxes)
     size = panel_size(label_size)
     frames = display_frames(video, predictor.config.data.normalization, size)
     panels = render_panels(frames, prediction.masks, true_ids, pseudo_labels(prediction, predictor.config))
@@ -189,7 +192,7 @@ def write_visualizations(
     data = predictor.config.data.copy_and_resolve_references()
     data.eval_split = split
     data.eval_batch_size = 1
-    data.fields = ("video", "segmentations")
+    data.fields = ("video", "segmentations", *(("boxes",) if "boxes" in data.fields else ()))
     iterator = iter(
         pipeline.dataset_from_config(data, train=False, seed=predictor.config.seed, process_index=0, process_count=1)
     )
@@ -199,7 +202,8 @@ def write_visualizations(
         for batch in iterator:
             if len(paths) == num:
                 break
-            frames = visualize_video(predictor, batch["video"][0], batch["segmentations"][0])
+            boxes = batch["boxes"][0] if "boxes" in batch else None
+            frames = visualize_video(predictor, batch["video"][0], batch["segmentations"][0], boxes)
             path = os.path.join(out, f"{split}_{int(batch['video_index'][0]):04d}.{video_format}")
             video_io.write_video(path, frames, fps)
             paths.append(path)

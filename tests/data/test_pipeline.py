@@ -277,3 +277,29 @@ def test_source_decodes_each_carried_field_and_the_ranges_it_needs():
     assert pipeline.source_fields(("video", "depth", "backward_flow")) == (
         "video", "depth", "backward_flow", "metadata/depth_range", "metadata/backward_flow_range"
     )
+
+
+def test_boxes_are_the_first_frames_object_extents_and_flip_with_the_frame():
+    # Objects 1..6 are the single pixels of _mirror_example's 2 x 3 frame; one more video frame at
+    # t = 1 has object 7 only, which the first-frame boxes must not see.
+    example = _mirror_example()
+    example["video"] = np.concatenate([example["video"]] * 2)
+    example["segmentations"] = np.concatenate([example["segmentations"], np.full((1, 2, 3, 1), 7, np.uint8)])
+    for flip, columns in ((0.0, (0, 1, 2)), (1.0, (2, 1, 0))):
+        batch = _take(
+            _train([example], image_size=(2, 3), chunk_length=2, global_batch_size=1, flip_prob=flip,
+                   fields=("video", "boxes"), num_boxes=8),
+            1,
+        )[0]
+        assert "segmentations" not in batch and batch["boxes"].shape == (1, 8, 4)
+        boxes = batch["boxes"][0]
+        for k in range(6):  # object k + 1 at row k // 3, column columns[k % 3]
+            row, col = k // 3, columns[k % 3]
+            np.testing.assert_allclose(boxes[k], [row / 2, col / 3, (row + 1) / 2, (col + 1) / 3], rtol=1e-6)
+        np.testing.assert_array_equal(boxes[6:], 0.0)  # object 7 is not in the first frame; 8 absent
+
+
+def test_boxes_need_their_count_and_read_the_segmentations():
+    with pytest.raises(ValueError, match="needs config.data.num_boxes >= 1"):
+        _train([_mirror_example()], fields=("video", "boxes"))
+    assert pipeline.source_fields(("video", "boxes")) == ("video", "segmentations")
