@@ -75,11 +75,14 @@ def spatial_broadcast_decoder(
     upsample: tuple[bool, ...],
     kernel_size: int,
     patch_size: int,
-    output_size: int = 3,
+    target: str = "video",
 ) -> dict:
-    """SAVi's CNN decoder of pixels; `patch_size` p > 1 reconstructs p x p pixel patches per position."""
+    """SAVi's CNN decoder of a per-pixel target: "video" (RGB), "depth" (log(1 + depth)) or "flow"
+    (forward flow, d_row and d_col); `patch_size` p > 1 reconstructs p x p patches per position."""
+    output_size = {"video": 3, "depth": 1, "flow": 2}[target]
     return dict(
         name="spatial_broadcast",
+        target=target,
         resolution=tuple(resolution),
         features=tuple(features),
         upsample=tuple(upsample),

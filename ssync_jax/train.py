@@ -29,10 +29,12 @@ from jax.experimental import multihost_utils
 from ssync_jax import checkpoints, evaluate, paths, rollout, sharding, summaries
 from ssync_jax.data import pipeline, precomputed
 from ssync_jax.models import build_model, load_pretrained_backbone, trainable_mask
+from ssync_jax.models.video import TARGET_FIELDS
 from ssync_jax.objectives import total_loss
 
-# The batch entries the train step reads: video or tokens, and first-frame boxes for box-conditioned slots.
-MODEL_INPUTS = ("video", "tokens", "boxes")
+# The batch entries the train step reads: video or tokens, first-frame boxes for box-conditioned slots,
+# and the per-pixel field a depth or flow target comes from.
+MODEL_INPUTS = ("video", "tokens", "boxes", *TARGET_FIELDS.values())
 
 
 @flax.struct.dataclass
@@ -142,6 +144,7 @@ def make_train_step(
     """
     loss_fn = total_loss.build_loss_fn(config.losses, config.ssync, config.loss_group_size)
     num_steps = config.num_train_steps
+    target_field = TARGET_FIELDS.get(model.target)
 
     def train_step(state: TrainState, batch: Mapping[str, jax.Array]) -> tuple[TrainState, dict[str, jax.Array]]:
         rng = jax.random.fold_in(jax.random.wrap_key_data(state.rng), state.step)
@@ -152,6 +155,7 @@ def make_train_step(
                 batch.get("video"),
                 batch.get("boxes"),  # The slot initialiser's conditioning, if it takes one.
                 tokens=batch.get("tokens"),
+                targets=batch.get(target_field),
                 rngs={"slots": rng},
             )
             total, terms, stats = loss_fn(outputs, state.step, num_steps)
@@ -287,8 +291,15 @@ def _initial_state(config: ml_collections.ConfigDict, init_state: Callable, shar
     return state
 
 
-def _check_conditioning(config: ml_collections.ConfigDict) -> None:
-    """Box-conditioned slots need the pipeline's first-frame boxes, which only frames give."""
+def _check_inputs(config: ml_collections.ConfigDict, model) -> None:
+    """The batch carries what the model reads: first-frame boxes for box-conditioned slots (frames
+    only), the per-pixel field of a depth or flow target."""
+    target_field = TARGET_FIELDS.get(model.target)
+    if target_field and target_field not in config.data.fields:
+        raise ValueError(
+            f"config.model.decoder.target={model.target!r} reconstructs the batch's "
+            f"{target_field!r}: add it to config.data.fields."
+        )
     if config.model.initializer.name != "box_conditioned":
         return
     if "boxes" not in config.data.fields:
@@ -343,7 +354,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *, run_e
     # Input pipeline: each process reads its own shard; batches are assembled globally below.
     # Pre-extracted features replace the frames in training only; evaluation needs the frames.
     precomputed_features = config.data.get("precomputed_features")
-    _check_conditioning(config)
     if precomputed_features:
         train_iterator = iter(precomputed.dataset_from_config(config, seed=config.seed))
     else:
@@ -354,6 +364,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *, run_e
     # ----------------------------------------------------------------------------------------
     # Model & optimizer, and the state's shapes and shardings: it is created (or restored) on them.
     model = build_model(config.model)
+    _check_inputs(config, model)
     layout = state_layout(model, config, mesh)
     shardings = layout.shardings
     replicated = sharding.replicated(mesh)

@@ -263,3 +263,15 @@ def test_box_conditioned_slots_without_boxes_in_the_data_say_what_to_add(data_di
     config.model.initializer.name = "box_conditioned"
     with pytest.raises(ValueError, match="add 'boxes' to config.data.fields"):
         train.train_and_evaluate(config, str(tmp_path))
+
+
+def test_a_flow_target_trains_on_the_batchs_forward_flow(data_dir, tmp_path):
+    config = tiny_config(data_dir)
+    config.model.decoder.target = "flow"
+    config.model.decoder.output_size = 2
+    with pytest.raises(ValueError, match="reconstructs the batch's 'forward_flow': add it to config.data.fields"):
+        train.train_and_evaluate(config, str(tmp_path / "missing"), run_evaluation=False)
+    config.data.fields = ("video", "segmentations", "forward_flow")
+    state = train.train_and_evaluate(config, str(tmp_path / "flow"), run_evaluation=False)
+    events = read_events(str(tmp_path / "flow"))
+    assert int(state.step) == 2 and np.isfinite(events["loss/reconstruction"][2])

@@ -13,7 +13,7 @@ from ssync_jax.models.encoders import FrameEncoder, ResNet34, SaviCNN
 from ssync_jax.models.layers import INIT_SCHEMES
 from ssync_jax.models.initializers import BoxConditionedSlots, FixedLearnedSlots, GaussianSlots
 from ssync_jax.models.predictor import TransformerPredictor
-from ssync_jax.models.video import Processor, VideoModel
+from ssync_jax.models.video import TARGETS, Processor, VideoModel
 
 _INITIALIZERS = {
     "fixed_learned": FixedLearnedSlots,
@@ -110,7 +110,8 @@ def build_model(config: ml_collections.ConfigDict) -> VideoModel:
             dtype=dtype,
             name="decoder",
         )
-        target = "video"
+        target = config.decoder.target
+        _one_of("decoder.target", target, TARGETS[1:])
     return VideoModel(
         initializer, encoder, processor, decoder, patch_grid, target=target, target_patch_size=patch_size
     )

@@ -83,6 +83,11 @@ def pixel_patches(video: jax.Array, patch_size: int) -> jax.Array:
     return einops.rearrange(video, "b t (h p) (w q) c -> b t h w (p q c)", p=patch_size, q=patch_size)
 
 
+TARGETS = ("features", "video", "depth", "flow")
+# The batch field each per-pixel target comes from.
+TARGET_FIELDS = {"depth": "depth", "flow": "forward_flow"}
+
+
 class VideoModel(nn.Module):
     """SAVi-style object-centric video model (the SSync/VideoSAUR architecture for feature targets).
 
@@ -93,9 +98,12 @@ class VideoModel(nn.Module):
         encoder: `FrameEncoder`.
         processor: `Processor`.
         decoder: `MLPDecoder` (patch features) or `SpatialBroadcastDecoder` (pixels, flow, depth).
-        target: "features" (the backbone tokens are the reconstruction target) or "video" (the frames).
-        target_patch_size: For "video": p > 1 reconstructs p x p pixel patches, the frames rearranged
-            to [B, T, H/p, W/p, p*p*3] (a decoder on the encoder's patch grid instead of full resolution).
+        target: What the decoder reconstructs (`TARGETS`): "features" (the backbone's tokens),
+            "video" (the frames), or a per-pixel field the batch carries beside them (`targets` of
+            the call): "depth" as log(1 + depth) (SAVi++), "flow" the forward optical flow as
+            (d_row, d_col) in pixels (SAVi).
+        target_patch_size: For pixel targets: p > 1 reconstructs p x p patches, the target rearranged
+            to [B, T, H/p, W/p, p*p*C] (a decoder on the encoder's patch grid instead of full resolution).
     """
 
     initializer: nn.Module
@@ -113,6 +121,7 @@ class VideoModel(nn.Module):
         state: jax.Array | None = None,
         *,
         tokens: jax.Array | None = None,
+        targets: jax.Array | None = None,
     ) -> dict[str, jax.Array]:
         """Args:
             video: [B, T, H, W, 3] frames, normalised as the encoder expects.
@@ -120,6 +129,9 @@ class VideoModel(nn.Module):
             state: [B, S, D] from a previous call on the preceding frames; None starts a new video.
             tokens: [B, T, N, C] instead of `video`: the frozen backbone's tokens of the frames, extracted
                 beforehand (`ssync_jax.tools.extract_features`); only for feature targets.
+            targets: [B, T, H, W, C] the per-pixel field a "depth" or "flow" model reconstructs (the
+                batch's "depth" or "forward_flow"); without it such a model returns no `target`
+                (evaluation and inference need none).
 
         Returns:
             slots [B, T, S, D]; enc_attn and enc_logits [B, T, h, w, S] on the encoder's patch grid
@@ -128,9 +140,9 @@ class VideoModel(nn.Module):
             reconstruction [B, T, N, F] or [B, T, H, W, C]; target (same shape as reconstruction);
             state [B, S, D] to continue with the following frames.
         """
-        if self.target not in ("features", "video"):
-            raise ValueError(f"VideoModel.target must be 'features' or 'video', got {self.target!r}")
-        if tokens is not None and self.target == "video":
+        if self.target not in TARGETS:
+            raise ValueError(f"config.model.target must be one of {TARGETS}, got {self.target!r}")
+        if tokens is not None and self.target != "features":
             raise ValueError(
                 "Pre-extracted tokens cannot train a model that reconstructs the frames; use "
                 "config.model.decoder.name='mlp' (feature targets) or train on video."
@@ -148,13 +160,20 @@ class VideoModel(nn.Module):
         dec_masks, dec_logits = decoded["masks"], decoded["alpha_logits"]  # [B, T, N, S] or [B, T, H, W, S]
         if dec_masks.ndim == 4:
             dec_masks, dec_logits = dec_masks.reshape(on_grid), dec_logits.reshape(on_grid)
-        return dict(
+        outputs = dict(
             slots=slots,
             enc_attn=attention.reshape(on_grid),
             enc_logits=logits.reshape(on_grid),
             dec_masks=dec_masks,
             dec_logits=dec_logits,
             reconstruction=decoded["reconstruction"],
-            target=tokens if self.target == "features" else pixel_patches(video, self.target_patch_size),
             state=state,
         )
+        if self.target == "features":
+            outputs["target"] = tokens
+        elif self.target == "video":
+            outputs["target"] = pixel_patches(video, self.target_patch_size)
+        elif targets is not None:
+            field = jnp.log1p(jnp.maximum(targets, 0.0)) if self.target == "depth" else targets
+            outputs["target"] = pixel_patches(field.astype(jnp.float32), self.target_patch_size)
+        return outputs

@@ -10,6 +10,7 @@ import pytest
 from tests import model_configs
 
 from ssync_jax.models import build_model, load_pretrained_backbone, trainable_mask
+from ssync_jax.models.video import pixel_patches
 from ssync_jax.models.corrector import SlotAttention
 from ssync_jax.models.decoders import MLPDecoder, SpatialBroadcastDecoder
 from ssync_jax.models.layers import MLP
@@ -233,3 +234,20 @@ def test_mlp_decoder_mixing_hidden_states_equals_mixing_each_slots_output():
     masks = jax.nn.softmax(alpha, axis=-1)
     np.testing.assert_allclose(out["alpha_logits"], alpha, atol=1e-5)
     np.testing.assert_allclose(out["reconstruction"], jnp.einsum("bns,bsnf->bnf", masks, plain[..., :-1]), atol=1e-5)
+
+
+@pytest.mark.parametrize("target, channels", [("depth", 1), ("flow", 2)])
+def test_depth_and_flow_models_reconstruct_the_batchs_field_in_patches(target, channels):
+    config = tiny_config(
+        name="spatial_broadcast", resolution=(4, 4), features=(8,), upsample=(False,), kernel_size=3,
+        patch_size=2, output_size=channels, target=target,
+    )  # fmt: skip
+    model = build_model(config)
+    video = jnp.zeros((1, 2, 8, 8, 3))
+    field = jnp.arange(1 * 2 * 8 * 8 * channels, dtype=jnp.float32).reshape(1, 2, 8, 8, channels)
+    variables = random_variables(model, video)
+    out = jax.jit(lambda v, f: model.apply(variables, v, targets=f))(video, field)
+    expected = jnp.log1p(field) if target == "depth" else field
+    np.testing.assert_allclose(out["target"], pixel_patches(expected, 2), rtol=1e-6)
+    assert out["reconstruction"].shape == (1, 2, 4, 4, 4 * channels)
+    assert "target" not in jax.jit(model.apply)(variables, video)  # Evaluation needs none.
