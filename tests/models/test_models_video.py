@@ -153,6 +153,7 @@ def test_pixel_model_outputs_per_pixel_masks_and_targets_the_video():
         kernel_size=5,
         patch_size=1,
         output_size=3,
+        target="video",
     )
     model = build_model(config)
     video = jax.ShapeDtypeStruct((1, 2, 8, 8, 3), jnp.float32)
