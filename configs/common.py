@@ -19,6 +19,7 @@ def data(
     eval_batch_size: int,
     num_workers: int,
     prefetch_buffer_size: int,
+    num_slots: ml_collections.FieldReference,
     flip_prob: float = 0.5,
     fields: tuple[str, ...] = ("video", "segmentations"),
 ) -> ml_collections.ConfigDict:
@@ -36,9 +37,11 @@ def data(
         eval_batch_size: likewise; the last partial batch is padded (batch["valid"]).
         num_workers: grain worker processes; 0 = in the main process.
         prefetch_buffer_size: batches read ahead (per worker), one thread each.
+        num_slots: the model's slot count, a reference the model section shares: "boxes" carry
+            one row per object slot, num_slots - 1 (the first slot is the background's).
         flip_prob: probability of a horizontal flip per training example.
-        fields: per-pixel fields carried: "video" plus any of "segmentations", "depth",
-            "forward_flow", "backward_flow".
+        fields: carried per video: "video" plus any of "segmentations", "depth", "forward_flow",
+            "backward_flow" (per pixel), "boxes" (first-frame object boxes, for box-conditioned slots).
     """
     return ml_collections.ConfigDict(
         dict(
@@ -57,6 +60,7 @@ def data(
             eval_batch_size=eval_batch_size,
             num_workers=num_workers,
             prefetch_buffer_size=prefetch_buffer_size,
+            num_boxes=num_slots - 1,
             # Pre-extracted frozen-backbone tokens to train from instead of frames (written by
             # `python -m ssync_jax.tools.extract_features`); None runs the backbone in every step.
             precomputed_features=ml_collections.config_dict.placeholder(str),

@@ -60,6 +60,7 @@ def dinov2_recipe(
     config = ml_collections.ConfigDict()
     config.seed = 0
     image_size = ml_collections.FieldReference((336, 336))  # One value for the data and the model.
+    num_slots = ml_collections.FieldReference(num_slots)
 
     config.data = common.data(
         dataset,
@@ -72,6 +73,7 @@ def dinov2_recipe(
         eval_batch_size=8,
         num_workers=8,
         prefetch_buffer_size=4,
+        num_slots=num_slots,
     )
     config.model = ml_collections.ConfigDict(
         dict(

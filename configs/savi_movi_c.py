@@ -25,6 +25,7 @@ def get_config(variant: str = "ssync") -> ml_collections.ConfigDict:
     """Args: variant: "ssync" (default) or "base" (SAVi alone)."""
     config = ml_collections.ConfigDict()
     config.seed = 0
+    num_slots = ml_collections.FieldReference(11)  # The model's, and the boxes' rows + 1.
     image_size = ml_collections.FieldReference((64, 64))
 
     config.data = common.data(
@@ -37,11 +38,12 @@ def get_config(variant: str = "ssync") -> ml_collections.ConfigDict:
         global_batch_size=64,
         eval_batch_size=8,
         num_workers=8,
+        num_slots=num_slots,
         prefetch_buffer_size=4,
     )
     config.model = ml_collections.ConfigDict(
         dict(
-            num_slots=11,
+            num_slots=num_slots,
             slot_dim=128,
             image_size=image_size,
             dtype="float32",

@@ -32,6 +32,7 @@ def get_config(variant: str = "ssync") -> ml_collections.ConfigDict:
     """Args: variant: "ssync" (default) or "base" (the same model without the SSync losses)."""
     config = ml_collections.ConfigDict()
     config.seed = 0
+    num_slots = ml_collections.FieldReference(11)  # The model's, and the boxes' rows + 1.
     image_size = ml_collections.FieldReference((64, 64))  # One value for the data and the model.
 
     # Input pipeline (ssync_jax/data/pipeline.py).
@@ -45,6 +46,7 @@ def get_config(variant: str = "ssync") -> ml_collections.ConfigDict:
         global_batch_size=8,
         eval_batch_size=4,
         num_workers=0,
+        num_slots=num_slots,
         prefetch_buffer_size=2,
     )
 
@@ -52,7 +54,7 @@ def get_config(variant: str = "ssync") -> ml_collections.ConfigDict:
     # SAVi's conventions (Flax initialisation, GRU on the slots, standard attention scale).
     config.model = ml_collections.ConfigDict(
         dict(
-            num_slots=11,
+            num_slots=num_slots,
             slot_dim=64,
             image_size=image_size,
             dtype="float32",  # Computation dtype of the trainable parts.

@@ -236,7 +236,6 @@ def test_box_conditioned_slots_train_evaluate_predict_and_visualise_end_to_end(d
     config = tiny_config(data_dir)
     config.model.initializer.name = "box_conditioned"
     config.data.fields = ("video", "segmentations", "boxes")
-    config.data.num_boxes = config.model.num_slots - 1
     workdir = str(tmp_path / "boxes")
     state = train.train_and_evaluate(config, workdir)
     assert int(state.step) == 2 and "mlp" in state.params["initializer"]
