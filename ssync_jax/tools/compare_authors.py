@@ -10,6 +10,9 @@ torch virtualenv with their repository). Here their state dict is rebuilt from t
 objective and evaluation at the case's sizes. Printed: for each quantity, the largest absolute
 difference and that relative to their largest magnitude; for hard masks and labels, the fraction of
 patches that agree; for losses and metrics, both values.
+
+A reference written with `--float64` (their model in float64 throughout) is compared with ours in
+float64 too: then the differences measure the two codes, not float32 rounding.
 """
 
 import functools
@@ -92,8 +95,13 @@ def compare(
     """
     case = reference["case"]
     config = case_config(config, case)
-    model = build_model(config.model)
+    in_float64 = reference["video"].dtype == np.float64
+    if in_float64 and not jax.config.jax_enable_x64:
+        raise ValueError("the reference was computed in float64: enable jax_enable_x64 (main() does)")
+    model = _float64(config, build_model) if in_float64 else build_model(config.model)
     params, _ = convert(reference["state"], config.model)
+    if in_float64:
+        params = jax.tree.map(lambda x: jnp.asarray(x, jnp.float64), params)
     video = jnp.asarray(reference["video"].transpose(0, 1, 3, 4, 2))  # [B, T, H, W, 3]
     outputs = jax.jit(lambda p, v: model.apply({"params": p}, v))(params, video)
     on_grids = jax.device_get(outputs)
@@ -131,7 +139,7 @@ def compare(
         results[f"loss {ours}"] = _values(terms[ours], reference[f"loss/{theirs}"])
     results["loss total"] = _values(total, reference["loss/total"])
     exported = _exported(grads, config)
-    if float64_gradients:
+    if float64_gradients and not in_float64:
         exact = _exported(
             _loss_and_gradients(
                 _float64(config, build_model), loss_fn, jax.tree.map(lambda x: jnp.asarray(x, jnp.float64), params),
@@ -142,7 +150,7 @@ def compare(
     for name in sorted(k[len("grad/") :] for k in reference if k.startswith("grad/")):
         theirs = reference["grad/" + name]
         results[f"gradient {name}"] = _difference(exported[name], theirs)
-        if float64_gradients:
+        if float64_gradients and not in_float64:
             scale = max(float(np.max(np.abs(exact[name]))), 1e-30)
             results[f"gradient {name}"]["ours_vs_float64"] = float(np.max(np.abs(exported[name] - exact[name]))) / scale
             results[f"gradient {name}"]["theirs_vs_float64"] = float(np.max(np.abs(theirs - exact[name]))) / scale
@@ -255,9 +263,9 @@ def format_table(results: Mapping[str, Mapping[str, float]]) -> str:
 
 def main(argv):
     del argv
-    if flags.FLAGS.float64:
-        jax.config.update("jax_enable_x64", True)
     reference = load_reference(flags.FLAGS.reference)
+    if flags.FLAGS.float64 or reference["video"].dtype == np.float64:
+        jax.config.update("jax_enable_x64", True)
     print(f"case {reference['case']['name']}: {json.dumps(reference['case'])}")
     print(format_table(compare(reference, flags.FLAGS.config, flags.FLAGS.float64)))
 
