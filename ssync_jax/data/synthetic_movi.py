@@ -1,8 +1,9 @@
 r"""TFDS builder `synthetic_movi`: procedurally generated MOVi-like videos in Kubric's format.
 
 Config names read `{variant}_{H}x{W}[_{S}frames][_train{N}][_validation{N}][_test{N}]`:
-variant `c` has 3-10 objects and a static camera (like MOVi-C), `e` has 11-23 objects and a
-linearly moving camera (like MOVi-E); S defaults to 24 frames; the split sizes default to
+variant `a` has 2-5 larger plain-coloured objects on a plain floor and sky and a static camera (like
+MOVi-A, with fewer objects), `c` has 3-10 checker-textured objects and a static camera (like MOVi-C),
+`e` has 11-23 objects and a linearly moving camera (like MOVi-E); S defaults to 24 frames; the split sizes default to
 DEFAULT_SPLIT_SIZES. Parts equal to their default are dropped from the canonical name, so every
 distinct dataset has its own directory `DATA_DIR/synthetic_movi/NAME/1.0.0` and a dataset prepared
 with other sizes is never picked up. Registered configs: `c_64x64`, `c_128x128`, `e_128x128`.
@@ -48,10 +49,21 @@ DEFAULT_SPLIT_SIZES = {"train": 300, "validation": 50, "test": 50}
 DEFAULT_NUM_FRAMES = 24
 # Split k draws seeds from [k * SEED_STRIDE, (k + 1) * SEED_STRIDE): disjoint for any split size.
 SEED_STRIDE = 1_000_000_000
-# variant -> (min_objects, max_objects, camera_motion), as in Kubric's MOVi-C and MOVi-E.
-# Scene family -> renderer settings. MOVi-E-like scenes hold up to 23 objects, so they spawn over a
-# wider floor seen from farther away; otherwise most of the frame is one or two near objects.
+# Scene family -> SceneSpec fields (the rest keep SceneSpec's MOVi-like defaults).
+# MOVi-A-like `a`: plain-coloured solids on a plain floor under a plain sky, and fewer, larger objects
+# spawned closer together than MOVi-C's, so that small frames (32²) still show each object over several
+# encoder patches. MOVi-C-like `c`: checker-textured objects and background. MOVi-E-like `e` scenes hold
+# up to 23 objects, so they spawn over a wider floor seen from farther away; otherwise most of the frame
+# is one or two near objects.
 VARIANTS = {
+    "a": {
+        "min_objects": 2,
+        "max_objects": 5,
+        "camera_motion": "static",
+        "texture": "plain",
+        "object_scale": (0.6, 1.0),
+        "spawn_extent": 3.0,
+    },
     "c": {"min_objects": 3, "max_objects": 10, "camera_motion": "static"},
     "e": {
         "min_objects": 11,
@@ -146,7 +158,8 @@ def make_config(
         description=(
             f"{height}x{width}, {num_frames} frames, "
             f"{variant['min_objects']}-{variant['max_objects']} objects, "
-            f"{variant['camera_motion']} camera; "
+            + ("plain colours, " if variant.get("texture") == "plain" else "")
+            + f"{variant['camera_motion']} camera; "
             + ", ".join(f"{split} {sizes[split]} videos" for split in SPLITS)
         ),
         variant=match["variant"],

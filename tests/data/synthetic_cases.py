@@ -8,6 +8,8 @@ from ssync_jax.data.synthetic import SceneSpec, generate_video
 
 STATIC = SceneSpec(height=48, width=64, num_frames=6, min_objects=3, max_objects=5)
 LINEAR = SceneSpec(height=48, width=64, num_frames=6, min_objects=3, max_objects=5, camera_motion="linear")
+# The same scenes as STATIC with MOVi-A-like plain colours.
+PLAIN = SceneSpec(height=48, width=64, num_frames=6, min_objects=3, max_objects=5, texture="plain")
 
 
 @functools.lru_cache(maxsize=None)

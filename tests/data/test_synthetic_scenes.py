@@ -10,7 +10,7 @@ from scipy.spatial.transform import Rotation
 
 from ssync_jax.data.synthetic import SceneSpec, generate_video
 from ssync_jax.data.synthetic.render import quantize
-from tests.data.synthetic_cases import LINEAR, STATIC, decode, video
+from tests.data.synthetic_cases import LINEAR, PLAIN, STATIC, decode, video
 
 
 def pixel_rays(example: dict, frame: int) -> tuple[np.ndarray, np.ndarray]:
@@ -170,8 +170,65 @@ def test_generated_depth_and_flow_decode_within_one_quantisation_step():
     assert np.max(np.abs(decode(example["forward_flow"][-1], flow_range))) <= step
 
 
-def test_spec_rejects_unknown_camera_motion_and_too_many_objects():
+def distinct_colours(pixels: np.ndarray) -> int:
+    """Number of different RGB triples among [..., 3] uint8 pixels."""
+    return len(np.unique(pixels.reshape(-1, 3), axis=0))
+
+
+def test_plain_and_checker_scenes_of_a_seed_differ_only_in_colour():
+    for seed in range(3):
+        plain, checker = video(PLAIN, seed), video(STATIC, seed)
+        for key in ("segmentations", "depth", "forward_flow", "backward_flow"):
+            np.testing.assert_array_equal(plain[key], checker[key])
+        assert not np.array_equal(plain["video"], checker["video"])
+        assert plain["background"] != checker["background"]
+
+
+def test_plain_background_is_one_floor_colour_and_one_sky_colour():
+    # A flat floor under one directional light shades uniformly, so only a texture can vary it.
+    floors_seen = skies_seen = 0
+    for seed in range(4):
+        plain, checker = video(PLAIN, seed), video(STATIC, seed)
+        depth = decode(plain["depth"][..., 0], plain["metadata"]["depth_range"])
+        for frame in (0, PLAIN.num_frames - 1):
+            origin, rays = pixel_rays(plain, frame)
+            points = origin + rays * depth[frame][..., None]  # [h, w, 3] the visible points
+            background = plain["segmentations"][frame, ..., 0] == 0
+            # The dome meets the floor at the horizon, where quantised depth cannot tell them apart.
+            distance = np.linalg.norm(points, axis=-1)
+            floor = background & (distance < 0.9 * PLAIN.dome_radius) & (np.abs(points[..., 2]) < 0.01)
+            sky = background & (distance > 0.95 * PLAIN.dome_radius) & (points[..., 2] > 0.5)
+            for region in (floor, sky):
+                if region.sum() >= 40:
+                    assert distinct_colours(plain["video"][frame][region]) == 1
+                    assert distinct_colours(checker["video"][frame][region]) > 1
+            floors_seen += floor.sum() >= 40
+            skies_seen += sky.sum() >= 40
+    assert floors_seen >= 4 and skies_seen >= 1
+
+
+def test_plain_cubes_show_one_colour_per_visible_face():
+    # A cube's face is flat, so its shade is constant: a plain cube shows at most three colours per
+    # frame (three faces face the camera at most); a checkered one shows two tones on a face.
+    cubes_seen = 0
+    for seed in range(6):
+        plain, checker = video(PLAIN, seed), video(STATIC, seed)
+        segmentation = plain["segmentations"][..., 0]
+        for instance in np.flatnonzero(plain["instances"]["shape"] == 1):
+            for frame in range(PLAIN.num_frames):
+                mask = segmentation[frame] == instance + 1
+                if mask.sum() < 40:  # Too few pixels to show a checker edge.
+                    continue
+                cubes_seen += 1
+                assert distinct_colours(plain["video"][frame][mask]) <= 3
+                assert distinct_colours(checker["video"][frame][mask]) > 3
+    assert cubes_seen >= 5
+
+
+def test_spec_rejects_unknown_camera_motion_texture_and_too_many_objects():
     with pytest.raises(ValueError, match="camera_motion"):
         SceneSpec(height=8, width=8, camera_motion="orbit")
+    with pytest.raises(ValueError, match="texture"):
+        SceneSpec(height=8, width=8, texture="marble")
     with pytest.raises(ValueError, match="max_objects"):
         SceneSpec(height=8, width=8, max_objects=300)

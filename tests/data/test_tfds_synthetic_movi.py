@@ -40,6 +40,19 @@ def test_registered_configs_match_movi_c_and_movi_e():
     assert e_spec.num_frames == 24
 
 
+def test_variant_a_is_movi_a_like_plain_colours_with_two_to_five_larger_objects():
+    spec = synthetic_movi.make_config("a_16x16_3frames").scene_spec()
+    movi_c = synthetic_movi.make_config("c_16x16_3frames").scene_spec()
+    assert (spec.texture, spec.camera_motion, movi_c.texture) == ("plain", "static", "checker")
+    assert spec.object_scale[0] > movi_c.object_scale[0] and spec.object_scale[1] > movi_c.object_scale[1]
+    counts = [
+        synthetic.generate_video(spec, seed)["metadata"]["num_instances"]
+        for seed in synthetic_movi.split_seeds("train", 40)
+    ]
+    assert min(counts) == 2 and max(counts) == 5
+    assert "2-5 objects, plain colours" in synthetic_movi.make_config("a_32x32").description
+
+
 def test_config_name_carries_every_size_that_differs_from_the_default():
     default = synthetic_movi.DEFAULT_SPLIT_SIZES
     assert synthetic_movi.make_config(f"c_64x64_train{default['train']}").name == "c_64x64"

@@ -8,7 +8,13 @@ import numpy as np
 from ssync_jax.data.synthetic import geometry, physics, render
 from ssync_jax.data.synthetic.scene import Scene, SceneSpec, sample_scene
 
-BACKGROUND = "procedural: checkered floor plane inside a gradient sky dome with faint checks"
+# The example's "background" field, per SceneSpec.texture.
+BACKGROUNDS = {
+    "checker": "procedural: checkered floor plane inside a gradient sky dome with faint checks",
+    "plain": "procedural: plain floor plane inside a plain sky dome",
+}
+# Brightness of the dome's dark checks, per SceneSpec.texture.
+DOME_CHECK_SHADES = {"checker": 0.9, "plain": 1.0}
 
 
 def generate_video(spec: SceneSpec, seed: int) -> dict[str, Any]:
@@ -60,7 +66,7 @@ def generate_video(spec: SceneSpec, seed: int) -> dict[str, Any]:
             "forward_flow_range": np.asarray(forward_range),
             "backward_flow_range": np.asarray(backward_range),
         },
-        "background": BACKGROUND,
+        "background": BACKGROUNDS[spec.texture],
         "instances": {
             "shape": scene.bodies.shapes[order].astype(np.int64),
             "scale": float32(scene.scale[order]),
@@ -127,6 +133,7 @@ def renderer_inputs(
         light_direction=jnp.asarray(scene.light_direction, jnp.float32),
         ambient=jnp.float32(scene.ambient),
         dome_radius=jnp.float32(spec.dome_radius),
+        dome_check_shade=jnp.float32(DOME_CHECK_SHADES[spec.texture]),
     )
 
 

@@ -42,6 +42,7 @@ class RenderInputs(NamedTuple):
         light_direction: [3] unit vector towards the sun.
         ambient: [] light fraction on surfaces facing away from the sun.
         dome_radius: [] radius of the background dome.
+        dome_check_shade: [] brightness of the dome's dark checks relative to its light ones (1: no checks).
     """
 
     camera_positions: jax.Array
@@ -59,6 +60,7 @@ class RenderInputs(NamedTuple):
     light_direction: jax.Array
     ambient: jax.Array
     dome_radius: jax.Array
+    dome_check_shade: jax.Array
 
 
 class RenderOutputs(NamedTuple):
@@ -213,7 +215,7 @@ def _shade(
     elevation = jnp.clip(world_points[2] / inputs.dome_radius, 0.0, 1.0)[None]
     horizon, zenith = inputs.sky_colors[0, :, None, None, None], inputs.sky_colors[1, :, None, None, None]
     dome_tone = _even_cell_sum(world_points * (DOME_CELLS / inputs.dome_radius))
-    sky = ((1 - elevation) * horizon + elevation * zenith) * jnp.where(dome_tone, 1.0, 0.9)
+    sky = ((1 - elevation) * horizon + elevation * zenith) * jnp.where(dome_tone, 1.0, inputs.dome_check_shade)
     return jnp.where(ids > 0, objects, jnp.where(on_floor, floor, sky))
 
 

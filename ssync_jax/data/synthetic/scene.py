@@ -9,6 +9,9 @@ from ssync_jax.data.synthetic import geometry
 from ssync_jax.data.synthetic.physics import RigidBodies
 
 CAMERA_MOTIONS = ("static", "linear")
+# "checker": two-tone checks on objects, floor and sky dome (MOVi-C-like textures); "plain": one colour per
+# object, a one-colour floor and a one-colour sky without checks (MOVi-A-like; shading still varies).
+TEXTURES = ("checker", "plain")
 # Attempts to find a free spot for a new object before stacking it above the others.
 PLACEMENT_ATTEMPTS = 100
 
@@ -24,6 +27,8 @@ class SceneSpec:
         min_objects: fewest objects in a scene.
         max_objects: most objects in a scene (also the padded size the renderer compiles for).
         camera_motion: "static" (MOVi-C-like) or "linear" (MOVi-E-like, constant-velocity path).
+        texture: "checker" (MOVi-C-like two-tone checks everywhere) or "plain" (MOVi-A-like uniform
+            colours: one albedo per object, a plain floor and a plain sky).
         frame_rate: frames per second of simulated time.
         physics_substeps: integration steps per frame.
         focal_length: lens focal length in mm (Kubric's default camera).
@@ -43,6 +48,7 @@ class SceneSpec:
     min_objects: int = 3
     max_objects: int = 10
     camera_motion: str = "static"
+    texture: str = "checker"
     frame_rate: float = 12.0
     physics_substeps: int = 4
     focal_length: float = 35.0
@@ -69,6 +75,8 @@ class SceneSpec:
             )
         if self.camera_motion not in CAMERA_MOTIONS:
             raise ValueError(f"SceneSpec.camera_motion must be one of {CAMERA_MOTIONS}; got {self.camera_motion!r}.")
+        if self.texture not in TEXTURES:
+            raise ValueError(f"SceneSpec.texture must be one of {TEXTURES}; got {self.texture!r}.")
         if self.camera_distance[1] >= self.dome_radius:
             raise ValueError(
                 f"SceneSpec.camera_distance {self.camera_distance} must stay inside dome_radius {self.dome_radius}."
@@ -82,12 +90,12 @@ class Scene:
     Attributes:
         bodies: the n objects' physics properties and initial state.
         scale: [n] half heights of the objects.
-        colors: [n, 2, 3] linear RGB of the two texture tones of each object.
+        colors: [n, 2, 3] linear RGB of the two texture tones of each object (equal when plain).
         texture_frequency: [n] checker cells per unit length in each object's frame.
         camera_positions: [s, 3] camera centres.
         camera_quaternions: [s, 4] world-from-camera orientations.
-        floor_colors: [2, 3] checker tones of the floor.
-        sky_colors: [2, 3] horizon and zenith colours of the dome.
+        floor_colors: [2, 3] checker tones of the floor (equal when plain).
+        sky_colors: [2, 3] horizon and zenith colours of the dome (equal when plain).
         light_direction: [3] unit vector towards the sun.
         ambient: fraction of light that reaches surfaces facing away from the sun.
     """
@@ -150,6 +158,13 @@ def sample_scene(spec: SceneSpec, rng: np.random.Generator) -> Scene:
     sky_hue = rng.uniform(0.5, 0.7)
     light_azimuth = rng.uniform(0.0, 2 * np.pi)
     light_elevation = np.deg2rad(rng.uniform(35.0, 75.0))
+    floor_colors = np.clip(np.stack([floor_tone * floor_tint, 0.7 * floor_tone * floor_tint]), 0.0, 1.0)
+    sky_colors = np.array([colorsys.hsv_to_rgb(sky_hue, 0.15, 0.95), colorsys.hsv_to_rgb(sky_hue, 0.6, 0.8)])
+    if spec.texture == "plain":
+        # The same draws as checker scenes (so both textures of a seed share geometry), each pair one tone.
+        colors = colors[:, :1].repeat(2, axis=1)
+        floor_colors = floor_colors[:1].repeat(2, axis=0)
+        sky_colors = np.array([colorsys.hsv_to_rgb(sky_hue, 0.35, 0.9)]).repeat(2, axis=0)
     return Scene(
         bodies=bodies,
         scale=scale,
@@ -157,8 +172,8 @@ def sample_scene(spec: SceneSpec, rng: np.random.Generator) -> Scene:
         texture_frequency=cells / scale,
         camera_positions=camera_positions,
         camera_quaternions=geometry.look_at_quaternion(camera_positions, np.zeros(3)),
-        floor_colors=np.clip(np.stack([floor_tone * floor_tint, 0.7 * floor_tone * floor_tint]), 0.0, 1.0),
-        sky_colors=np.array([colorsys.hsv_to_rgb(sky_hue, 0.15, 0.95), colorsys.hsv_to_rgb(sky_hue, 0.6, 0.8)]),
+        floor_colors=floor_colors,
+        sky_colors=sky_colors,
         light_direction=np.array(
             [
                 np.cos(light_elevation) * np.cos(light_azimuth),
