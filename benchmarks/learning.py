@@ -3,16 +3,27 @@ r"""Learning study on the generated data: base model vs SSync over seeds, and SS
     python -m benchmarks.learning --root workdirs/learning                  # base + ssync, seeds 0 1 2
     python -m benchmarks.learning --root workdirs/learning --variants ssync --seeds 0 --slots 7 15
     python -m benchmarks.learning --root workdirs/learning --report_only   # table from finished runs
+    python -m benchmarks.learning --root workdirs/learning --runs workdirs/explore/a4 workdirs/explore/a7  # curves only
 
-Each run is `main.py --config configs/synthetic.py:VARIANT --mode train` with the seed, slot count
-and step count set, then `--mode eval` of its last checkpoint on the held-out `test` split (never
-seen while choosing anything). Runs already evaluated are skipped, so an interrupted study picks up
-where it stopped. Prints mean ± sample std (in %) per (variant, slots) of the decoder-mask metrics
-and of the encoder-attention ones (`enc_`), and writes the per-run metrics to `--csv`.
-Arguments after `--` go to every run's main.py, e.g. `-- --config.data.num_workers=2`.
+Each run is `main.py --config CONFIG:VARIANT --mode train` (CONFIG is `--config`, default
+configs/synthetic.py) with the seed, slot count and step count set (the config's own slot and step
+counts unless `--slots`/`--steps` say otherwise), then `--mode eval` of its last checkpoint on the
+held-out `test` split (never seen while choosing anything). Runs already evaluated are skipped, so
+an interrupted study picks up where it stopped; give each config its own `--root`. Prints mean ±
+sample std (in %) per (variant, slots) of the decoder-mask metrics and of the encoder-attention
+ones (`enc_`), and writes the per-run metrics to `--csv`. Then the learning curves: the validation
+metrics of every evaluation during training (each run's `eval_history.jsonl`), as a table per run
+and as one PNG (`--plot`): a panel per metric, a thin line per run, a thick line per (variant,
+slots) for their mean. Arguments after `--` go to every run's main.py, e.g.
+`-- --config.data.num_workers=2 --config.eval_every_steps=100`.
+
+`--runs DIR ...` trains nothing: it tabulates and plots the validation curves of any run directories
+(e.g. the candidate settings tried while choosing the default), one line per directory, labelled by
+its name and slot count (from its config.json).
 """
 
 import csv
+import importlib.util
 import json
 import os
 import subprocess
@@ -20,18 +31,41 @@ import sys
 
 import numpy as np
 from absl import app, flags
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from ssync_jax import checkpoints
 
 METRICS = ("video_fg_ari", "image_fg_ari", "video_mbo", "image_mbo", "enc_video_fg_ari", "enc_video_mbo")
+# The validation metrics of the learning curves: decoder masks, then the encoder's slot attention.
+CURVE_METRICS = ("video_fg_ari", "video_mbo", "enc_video_fg_ari", "enc_video_mbo")
 TEST_JSON = "test_metrics.json"
+DEFAULT_CONFIG = "configs/synthetic.py"
 # Flags that take several values; docs/RESULTS.md writes them argparse's way, `--slots 7 15`.
-MULTI_VALUE_FLAGS = ("--variants", "--seeds", "--slots")
+MULTI_VALUE_FLAGS = ("--variants", "--seeds", "--slots", "--runs")
 
 
 def run_dir(root: str, variant: str, slots: int, seed: int) -> str:
     return os.path.join(root, f"{variant}_slots{slots}_seed{seed}")
 
 
-def train_and_test(root: str, variant: str, slots: int, seed: int, steps: int, overrides: list[str]) -> dict:
+def config_settings(config_file: str, variant: str) -> tuple[int, int]:
+    """(slots, training steps) of a config file's variant, as written in the file.
+
+    Args:
+        config_file: a config file such as configs/synthetic.py (its `get_config(variant)`).
+        variant: "base" or "ssync".
+    """
+    spec = importlib.util.spec_from_file_location("_studied_config", config_file)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    config = module.get_config(variant)
+    return config.model.num_slots, config.num_train_steps
+
+
+def train_and_test(
+    root: str, config_file: str, variant: str, slots: int, seed: int, steps: int, overrides: list[str]
+) -> dict:
     """Trains one run (resuming if it was interrupted) and evaluates it on the test split."""
     workdir = os.path.abspath(run_dir(root, variant, slots, seed))
     result_path = os.path.join(workdir, TEST_JSON)
@@ -41,7 +75,7 @@ def train_and_test(root: str, variant: str, slots: int, seed: int, steps: int, o
     common = [
         sys.executable,
         "main.py",
-        f"--config=configs/synthetic.py:{variant}",
+        f"--config={config_file}:{variant}",
         f"--workdir={workdir}",
         f"--config.seed={seed}",
         f"--config.model.num_slots={slots}",
@@ -70,6 +104,85 @@ def summarise(rows: list[dict]) -> list[dict]:
     return summary
 
 
+def read_curves(root: str, rows: list[dict]) -> dict[tuple[str, int, int], list[dict]]:
+    """The validation evaluations during training of each run, keyed (variant, slots, seed), in step order."""
+    return {
+        (row["variant"], row["slots"], row["seed"]): checkpoints.read_evaluations(
+            run_dir(root, row["variant"], row["slots"], row["seed"])
+        )
+        for row in rows
+    }
+
+
+def mean_curves(curves: dict[tuple[str, int, int], list[dict]]) -> dict[tuple[str, int], list[dict]]:
+    """Per (variant, slots): the mean of its runs' metrics at each step that every one of them evaluated."""
+    groups: dict[tuple[str, int], list[list[dict]]] = {}
+    for (variant, slots, _), curve in sorted(curves.items()):
+        groups.setdefault((variant, slots), []).append(curve)
+    means = {}
+    for group, members in groups.items():
+        by_step = [{evaluation["step"]: evaluation for evaluation in curve} for curve in members]
+        steps = sorted(set.intersection(*(set(evaluations) for evaluations in by_step)))
+        means[group] = [
+            {"step": step, **{m: float(np.mean([e[step][m] for e in by_step])) for m in CURVE_METRICS}}
+            for step in steps
+        ]
+    return means
+
+
+def format_curves(curves: dict[tuple[str, int, int], list[dict]]) -> list[str]:
+    """A markdown table: one row per (run, evaluated step), the curve metrics in %."""
+    lines = [
+        "| variant | slots | seed | step | " + " | ".join(CURVE_METRICS) + " |",
+        "|---|---|---|---|" + "---|" * len(CURVE_METRICS),
+    ]
+    for (variant, slots, seed), curve in sorted(curves.items()):
+        for evaluation in curve:
+            cells = " | ".join(f"{100 * evaluation[m]:.1f}" for m in CURVE_METRICS)
+            lines.append(f"| {variant} | {slots} | {seed} | {evaluation['step']} | {cells} |")
+    return lines
+
+
+def plot_curves(curves: dict[tuple[str, int, int], list[dict]], path: str, title: str) -> None:
+    """One PNG: a panel per curve metric, a thin line per run and a thick one per (variant, slots) mean.
+
+    Args:
+        curves: `read_curves`'s result.
+        path: the PNG to write.
+        title: the figure's title (what was studied).
+    """
+    figure = Figure(figsize=(12, 8), layout="constrained")
+    FigureCanvasAgg(figure)
+    panels = figure.subplots(2, 2).ravel()
+    means = mean_curves(curves)
+    colours = {group: f"C{index}" for index, group in enumerate(sorted(means))}
+    for axes, metric in zip(panels, CURVE_METRICS):
+        for (variant, slots, _), curve in sorted(curves.items()):
+            steps = [evaluation["step"] for evaluation in curve]
+            values = [100 * evaluation[metric] for evaluation in curve]
+            axes.plot(steps, values, color=colours[(variant, slots)], alpha=0.35, linewidth=1, marker=".")
+        for (variant, slots), curve in sorted(means.items()):
+            runs = sum(1 for key in curves if key[:2] == (variant, slots))
+            axes.plot(
+                [evaluation["step"] for evaluation in curve],
+                [100 * evaluation[metric] for evaluation in curve],
+                color=colours[(variant, slots)],
+                linewidth=2.5,
+                marker="o",
+                label=f"{variant}, {slots} slots" + (f" (mean of {runs})" if runs > 1 else ""),
+            )
+        source = "encoder attention" if metric.startswith("enc_") else "decoder masks"
+        axes.set_title(f"{metric.removeprefix('enc_')} ({source})")
+        axes.set_xlabel("training step")
+        axes.set_ylabel("validation %")
+        axes.set_ylim(0, 100)
+        axes.grid(True, alpha=0.3)
+        axes.legend(fontsize="small")
+    figure.suptitle(title)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    figure.savefig(path, dpi=100)
+
+
 def repeat_multi_value_flags(argv: list[str]) -> list[str]:
     """Spells `--slots 7 15` as absl reads several values, `--slots 7 --slots 15` (up to a `--`)."""
     spelled, flag = [], None
@@ -84,17 +197,47 @@ def repeat_multi_value_flags(argv: list[str]) -> list[str]:
     return spelled
 
 
+def run_curves(workdirs: list[str]) -> dict[tuple[str, int, int], list[dict]]:
+    """The validation curves of finished run directories, keyed (directory name, slots, 0)."""
+    curves = {}
+    for workdir in workdirs:
+        config_path = os.path.join(workdir, "config.json")
+        if not os.path.exists(config_path):
+            sys.exit(f"--runs {workdir}: no config.json there; give the workdir of a main.py run.")
+        with open(config_path) as file:
+            slots = json.load(file)["model"]["num_slots"]
+        curve = checkpoints.read_evaluations(workdir)
+        if not curve:
+            sys.exit(f"--runs {workdir}: no {checkpoints.EVAL_HISTORY} there; the run has not evaluated yet.")
+        curves[(os.path.basename(os.path.normpath(workdir)), slots, 0)] = curve
+    return curves
+
+
+def report_runs(options) -> None:
+    """`--runs`: the table and plot of the named run directories' validation curves."""
+    curves = run_curves(options.runs)
+    plot_path = options.plot or os.path.join(options.root, "run_curves.png")
+    plot_curves(curves, plot_path, "validation metrics during training")
+    print(f"Learning curves (validation split, %) -> {plot_path}")
+    print("\n".join(format_curves(curves)).replace("| variant |", "| run |", 1))
+
+
 def main(argv: list[str]) -> None:
     options = flags.FLAGS
+    if options.runs:
+        report_runs(options)
+        return
     overrides = argv[1:]  # Extra --config.* flags for every run, after `--`.
     rows = []
     for variant in options.variants:
-        for slots in options.slots:
+        config_slots, config_steps = config_settings(options.config, variant)
+        steps = options.steps or config_steps
+        for slots in options.slots or [config_slots]:
             for seed in options.seeds:
                 path = os.path.join(run_dir(options.root, variant, slots, seed), TEST_JSON)
                 if options.report_only and not os.path.exists(path):
                     continue
-                result = train_and_test(options.root, variant, slots, seed, options.steps, overrides)
+                result = train_and_test(options.root, options.config, variant, slots, seed, steps, overrides)
                 rows.append({"variant": variant, "slots": slots, "seed": seed, **{m: result[m] for m in METRICS}})
     if not rows:
         sys.exit(f"No finished runs under {options.root}")
@@ -104,24 +247,34 @@ def main(argv: list[str]) -> None:
         writer = csv.DictWriter(file, fieldnames=["variant", "slots", "seed", *METRICS])
         writer.writeheader()
         writer.writerows(rows)
-    print(f"Per-run metrics (test split, {options.steps} steps) -> {csv_path}")
+    steps_note = f"{options.steps} steps" if options.steps else "the config's steps"
+    print(f"Per-run metrics (test split, {options.config}, {steps_note}) -> {csv_path}")
     print("| variant | slots | runs | " + " | ".join(METRICS) + " |")
     print("|---|---|---|" + "---|" * len(METRICS))
     for entry in summarise(rows):
         cells = " | ".join(f"{entry[m][0]:.1f} ± {entry[m][1]:.1f}" for m in METRICS)
         print(f"| {entry['variant']} | {entry['slots']} | {entry['runs']} | {cells} |")
 
+    curves = read_curves(options.root, rows)
+    plot_path = options.plot or os.path.join(options.root, "learning_curves.png")
+    plot_curves(curves, plot_path, f"{options.config}: validation metrics during training ({options.root})")
+    print(f"\nLearning curves (validation split, %) -> {plot_path}")
+    print("\n".join(format_curves(curves)))
+
 
 if __name__ == "__main__":
     # Defined here, not at import, so that importing this module beside other CLIs' flags cannot clash.
-    flags.DEFINE_string("root", None, "Directory holding one workdir per run.")
+    flags.DEFINE_string("root", None, "Directory holding one workdir per run (one root per config).")
+    flags.DEFINE_string("config", DEFAULT_CONFIG, "Config file studied; each variant runs as CONFIG:VARIANT.")
     flags.DEFINE_multi_enum(
-        "variants", ["base", "ssync"], ["base", "ssync"], "configs/synthetic.py variants, e.g. `--variants base ssync`"
+        "variants", ["base", "ssync"], ["base", "ssync"], "Config variants, e.g. `--variants base ssync`"
     )
     flags.DEFINE_multi_integer("seeds", [0, 1, 2], "Seeds of each variant and slot count, e.g. `--seeds 0 1 2`")
-    flags.DEFINE_multi_integer("slots", [11], "Slot counts of each variant, e.g. `--slots 7 15`")
-    flags.DEFINE_integer("steps", 400, "Training steps per run (the default config's).")
+    flags.DEFINE_multi_integer("slots", None, "Slot counts of each variant, e.g. `--slots 7 15` (default: the config's)")
+    flags.DEFINE_integer("steps", None, "Training steps per run (default: the config's num_train_steps).")
     flags.DEFINE_string("csv", None, "Per-run metrics CSV (default ROOT/learning.csv).")
+    flags.DEFINE_string("plot", None, "Learning-curve PNG (default ROOT/learning_curves.png).")
     flags.DEFINE_bool("report_only", False, "Tabulate finished runs, train nothing.")
+    flags.DEFINE_multi_string("runs", None, "Run directories whose validation curves to plot (trains nothing).")
     flags.mark_flag_as_required("root")
     app.run(main, argv=repeat_multi_value_flags(sys.argv))
