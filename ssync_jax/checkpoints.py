@@ -29,6 +29,7 @@ STATE_ITEM = "state"
 DATA_ITEM = "data"
 BEST_METRIC = "video_fg_ari"
 CONFIG_FILE = "config.json"
+EVAL_CONFIG_FILE = "eval_config.json"  # The config of the last `--mode eval`, its overrides included.
 EVAL_JSON = "eval_metrics.json"
 EVAL_HISTORY = "eval_history.jsonl"
 _CHECKPOINTS = "checkpoints"
@@ -122,10 +123,15 @@ def restore(
     return restored[STATE_ITEM]
 
 
-def write_config(workdir: str, config: ml_collections.ConfigDict) -> None:
-    """Writes the resolved config to `workdir/config.json` (process 0 only), for evaluation and inference."""
+def write_config(workdir: str, config: ml_collections.ConfigDict, file_name: str = CONFIG_FILE) -> None:
+    """Writes the resolved config to `workdir/file_name` (process 0 only).
+
+    `config.json` is the training run's record, read by evaluation and inference; `--mode eval` writes
+    its own overrides (e.g. `data.eval_split=test`) to EVAL_CONFIG_FILE instead, so evaluating never
+    changes what a workdir says it was trained with.
+    """
     if jax.process_index() == 0:
-        paths.write_json(os.path.join(paths.absolute(workdir), CONFIG_FILE), json.loads(config.to_json_best_effort()))
+        paths.write_json(os.path.join(paths.absolute(workdir), file_name), json.loads(config.to_json_best_effort()))
 
 
 def write_evaluation(workdir: str, results: Mapping[str, float | int], step: int, history: bool) -> None:

@@ -171,3 +171,15 @@ def test_eval_mode_writes_the_metrics_json_of_the_latest_checkpoint(data_dir, on
     assert results["step"] == 2 and results["num_videos"] == 2
     assert 0.0 <= results["video_mbo"] <= 1.0 and -1.0 <= results["video_fg_ari"] <= 1.0
     assert os.path.exists(os.path.join(one_device, "config.json"))
+
+
+def test_eval_mode_overrides_go_to_eval_config_and_leave_the_runs_config_json(data_dir, one_device):
+    with open(os.path.join(one_device, "config.json")) as file:
+        trained_with = file.read()
+    run(main_command(one_device, data_dir, "--mode=eval", "--config.data.eval_split=train"), environment())
+    with open(os.path.join(one_device, "config.json")) as file:
+        assert file.read() == trained_with
+    with open(os.path.join(one_device, "eval_config.json")) as file:
+        assert json.load(file)["data"]["eval_split"] == "train"
+    with open(os.path.join(one_device, "eval_metrics.json")) as file:
+        assert json.load(file)["step"] == 2
