@@ -162,6 +162,17 @@ def predictor(tmp_path_factory) -> inference.Predictor:
     return inference.load(trained_workdir(tmp_path_factory))
 
 
+def test_png_still_stacks_the_first_middle_and_last_frames(predictor, tmp_path, monkeypatch):
+    written = []  # The exact frames a video would get, caught before the lossy GIF encoder.
+    monkeypatch.setattr(visualize.video_io, "write_video", lambda path, frames, fps: written.append(frames))
+    visualize.write_visualizations(predictor, "validation", 1, str(tmp_path / "gif"), "gif")
+    (png,) = visualize.write_visualizations(predictor, "validation", 1, str(tmp_path / "png"), "png")
+    (frames,) = written  # [3, H, W, 3]: first, middle and last are all of them
+    np.testing.assert_array_equal(np.asarray(Image.open(png).convert("RGB")), np.concatenate(list(frames)))
+    tall = np.arange(5 * 2 * 3 * 3, dtype=np.uint8).reshape(5, 2, 3, 3)
+    np.testing.assert_array_equal(visualize.still_frames(tall), np.concatenate([tall[0], tall[2], tall[4]]))
+
+
 @pytest.mark.parametrize("video_format, num", [("gif", 1), ("mp4", 5)])
 def test_one_video_per_dataset_video_with_every_frame_and_the_panel_layout(predictor, tmp_path, video_format, num):
     paths = visualize.write_visualizations(predictor, "validation", num, str(tmp_path), video_format, fps=4)

@@ -1,7 +1,7 @@
 r"""Videos of what a trained model does on its dataset: slots, ground truth and SSync's pseudo-labels.
 
     python -m ssync_jax.tools.visualize --workdir workdirs/synthetic --split validation --num 8 \
-        --out workdirs/synthetic/videos [--checkpoint STEP] [--format gif|mp4] [--fps 4]
+        --out workdirs/synthetic/videos [--checkpoint STEP] [--format gif|mp4|png] [--fps 4]
 
 The first `--num` videos of the split go through the evaluation pipeline of the workdir's
 `config.json` (resize, normalisation) and the model (whole videos, chunks with the slots carried,
@@ -15,6 +15,9 @@ at the label resolution (enlarged to at least 128 pixels high), titled above:
                      encoder's labels supervise the decoder
     SSync interior   merged decoder pseudo-labels; black outline: interior patches, where the
                      decoder's labels supervise the encoder
+
+`--format png` writes a still instead: the rows of the first, middle and last frames stacked (for
+documents and issues).
 
 Colours are the TensorBoard images' palette indexed by slot (or object) id, so slot k has the same
 colour in every frame, video and panel. The pseudo-labels are computed over the whole video (the
@@ -173,6 +176,12 @@ def visualize_video(
     return compose(panels, titles)
 
 
+def still_frames(frames: np.ndarray) -> np.ndarray:
+    """uint8 `[T, H, W, 3]` frames -> one `[k * H, W, 3]` image: the first, middle and last frames stacked."""
+    picked = sorted({0, len(frames) // 2, len(frames) - 1})
+    return np.concatenate([frames[t] for t in picked], axis=0)
+
+
 def write_visualizations(
     predictor: inference.Predictor, split: str, num: int, out: str, video_format: str = "gif", fps: float = 4.0
 ) -> list[str]:
@@ -183,7 +192,7 @@ def write_visualizations(
         split: the dataset split.
         num: how many videos (fewer if the split is shorter).
         out: output folder (created if missing).
-        video_format: "gif" or "mp4".
+        video_format: "gif" or "mp4", or "png" for a still of the first, middle and last frames.
         fps: frames per second.
 
     Returns:
@@ -205,7 +214,10 @@ def write_visualizations(
             boxes = batch["boxes"][0] if "boxes" in batch else None
             frames = visualize_video(predictor, batch["video"][0], batch["segmentations"][0], boxes)
             path = os.path.join(out, f"{split}_{int(batch['video_index'][0]):04d}.{video_format}")
-            video_io.write_video(path, frames, fps)
+            if video_format == "png":
+                Image.fromarray(still_frames(frames)).save(path)
+            else:
+                video_io.write_video(path, frames, fps)
             paths.append(path)
     finally:
         close = getattr(iterator, "close", None)
@@ -235,7 +247,7 @@ if __name__ == "__main__":
     flags.DEFINE_string("split", "validation", "Dataset split of the workdir's config.data to show.")
     flags.DEFINE_integer("num", 8, "How many videos (the first of the split).", lower_bound=1)
     flags.DEFINE_string("out", None, "Folder for the videos (created if missing).")
-    flags.DEFINE_enum("format", "gif", ["gif", "mp4"], "Video format.")
+    flags.DEFINE_enum("format", "gif", ["gif", "mp4", "png"], "Video format, or png: a still of 3 frames.")
     flags.DEFINE_float("fps", 4.0, "Frames per second.", lower_bound=0.01)
     flags.mark_flags_as_required(["workdir", "out"])
     app.run(main)
