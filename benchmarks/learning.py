@@ -5,7 +5,7 @@ r"""Learning study on the generated data: base model vs SSync over seeds, and SS
     python -m benchmarks.learning --root workdirs/learning --report_only   # table from finished runs
     python -m benchmarks.learning --root workdirs/learning --runs workdirs/explore/a4 workdirs/explore/a7  # curves only
 
-Each run is `main.py --config CONFIG:VARIANT --mode train` (CONFIG is `--config`, default
+Each run is `main.py --config CONFIG:VARIANT --mode train_and_eval` (validating every `eval_every_steps`) (CONFIG is `--config`, default
 configs/synthetic.py) with the seed, slot count and step count set (the config's own slot and step
 counts unless `--slots`/`--steps` say otherwise), then `--mode eval` of its last checkpoint on the
 held-out `test` split (never seen while choosing anything). Runs already evaluated are skipped, so
@@ -82,7 +82,7 @@ def train_and_test(
         f"--config.num_train_steps={steps}",
         *overrides,
     ]
-    subprocess.run([*common, "--mode=train"], check=True)
+    subprocess.run([*common, "--mode=train_and_eval"], check=True)  # Validation curve: eval_history.jsonl.
     subprocess.run([*common, "--mode=eval", "--config.data.eval_split=test"], check=True)
     os.replace(os.path.join(workdir, "eval_metrics.json"), result_path)
     with open(result_path) as file:
