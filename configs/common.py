@@ -116,7 +116,7 @@ def losses(
         slot_contrast_temperature: SlotContrast's τ.
     """
     if variant not in ("ssync", "base"):
-        raise ValueError(f"Unknown config variant {variant!r}; use 'ssync' (the default) or 'base' (SSync off).")
+        raise ValueError(f"Unknown config variant {variant!r}; use 'ssync' (SSync on) or 'base' (SSync off).")
     terms = {"reconstruction": {"weight": reconstruction}}
     if slot_contrast:
         terms["slot_contrast"] = {"weight": slot_contrast, "temperature": slot_contrast_temperature}

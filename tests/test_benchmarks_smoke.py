@@ -20,17 +20,18 @@ import pytest
 from absl import flags
 
 from benchmarks import data, learning, objective_scaling
+from ssync_jax import checkpoints
 
 _MACHINE = "2-core CPU (test)"
 _REPO = pathlib.Path(__file__).resolve().parents[1]
 
 
-def _run_module(module: str, *args: str) -> subprocess.CompletedProcess:
-    """`python -m module args...` from the repository root; fails the test on a non-zero exit."""
+def _run_module(module: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """`python -m module args...` from the repository root; fails the test on a non-zero exit if `check`."""
     result = subprocess.run(
         [sys.executable, "-m", module, *args], cwd=_REPO, capture_output=True, text=True, timeout=300, check=False
     )
-    assert result.returncode == 0, result.stderr[-3000:]
+    assert not check or result.returncode == 0, result.stderr[-3000:]
     return result
 
 
@@ -51,9 +52,9 @@ def test_pipeline_settings_are_the_movi_c_and_default_training_shapes():
     )
     assert (movi_c.source_size, movi_c.workers) == (128, (0, 2))
     assert (default.batch_size, default.chunk_length, default.image_size, default.normalization) == (
-        8, 4, 64, "zero_one"
+        8, 2, 32, "zero_one"
     )
-    assert (default.source_size, default.source_frames, default.workers) == (64, 24, (0,))
+    assert (default.source_size, default.source_frames, default.workers) == (32, 8, (0,))
 
 
 def test_quick_measurements_give_one_positive_rate_per_config_and_setting(tmp_path):
@@ -67,9 +68,9 @@ def test_quick_measurements_give_one_positive_rate_per_config_and_setting(tmp_pa
     assert [(row.setting, row.workers) for row in batched] == [("MOVi-C training", 0), ("default (synthetic.py)", 0)]
     for row in generated + batched:
         assert math.isfinite(row.videos_per_second) and row.videos_per_second > 0
+    assert [row.shape.split(",")[0] for row in batched] == ["2 x 4 x 32²", "2 x 2 x 32²"]
     for row in batched:
         assert row.videos_per_second == pytest.approx(2 * row.batches_per_second)
-        assert row.shape.startswith("2 x 4 x 32²")
 
     table = data.format_table(generated + batched).splitlines()
     assert len(table) == 1 + 3 and "MOVi-C training" in table[2]
@@ -187,3 +188,65 @@ def test_learning_report_of_the_documented_command_line_holds_exactly_the_runs_i
     with (tmp_path / "learning.csv").open(newline="") as handle:
         runs = [(record["variant"], record["slots"], record["seed"]) for record in csv.DictReader(handle)]
     assert runs == [("ssync", "7", "0"), ("ssync", "15", "0")]
+
+
+def _finished_run(root: pathlib.Path, variant: str, seed: int, curve: dict[int, float]) -> None:
+    """A run directory as a study leaves it: test metrics, and every curve metric = value at each step."""
+    run = pathlib.Path(learning.run_dir(str(root), variant, slots=7, seed=seed))
+    run.mkdir()
+    (run / learning.TEST_JSON).write_text(json.dumps({metric: 0.5 for metric in learning.METRICS}))
+    history = [{"step": step, "image_fg_ari": 0.0, **{m: value for m in learning.CURVE_METRICS}} for step, value in curve.items()]
+    (run / checkpoints.EVAL_HISTORY).write_text("".join(json.dumps(evaluation) + "\n" for evaluation in history))
+
+
+def test_learning_curve_means_average_the_steps_every_run_evaluated():
+    curves = {
+        ("base", 11, 0): [{"step": 100, **{m: 0.1 for m in learning.CURVE_METRICS}},
+                          {"step": 200, **{m: 0.3 for m in learning.CURVE_METRICS}}],
+        ("base", 11, 1): [{"step": 200, **{m: 0.5 for m in learning.CURVE_METRICS}}],
+        ("ssync", 11, 0): [{"step": 100, **{m: 0.2 for m in learning.CURVE_METRICS}}],
+    }
+    means = learning.mean_curves(curves)
+    assert [e["step"] for e in means[("base", 11)]] == [200]
+    assert means[("base", 11)][0]["enc_video_mbo"] == pytest.approx(0.4)
+    assert means[("ssync", 11)] == [{"step": 100, **{m: 0.2 for m in learning.CURVE_METRICS}}]
+
+
+def test_learning_report_prints_every_runs_validation_curve_and_plots_them(tmp_path):
+    _finished_run(tmp_path, "base", 0, {100: 0.1, 200: 0.3})
+    _finished_run(tmp_path, "base", 1, {100: 0.2, 200: 0.5})
+    _finished_run(tmp_path, "ssync", 0, {100: 0.05, 200: 0.625})
+    png = tmp_path / "plots" / "curves.png"
+
+    result = _run_module(
+        "benchmarks.learning", "--root", str(tmp_path), "--config", "configs/synthetic.py", "--seeds", "0", "1",
+        "--report_only", "--plot", str(png),
+    )
+
+    curve_table = result.stdout.split("Learning curves (validation split, %)")[1].splitlines()[1:]
+    curve_rows = [line for line in curve_table if not line.startswith("|---")]
+    assert curve_rows[1:] == [
+        "| base | 7 | 0 | 100 | 10.0 | 10.0 | 10.0 | 10.0 |",
+        "| base | 7 | 0 | 200 | 30.0 | 30.0 | 30.0 | 30.0 |",
+        "| base | 7 | 1 | 100 | 20.0 | 20.0 | 20.0 | 20.0 |",
+        "| base | 7 | 1 | 200 | 50.0 | 50.0 | 50.0 | 50.0 |",
+        "| ssync | 7 | 0 | 100 | 5.0 | 5.0 | 5.0 | 5.0 |",
+        "| ssync | 7 | 0 | 200 | 62.5 | 62.5 | 62.5 | 62.5 |",
+    ]
+    assert curve_rows[0] == "| variant | slots | seed | step | " + " | ".join(learning.CURVE_METRICS) + " |"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_learning_runs_mode_plots_named_run_directories_and_names_a_missing_one(tmp_path):
+    _finished_run(tmp_path, "base", 0, {100: 0.1, 200: 0.3})
+    run = pathlib.Path(learning.run_dir(str(tmp_path), "base", slots=7, seed=0))
+    (run / "config.json").write_text(json.dumps({"model": {"num_slots": 9}}))
+    png = tmp_path / "candidates.png"
+
+    result = _run_module("benchmarks.learning", "--root", str(tmp_path), "--runs", str(run), "--plot", str(png))
+
+    rows = [line for line in result.stdout.splitlines() if line.startswith(f"| {run.name} |")]
+    assert rows == [f"| {run.name} | 9 | 0 | 100 | 10.0 | 10.0 | 10.0 | 10.0 |", f"| {run.name} | 9 | 0 | 200 | 30.0 | 30.0 | 30.0 | 30.0 |"]
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    missing = _run_module("benchmarks.learning", "--root", str(tmp_path), "--runs", str(tmp_path / "nope"), check=False)
+    assert missing.returncode != 0 and "--runs" in missing.stderr and "no config.json" in missing.stderr

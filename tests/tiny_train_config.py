@@ -19,7 +19,7 @@ DATASET = "synthetic_movi/c_32x32_3frames_train4_validation2_test1"
 
 
 def get_config() -> ml_collections.ConfigDict:
-    config = synthetic.get_config()
+    config = synthetic.get_config("ssync")
     config.data.name = DATASET
     config.data.image_size = (16, 16)
     config.data.chunk_length = 2
@@ -41,6 +41,7 @@ def get_config() -> ml_collections.ConfigDict:
     config.eval_every_steps = 1000
     config.checkpoint_every_steps = 1
     config.eval.chunk_length = 2
+    config.eval.num_true_ids = 11  # MOVi-C-like scenes: up to 10 objects + background.
     return config
 
 
