@@ -42,6 +42,10 @@ def get_config() -> ml_collections.ConfigDict:
     config.checkpoint_every_steps = 1
     config.eval.chunk_length = 2
     config.eval.num_true_ids = 11  # MOVi-C-like scenes: up to 10 objects + background.
+    # Deterministic slots, so that 1 device, 8 devices and 2 processes can be compared exactly: with
+    # 2 processes each contributes its own shard of videos, so the global batch holds the same videos
+    # in another row order, and Gaussian slot draws (indexed by row) would pair with other videos.
+    config.model.initializer.name = "fixed_learned"
     return config
 
 
