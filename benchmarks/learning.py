@@ -3,19 +3,19 @@ r"""Learning study on the generated data: base model vs SSync over seeds, and SS
     python -m benchmarks.learning --root workdirs/learning                  # base + ssync, seeds 0 1 2
     python -m benchmarks.learning --root workdirs/learning --variants ssync --seeds 0 --slots 7 15
     python -m benchmarks.learning --root workdirs/learning --report_only   # table from finished runs
-    python -m benchmarks.learning --root workdirs/learning --runs workdirs/explore/a4 workdirs/explore/a7  # curves only
+    python -m benchmarks.learning --root workdirs/learning --runs RUN_DIR RUN_DIR   # curves of any runs only
 
-Each run is `main.py --config CONFIG:VARIANT --mode train_and_eval` (validating every `eval_every_steps`) (CONFIG is `--config`, default
-configs/synthetic.py) with the seed, slot count and step count set (the config's own slot and step
-counts unless `--slots`/`--steps` say otherwise), then `--mode eval` of its last checkpoint on the
-held-out `test` split (never seen while choosing anything). Runs already evaluated are skipped, so
-an interrupted study picks up where it stopped; give each config its own `--root`. Prints mean ±
-sample std (in %) per (variant, slots) of the decoder-mask metrics and of the encoder-attention
-ones (`enc_`), and writes the per-run metrics to `--csv`. Then the learning curves: the validation
-metrics of every evaluation during training (each run's `eval_history.jsonl`), as a table per run
-and as one PNG (`--plot`): a panel per metric, a thin line per run, a thick line per (variant,
-slots) for their mean. Arguments after `--` go to every run's main.py, e.g.
-`-- --config.data.num_workers=2 --config.eval_every_steps=100`.
+Each run is `main.py --config CONFIG:VARIANT --mode train_and_eval` (CONFIG is `--config`, default
+configs/synthetic.py; it validates every `eval_every_steps`) with the seed, slot count and step
+count set (the config's own slot and step counts unless `--slots`/`--steps` say otherwise), then
+`--mode eval` of its last checkpoint on the held-out `test` split (never seen while choosing
+anything). Runs already evaluated are skipped, so an interrupted study picks up where it stopped;
+give each config its own `--root`. Prints mean ± sample std (in %) per (variant, slots) of the
+decoder-mask metrics and of the encoder-attention ones (`enc_`), and writes the per-run metrics to
+`--csv`. Then the learning curves: the validation metrics of every evaluation during training (each
+run's `eval_history.jsonl`), as a table per run and as one PNG (`--plot`): a panel per metric, a
+thin line per run, a thick line per (variant, slots) for their mean. Arguments after `--` go to
+every run's main.py, e.g. `-- --config.data.num_workers=2 --config.eval_every_steps=100`.
 
 `--runs DIR ...` trains nothing: it tabulates and plots the validation curves of any run directories
 (e.g. the candidate settings tried while choosing the default), one line per directory, labelled by
@@ -256,6 +256,11 @@ def main(argv: list[str]) -> None:
         print(f"| {entry['variant']} | {entry['slots']} | {entry['runs']} | {cells} |")
 
     curves = read_curves(options.root, rows)
+    without = sorted(key for key, curve in curves.items() if not curve)
+    if without:  # Trained with --mode=train, or before eval_history.jsonl existed.
+        names = ", ".join(f"{variant} {slots} slots seed {seed}" for variant, slots, seed in without)
+        print(f"\nNo validation curve (no {checkpoints.EVAL_HISTORY}) in: {names}")
+    curves = {key: curve for key, curve in curves.items() if curve}
     plot_path = options.plot or os.path.join(options.root, "learning_curves.png")
     plot_curves(curves, plot_path, f"{options.config}: validation metrics during training ({options.root})")
     print(f"\nLearning curves (validation split, %) -> {plot_path}")

@@ -77,13 +77,15 @@ def compiled_with_buffers(jitted, *args) -> tuple:
     return compiled, total / 2**20
 
 
-def movi_c_config(image_size: int, frames: int, backbone_dtype: str):
+def movi_c_config(batch: int, image_size: int, frames: int, backbone_dtype: str):
     """configs/movi_c.py at the benchmark's size, random backbone weights, SSync active at step 0."""
     config = movi_c.get_config()
     config.model.encoder.weights = None
     config.model.encoder.backbone_dtype = backbone_dtype
     config.data.image_size = config.model.image_size = (image_size, image_size)
     config.data.chunk_length = frames
+    if config.loss_group_size and batch % config.loss_group_size:
+        config.loss_group_size = None  # Fewer clips than one of the authors' loss groups: one group.
     return config
 
 
@@ -143,7 +145,7 @@ def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     options = flags.FLAGS
-    config = movi_c_config(options.image_size, options.frames, options.backbone_dtype)
+    config = movi_c_config(options.batch, options.image_size, options.frames, options.backbone_dtype)
     model = build_model(config.model)
     init_state, tx, schedule = train.make_initializer(model, config)
     state = jax.jit(init_state)(jax.random.key(0))

@@ -1,6 +1,6 @@
 r"""SSync on MOVi-E, the paper's setting: the MOVi recipe of configs/movi_c.py (`dinov2_recipe`, every
 value there) with ViT-B/14, 15 slots of 128, merge τ 0.65 and 300k steps, as the authors'
-configs/SSync/movi_e.yaml.
+configs/SSync/movi_e.yaml. Mixed precision: the two bfloat16 switches of configs/movi_c.py (off).
 
     python main.py --config configs/movi_e.py --workdir workdirs/movi_e \
         --config.data.data_dir ~/tensorflow_datasets
