@@ -90,7 +90,6 @@ def main(argv: list[str]) -> None:
         _usage_error(f"unexpected arguments {argv[1:]}; options are --flag=value, see --help")
     # Imported here so that `--help` and flag errors come back without loading JAX and TensorFlow.
     import jax
-    from etils import epath
 
     from ssync_jax import checkpoints, logs, paths, sharding, train
 
@@ -98,15 +97,9 @@ def main(argv: list[str]) -> None:
     sharding.initialize_distributed(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value, _DISTRIBUTED.value)
     config = _CONFIG.value
     workdir = paths.absolute(_WORKDIR.value)  # Local, or a bucket (gs://...) shared by all hosts.
-    evaluating = _MODE.value == "eval"
-    if not evaluating or not epath.Path(os.path.join(workdir, checkpoints.CONFIG_FILE)).exists():
-        checkpoints.write_config(workdir, config)  # The training run's record.
-    # An evaluation's overrides (e.g. data.eval_split=test) go beside it, leaving the run's record alone.
-    resolved = checkpoints.EVAL_CONFIG_FILE if evaluating else checkpoints.CONFIG_FILE
-    if evaluating:
-        checkpoints.write_config(workdir, config, resolved)
+    resolved = checkpoints.write_config(workdir, config, evaluation=_MODE.value == "eval")
     if jax.process_index() == 0:
-        logging.info("Config %s; resolved in %s", _config_file(sys.argv), os.path.join(workdir, resolved))
+        logging.info("Config %s; resolved in %s", _config_file(sys.argv), resolved)
     if _MODE.value == "eval":
         train.evaluate_checkpoint(config, workdir)
     else:

@@ -123,15 +123,24 @@ def restore(
     return restored[STATE_ITEM]
 
 
-def write_config(workdir: str, config: ml_collections.ConfigDict, file_name: str = CONFIG_FILE) -> None:
-    """Writes the resolved config to `workdir/file_name` (process 0 only).
+def write_config(workdir: str, config: ml_collections.ConfigDict, evaluation: bool = False) -> str:
+    """Writes the resolved config to the workdir (process 0 only); returns the path it describes.
 
-    `config.json` is the training run's record, read by evaluation and inference; `--mode eval` writes
-    its own overrides (e.g. `data.eval_split=test`) to EVAL_CONFIG_FILE instead, so evaluating never
-    changes what a workdir says it was trained with.
+    `config.json` is the training run's record, read by evaluation and inference. An evaluation
+    (`evaluation=True`, `--mode eval`) writes its own overrides (e.g. `data.eval_split=test`) to
+    EVAL_CONFIG_FILE and leaves the record alone, so evaluating never changes what a workdir says it
+    was trained with; it writes the record only where there is none yet.
     """
+    workdir = paths.absolute(workdir)
+    record = os.path.join(workdir, CONFIG_FILE)
+    resolved = os.path.join(workdir, EVAL_CONFIG_FILE) if evaluation else record
     if jax.process_index() == 0:
-        paths.write_json(os.path.join(paths.absolute(workdir), file_name), json.loads(config.to_json_best_effort()))
+        content = json.loads(config.to_json_best_effort())
+        if not evaluation or not epath.Path(record).exists():
+            paths.write_json(record, content)
+        if evaluation:
+            paths.write_json(resolved, content)
+    return resolved
 
 
 def write_evaluation(workdir: str, results: Mapping[str, float | int], step: int, history: bool) -> None:
