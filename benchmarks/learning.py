@@ -130,10 +130,15 @@ def mean_curves(curves: dict[tuple[str, int, int], list[dict]]) -> dict[tuple[st
     return means
 
 
-def format_curves(curves: dict[tuple[str, int, int], list[dict]]) -> list[str]:
-    """A markdown table: one row per (run, evaluated step), the curve metrics in %."""
+def format_curves(curves: dict[tuple[str, int, int], list[dict]], first_column: str = "variant") -> list[str]:
+    """A markdown table: one row per (run, evaluated step), the curve metrics in %.
+
+    Args:
+        curves: keyed (variant or run name, slots, seed).
+        first_column: the heading of the keys' first part.
+    """
     lines = [
-        "| variant | slots | seed | step | " + " | ".join(CURVE_METRICS) + " |",
+        f"| {first_column} | slots | seed | step | " + " | ".join(CURVE_METRICS) + " |",
         "|---|---|---|---|" + "---|" * len(CURVE_METRICS),
     ]
     for (variant, slots, seed), curve in sorted(curves.items()):
@@ -201,11 +206,10 @@ def run_curves(workdirs: list[str]) -> dict[tuple[str, int, int], list[dict]]:
     """The validation curves of finished run directories, keyed (directory name, slots, 0)."""
     curves = {}
     for workdir in workdirs:
-        config_path = os.path.join(workdir, "config.json")
-        if not os.path.exists(config_path):
-            sys.exit(f"--runs {workdir}: no config.json there; give the workdir of a main.py run.")
-        with open(config_path) as file:
-            slots = json.load(file)["model"]["num_slots"]
+        try:
+            slots = checkpoints.read_config(workdir).model.num_slots
+        except FileNotFoundError as error:
+            sys.exit(f"--runs {workdir}: {error}")
         curve = checkpoints.read_evaluations(workdir)
         if not curve:
             sys.exit(f"--runs {workdir}: no {checkpoints.EVAL_HISTORY} there; the run has not evaluated yet.")
@@ -219,7 +223,7 @@ def report_runs(options) -> None:
     plot_path = options.plot or os.path.join(options.root, "run_curves.png")
     plot_curves(curves, plot_path, "validation metrics during training")
     print(f"Learning curves (validation split, %) -> {plot_path}")
-    print("\n".join(format_curves(curves)).replace("| variant |", "| run |", 1))
+    print("\n".join(format_curves(curves, first_column="run")))
 
 
 def main(argv: list[str]) -> None:
