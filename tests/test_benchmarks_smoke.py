@@ -38,11 +38,30 @@ def _run_module(module: str, *args: str, check: bool = True) -> subprocess.Compl
 def test_importing_the_benchmarks_defines_no_flags():
     # data.py imports generator.py and pipeline.py, so their flags would be its dead flags.
     # (tfds_synthetic_movi.py still defines its flags at import.)
-    names = ("data", "generator", "learning", "machine", "objective_scaling", "pipeline", "train_speed", "train_step")
+    names = (
+        "data",
+        "generator",
+        "learning",
+        "machine",
+        "matmul",
+        "objective_scaling",
+        "pipeline",
+        "train_speed",
+        "train_step",
+    )
     for name in names:
         importlib.import_module(f"benchmarks.{name}")
     defining = [module for module in flags.FLAGS.flags_by_module_dict() if module.startswith("benchmarks.")]
     assert defining == []
+
+
+def test_matmul_report_prints_every_product_form_and_layer_with_positive_rates():
+    result = _run_module("benchmarks.matmul", "--rows", "64", "--width", "32", "--repeats", "1")
+    products = [line for line in result.stdout.splitlines() if line.startswith("    ") and "@" in line]
+    layers = [line for line in result.stdout.splitlines() if "x float32" in line]
+    assert len(products) == 9 and len(layers) == 3
+    assert all(float(line.split()[-1]) > 0 for line in products)
+    assert layers[0].split()[-2] == "1.00x"  # float32 against itself
 
 
 def test_pipeline_settings_are_the_movi_c_and_default_training_shapes():

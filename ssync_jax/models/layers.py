@@ -15,6 +15,8 @@ import jax
 import jax.numpy as jnp
 from flax import linen as nn
 
+from ssync_jax.models import precision
+
 # PyTorch's LayerNorm default; the slot modules follow the authors' PyTorch code.
 TORCH_LAYER_NORM_EPS = 1e-5
 INIT_SCHEMES = ("torch", "flax")
@@ -43,7 +45,14 @@ def dense(
     features: int, fan_in: int, init_scheme: str, *, use_bias: bool = True, dtype: Any = jnp.float32, name: str
 ) -> nn.Dense:
     """A Dense layer initialised as PyTorch's `nn.Linear(fan_in, features)` ("torch") or as Flax's ("flax")."""
-    return nn.Dense(features, use_bias=use_bias, dtype=dtype, name=name, **_initializers(init_scheme, fan_in))
+    return nn.Dense(
+        features,
+        use_bias=use_bias,
+        dtype=dtype,
+        dot_general=precision.dot_general,
+        name=name,
+        **_initializers(init_scheme, fan_in),
+    )
 
 
 class DenseParams(nn.Module):
@@ -105,7 +114,7 @@ class MLP(nn.Module):
         kernel, bias = DenseParams(self.output_size, x.shape[-1], self.init_scheme, name=f"dense_{last}")()
         if not apply_output:
             return x, kernel, bias
-        return jnp.dot(x, kernel.astype(self.dtype)) + bias.astype(self.dtype)
+        return precision.dot(x, kernel.astype(self.dtype)) + bias.astype(self.dtype)
 
 
 class GRUCell(nn.Module):
@@ -142,11 +151,24 @@ class GRUCell(nn.Module):
             raise ValueError(f"config.model.init_scheme must be one of {INIT_SCHEMES}, got {self.init_scheme!r}")
 
         def input_dense(name, bias_init):
-            return nn.Dense(self.features, dtype=self.dtype, kernel_init=kernel, bias_init=bias_init, name=name)
+            return nn.Dense(
+                self.features,
+                dtype=self.dtype,
+                dot_general=precision.dot_general,
+                kernel_init=kernel,
+                bias_init=bias_init,
+                name=name,
+            )
 
         def hidden_dense(name, use_bias=False):
             return nn.Dense(
-                self.features, use_bias=use_bias, dtype=self.dtype, kernel_init=recurrent, bias_init=bias, name=name
+                self.features,
+                use_bias=use_bias,
+                dtype=self.dtype,
+                dot_general=precision.dot_general,
+                kernel_init=recurrent,
+                bias_init=bias,
+                name=name,
             )
 
         reset = nn.sigmoid(input_dense("ir", summed_bias)(inputs) + hidden_dense("hr")(hidden))
@@ -202,10 +224,10 @@ class MultiHeadSelfAttention(nn.Module):
             xavier = {"kernel_init": uniform((6.0 / (2 * width)) ** 0.5), "bias_init": nn.initializers.zeros}
         else:
             xavier = {}
-        qkv = nn.Dense(3 * width, dtype=self.dtype, name="qkv", **xavier)(x)  # [B, L, 3D]
+        qkv = nn.Dense(3 * width, dtype=self.dtype, dot_general=precision.dot_general, name="qkv", **xavier)(x)  # [B, L, 3D]
         qkv = qkv.reshape(batch, length, 3, self.num_heads, head_dim)  # [B, L, 3, H, Dh]
         q, k, v = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]  # [B, L, H, Dh]
         logits = jnp.einsum("blhd,bmhd->bhlm", q, k) * scales[self.logit_scale]  # [B, H, L, L]
         weights = jax.nn.softmax(logits.astype(jnp.float32), axis=-1).astype(v.dtype)
         out = jnp.einsum("bhlm,bmhd->blhd", weights, v).reshape(batch, length, width)  # [B, L, D]
-        return nn.Dense(width, dtype=self.dtype, name="proj", **xavier)(out)
+        return nn.Dense(width, dtype=self.dtype, dot_general=precision.dot_general, name="proj", **xavier)(out)

@@ -1,0 +1,113 @@
+"""bfloat16 matrix products (ssync_jax/models/precision.py): the values of a float32-accumulated
+product, forward and backward, and the form XLA:CPU runs natively.
+
+References are numpy float64 products of the same bfloat16-rounded inputs; a bfloat16 result
+carries one rounding of the float32 sum (relative 2⁻⁸), so each check allows 1 % of the result's
+scale, and a float32-accumulated product must also beat the bfloat16-accumulated one XLA would give.
+"""
+
+import re
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import linen as nn
+
+from ssync_jax.models import precision
+from ssync_jax.models.decoders import MLPDecoder
+
+
+def bf16_inputs(*shapes, seed=0):
+    keys = jax.random.split(jax.random.key(seed), len(shapes))
+    return [jax.random.normal(key, shape).astype(jnp.bfloat16) for key, shape in zip(keys, shapes, strict=True)]
+
+
+def as64(x):
+    return np.asarray(x.astype(jnp.float32), np.float64)
+
+
+def assert_close_to_scale(actual, expected, fraction=1e-2):
+    actual = np.asarray(jnp.asarray(actual).astype(jnp.float32), np.float64)
+    scale = np.abs(expected).max()
+    assert np.abs(actual - expected).max() <= fraction * scale, np.abs(actual - expected).max() / scale
+
+
+@pytest.mark.parametrize("rows, cols", [(6, 4), (5, 7), (1, 8), (8, 1)])
+def test_transposed_copy_is_the_transpose(rows, cols):
+    x = jnp.arange(rows * cols, dtype=jnp.float32).reshape(rows, cols)
+    np.testing.assert_array_equal(jax.jit(precision._transposed_copy)(x), np.asarray(x).T)
+
+
+def test_matmul_and_its_gradients_match_float64_products():
+    x, w, g = bf16_inputs((96, 64), (64, 48), (96, 48))
+    out, pullback = jax.vjp(precision.matmul, x, w)
+    dx, dw = pullback(g)
+    assert out.dtype == dx.dtype == dw.dtype == jnp.bfloat16
+    assert_close_to_scale(out, as64(x) @ as64(w))
+    assert_close_to_scale(dx, as64(g) @ as64(w).T)
+    assert_close_to_scale(dw, as64(x).T @ as64(g))
+
+
+def test_long_sums_are_accumulated_in_float32():
+    # 4096 ones plus 4096 × 2⁻⁹: a bfloat16 running sum stops growing at 256 (its spacing there is 2 > 1);
+    # a float32 sum returns 4104 exactly, which rounds to 4096 in bfloat16 (spacing 32).
+    x = jnp.ones((2, 8192), jnp.bfloat16)
+    w = jnp.concatenate([jnp.ones((4096, 1)), jnp.full((4096, 1), 2.0**-9)]).astype(jnp.bfloat16)
+    np.testing.assert_array_equal(np.asarray(precision.dot(x, w), np.float32), 4096.0)
+
+
+def test_float32_products_are_left_to_xla_unchanged():
+    x, w = (jax.random.normal(key, shape) for key, shape in zip(jax.random.split(jax.random.key(0)), [(3, 5, 8), (8, 4)]))
+    numbers = (((2,), (0,)), ((), ()))
+    np.testing.assert_array_equal(precision.dot_general(x, w, numbers), jax.lax.dot_general(x, w, numbers))
+    np.testing.assert_array_equal(precision.dot(x, w), jnp.dot(x, w))
+
+
+def test_dense_with_the_hook_keeps_flax_parameters_and_values():
+    x = bf16_inputs((2, 3, 16))[0]
+    plain, hooked = nn.Dense(8, dtype=jnp.bfloat16), nn.Dense(8, dtype=jnp.bfloat16, dot_general=precision.dot_general)
+    params = plain.init(jax.random.key(1), x)
+    assert jax.tree.map(jnp.shape, hooked.init(jax.random.key(1), x)) == jax.tree.map(jnp.shape, params)
+    kernel, bias = (as64(params["params"][name].astype(jnp.bfloat16)) for name in ("kernel", "bias"))
+    assert_close_to_scale(hooked.apply(params, x), as64(x) @ kernel + bias)
+
+
+def matrix_products(fn, *args) -> list[tuple[str, str]]:
+    """The operand types of each product of two matrices (no batch axis, no side of 1) in `fn`'s
+    compiled program: the Dense layers' products, forward and backward."""
+    text = jax.jit(fn).lower(*args).compile().as_text()
+    arrays = {m.group(1): (m.group(2), m.group(3)) for m in re.finditer(r"(%[\w.\-]+) = (\w+)\[([\d,]*)\]", text)}
+    products = []
+    for line in text.splitlines():
+        match = re.search(r" dot\((%[\w.\-]+), (%[\w.\-]+)\)", line)
+        if match and "batch_dims" not in line:
+            (lhs_type, lhs_shape), (rhs_type, rhs_shape) = (arrays[name] for name in match.groups())
+            sides = [int(n) for n in (lhs_shape + "," + rhs_shape).split(",")]
+            if len(sides) == 4 and min(sides) > 1:
+                products.append((lhs_type, rhs_type))
+    return products
+
+
+@pytest.mark.skipif(jax.default_backend() != "cpu", reason="the form XLA:CPU needs")
+def test_bfloat16_decoder_training_runs_every_matrix_product_on_bfloat16_operands():
+    # 2 hidden layers + the output layer: 3 forward products, 3 for the inputs' and 3 for the kernels'
+    # gradients; none may be converted to float32 first (XLA:CPU's slow path).
+    decoder = MLPDecoder(output_size=32, num_patches=16, hidden_sizes=(64, 64), dtype=jnp.bfloat16)
+    slots = jax.random.normal(jax.random.key(0), (2, 3, 8))
+    params = decoder.init(jax.random.key(1), slots)
+
+    def loss(params, slots):
+        out = decoder.apply(params, slots)
+        return jnp.sum(out["reconstruction"] ** 2) + jnp.sum(out["alpha_logits"])
+
+    products = matrix_products(jax.grad(loss, argnums=(0, 1)), params, slots)
+    assert products == [("bf16", "bf16")] * 9
+
+
+@pytest.mark.skipif(jax.default_backend() != "cpu", reason="the form XLA:CPU needs")
+def test_plain_bfloat16_dense_gradients_are_what_the_module_avoids():
+    # The premise: without `precision`, XLA:CPU converts the backward products' operands to float32.
+    x, w = bf16_inputs((96, 64), (64, 64))
+    products = matrix_products(jax.grad(lambda x, w: jnp.sum((x @ w).astype(jnp.float32) ** 2), argnums=(0, 1)), x, w)
+    assert len(products) == 3 and ("f32", "f32") in products
