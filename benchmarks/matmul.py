@@ -8,9 +8,11 @@ The shape is a hidden layer of the MOVi-C MLP decoder at batch 2 x 4 frames (11 
 
 - each product alone, in every form a layer's forward and backward make (x @ w, g @ wᵀ, xᵀ @ g):
   float32; bfloat16 as XLA gets it from Flax and autodiff (bfloat16 result, transposes folded into
-  the product); bfloat16 as `precision.matmul` writes it (float32 result, transposed copies);
-- a whole layer, relu(x @ w + b), forward + backward (3 products): float32 `nn.Dense`, bfloat16
-  `nn.Dense`, bfloat16 `nn.Dense(dot_general=precision.dot_general)`, and the ratios.
+  the product); bfloat16 as `precision.affine` writes it (float32 result, transposed copies);
+- a whole layer, relu(x @ w + b), forward + backward (3 products and the bias gradient): float32
+  `nn.Dense`; bfloat16 `nn.Dense`; bfloat16 `nn.Dense(dot_general=precision.dot_general)` (the frozen
+  ViT's layers); bfloat16 `ssync_jax.models.layers.Dense` (the trainable MLPs': `precision.dense`,
+  bias gradient included); each one's speed-up over float32.
 """
 
 import time
@@ -21,7 +23,7 @@ from absl import app, flags
 from flax import linen as nn
 
 from benchmarks import machine
-from ssync_jax.models import precision
+from ssync_jax.models import layers, precision
 
 
 def best_seconds(fn, args, repeats: int) -> float:
@@ -56,14 +58,13 @@ def product_forms(rows: int, width: int) -> dict[str, tuple]:
     }
 
 
-def layer_step(rows: int, width: int, dtype, dot_general=None):
-    """Jitted forward + backward of relu(x @ w + b) (w.r.t. x and the parameters), and its arguments."""
-    layer = nn.Dense(width, dtype=dtype, **({"dot_general": dot_general} if dot_general else {}))
+def layer_step(rows: int, width: int, layer: nn.Module):
+    """Jitted forward + backward of relu(layer(x)) (w.r.t. x and the parameters), and its arguments."""
     x = jax.random.normal(jax.random.key(1), (rows, width))
     params = layer.init(jax.random.key(2), x[:1])
 
     def loss(params, x):
-        return jnp.sum(nn.relu(layer.apply(params, x.astype(dtype))).astype(jnp.float32) ** 2)
+        return jnp.sum(nn.relu(layer.apply(params, x)).astype(jnp.float32) ** 2)
 
     return jax.jit(jax.grad(loss, argnums=(0, 1))), (params, x)
 
@@ -78,13 +79,17 @@ def main(argv: list[str]) -> None:
     print("  one product, GFLOP/s:")
     for name, (fn, args) in product_forms(rows, width).items():
         print(f"    {name:24s} {flops / best_seconds(jax.jit(fn), args, repeats) / 1e9:7.0f}")
-    print("  a Dense + ReLU layer, forward + backward (3 products), ms:")
-    layers = {
-        "float32 nn.Dense": layer_step(rows, width, jnp.float32),
-        "bfloat16 nn.Dense": layer_step(rows, width, jnp.bfloat16),
-        "bfloat16 + precision.dot_general": layer_step(rows, width, jnp.bfloat16, precision.dot_general),
+    print("  a Dense + ReLU layer, forward + backward, ms:")
+    bf16 = jnp.bfloat16
+    steps = {
+        "float32 nn.Dense": layer_step(rows, width, nn.Dense(width)),
+        "bfloat16 nn.Dense": layer_step(rows, width, nn.Dense(width, dtype=bf16)),
+        "bfloat16 nn.Dense + dot_general": layer_step(
+            rows, width, nn.Dense(width, dtype=bf16, dot_general=precision.dot_general)
+        ),
+        "bfloat16 layers.Dense": layer_step(rows, width, layers.Dense(width, width, dtype=bf16)),
     }
-    seconds = {name: best_seconds(fn, args, repeats) for name, (fn, args) in layers.items()}
+    seconds = {name: best_seconds(fn, args, repeats) for name, (fn, args) in steps.items()}
     for name, value in seconds.items():
         ratio = seconds["float32 nn.Dense"] / value
         print(f"    {name:34s} {value * 1e3:8.1f}   {3 * flops / value / 1e9:5.0f} GFLOP/s   {ratio:4.2f}x float32")

@@ -43,23 +43,22 @@ def _initializers(init_scheme: str, fan_in: int) -> dict[str, nn.initializers.In
 
 def dense(
     features: int, fan_in: int, init_scheme: str, *, use_bias: bool = True, dtype: Any = jnp.float32, name: str
-) -> nn.Dense:
+) -> "Dense":
     """A Dense layer initialised as PyTorch's `nn.Linear(fan_in, features)` ("torch") or as Flax's ("flax")."""
-    return nn.Dense(
-        features,
-        use_bias=use_bias,
-        dtype=dtype,
-        dot_general=precision.dot_general,
-        name=name,
-        **_initializers(init_scheme, fan_in),
-    )
+    return Dense(features, fan_in, init_scheme, use_bias=use_bias, dtype=dtype, name=name)
+
+
+def _dense_params(module: nn.Module, features: int, fan_in: int, init_scheme: str, use_bias: bool):
+    """`module`'s "kernel" [fan_in, features] and "bias" [features] (None without one), laid out as
+    Flax's `nn.Dense` lays them out (a checkpoint cannot tell them apart), initialised under `init_scheme`."""
+    initializers = _initializers(init_scheme, fan_in)
+    kernel = module.param("kernel", initializers["kernel_init"], (fan_in, features))
+    bias = module.param("bias", initializers["bias_init"], (features,)) if use_bias else None
+    return kernel, bias
 
 
 class DenseParams(nn.Module):
-    """A Dense layer's kernel [fan_in, features] and bias [features], for a caller that applies them in pieces.
-
-    Laid out and initialised as `dense` lays out and initialises them, so a checkpoint cannot tell
-    the two apart.
+    """A Dense layer's kernel and bias, for a caller that applies them itself (see `MLP`).
 
     Attributes:
         features: Output width.
@@ -73,9 +72,33 @@ class DenseParams(nn.Module):
 
     @nn.compact
     def __call__(self) -> tuple[jax.Array, jax.Array]:
-        initializers = _initializers(self.init_scheme, self.fan_in)
-        kernel = self.param("kernel", initializers["kernel_init"], (self.fan_in, self.features))
-        return kernel, self.param("bias", initializers["bias_init"], (self.features,))
+        return _dense_params(self, self.features, self.fan_in, self.init_scheme, use_bias=True)
+
+
+class Dense(nn.Module):
+    """x @ kernel + bias: Flax's `nn.Dense` (same parameters, same float32 function) computed by
+    `precision.dense`, which keeps a bfloat16 layer's forward and backward on XLA:CPU's bfloat16
+    kernels (the bias added and its gradient summed in float32).
+
+    Attributes:
+        features: Output width.
+        fan_in: Input width.
+        init_scheme: "torch" or "flax".
+        use_bias: Whether there is a bias.
+        dtype: Computation dtype.
+    """
+
+    features: int
+    fan_in: int
+    init_scheme: str = "flax"
+    use_bias: bool = True
+    dtype: Any = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        """Args: x [..., fan_in]. Returns: [..., features] in `dtype`."""
+        kernel, bias = _dense_params(self, self.features, self.fan_in, self.init_scheme, self.use_bias)
+        return precision.dense(x.astype(self.dtype), kernel.astype(self.dtype), bias)
 
 
 class MLP(nn.Module):
@@ -114,7 +137,7 @@ class MLP(nn.Module):
         kernel, bias = DenseParams(self.output_size, x.shape[-1], self.init_scheme, name=f"dense_{last}")()
         if not apply_output:
             return x, kernel, bias
-        return precision.dot(x, kernel.astype(self.dtype)) + bias.astype(self.dtype)
+        return precision.dense(x, kernel.astype(self.dtype), bias)
 
 
 class GRUCell(nn.Module):
@@ -227,7 +250,9 @@ class MultiHeadSelfAttention(nn.Module):
         qkv = nn.Dense(3 * width, dtype=self.dtype, dot_general=precision.dot_general, name="qkv", **xavier)(x)  # [B, L, 3D]
         qkv = qkv.reshape(batch, length, 3, self.num_heads, head_dim)  # [B, L, 3, H, Dh]
         q, k, v = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]  # [B, L, H, Dh]
-        logits = jnp.einsum("blhd,bmhd->bhlm", q, k) * scales[self.logit_scale]  # [B, H, L, L]
-        weights = jax.nn.softmax(logits.astype(jnp.float32), axis=-1).astype(v.dtype)
-        out = jnp.einsum("bhlm,bmhd->blhd", weights, v).reshape(batch, length, width)  # [B, L, D]
+        # float32 results: the softmax's input, and XLA:CPU's fast bfloat16 form (see `precision`).
+        logits = jnp.einsum("blhd,bmhd->bhlm", q, k, preferred_element_type=jnp.float32)  # [B, H, L, L]
+        weights = jax.nn.softmax(logits * scales[self.logit_scale], axis=-1).astype(v.dtype)
+        out = jnp.einsum("bhlm,bmhd->blhd", weights, v, preferred_element_type=jnp.float32).astype(v.dtype)
+        out = out.reshape(batch, length, width)  # [B, L, D]
         return nn.Dense(width, dtype=self.dtype, dot_general=precision.dot_general, name="proj", **xavier)(out)

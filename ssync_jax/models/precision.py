@@ -35,40 +35,47 @@ def _transposed_copy(x: jax.Array) -> jax.Array:
 
 
 @jax.custom_vjp
-def matmul(x: jax.Array, w: jax.Array) -> jax.Array:
-    """x [M, K] @ w [K, N] accumulated in float32, returned in x's dtype; backward in the same form."""
-    return jnp.dot(x, w, preferred_element_type=jnp.float32).astype(x.dtype)
+def affine(x: jax.Array, w: jax.Array, b: jax.Array | None) -> jax.Array:
+    """x [M, K] @ w [K, N] (+ b [N]) accumulated in float32, returned in x's dtype; backward in the same form."""
+    y = jnp.dot(x, w, preferred_element_type=jnp.float32)
+    return (y if b is None else y + b.astype(jnp.float32)).astype(x.dtype)
 
 
-def _matmul_forward(x: jax.Array, w: jax.Array) -> tuple[jax.Array, tuple[jax.Array, jax.Array]]:
-    return matmul(x, w), (x, w)
+def _affine_forward(x, w, b):
+    return affine(x, w, b), (x, w, b)
 
 
-def _matmul_backward(residuals: tuple[jax.Array, jax.Array], grad: jax.Array) -> tuple[jax.Array, jax.Array]:
-    x, w = residuals
+def _affine_backward(residuals, grad):
+    x, w, b = residuals
     grad = grad.astype(x.dtype)
     dx = jnp.dot(grad, _transposed_copy(w), preferred_element_type=jnp.float32)  # [M, K]
     dw = jnp.dot(_transposed_copy(x), grad, preferred_element_type=jnp.float32)  # [K, N]
-    return dx.astype(x.dtype), dw.astype(w.dtype)
+    # Summed here, on the incoming gradient: left to autodiff, XLA:CPU sums a converted float32 copy
+    # of the [M, N] gradient in a slow windowed reduction.
+    db = None if b is None else jnp.sum(grad, axis=0, dtype=jnp.float32).astype(b.dtype)
+    return dx.astype(x.dtype), dw.astype(w.dtype), db
 
 
-matmul.defvjp(_matmul_forward, _matmul_backward)
+affine.defvjp(_affine_forward, _affine_backward)
 
 
-def dot(x: jax.Array, w: jax.Array) -> jax.Array:
-    """x [..., K] @ w [K, N]; in bfloat16, accumulated in float32 and in the fast form (module docstring)."""
+def dense(x: jax.Array, w: jax.Array, b: jax.Array | None = None) -> jax.Array:
+    """x [..., K] @ w [K, N] (+ b [N]); in bfloat16, accumulated in float32 and in the fast form (module
+    docstring). Other types: `jnp.dot(x, w) + b`, as Flax's Dense."""
     if not x.dtype == w.dtype == jnp.bfloat16:
-        return jnp.dot(x, w)
+        y = jnp.dot(x, w)
+        return y if b is None else y + b.astype(y.dtype)
     rows = x.reshape(-1, x.shape[-1])  # [M, K]
     if jax.default_backend() == "cpu":
-        out = matmul(rows, w)
+        out = affine(rows, w, b)
     else:
-        out = jnp.dot(rows, w, preferred_element_type=jnp.float32).astype(x.dtype)
+        out = jnp.dot(rows, w, preferred_element_type=jnp.float32)
+        out = (out if b is None else out + b.astype(jnp.float32)).astype(x.dtype)
     return out.reshape(*x.shape[:-1], w.shape[1])
 
 
 def dot_general(lhs, rhs, dimension_numbers, precision=None, preferred_element_type=None, **kwargs) -> jax.Array:
-    """`lax.dot_general` for Flax's `Dense(dot_general=...)`: a bfloat16 Dense product goes to `dot`."""
+    """`lax.dot_general` for Flax's `Dense(dot_general=...)`: a bfloat16 Dense product goes to `dense`."""
     (lhs_contracting, rhs_contracting), (lhs_batch, rhs_batch) = dimension_numbers
     is_dense = (
         lhs.dtype == rhs.dtype == jnp.bfloat16
@@ -80,7 +87,7 @@ def dot_general(lhs, rhs, dimension_numbers, precision=None, preferred_element_t
         and preferred_element_type in (None, jnp.bfloat16)
     )
     if is_dense:
-        return dot(lhs, rhs)
+        return dense(lhs, rhs)
     return lax.dot_general(
         lhs, rhs, dimension_numbers, precision=precision, preferred_element_type=preferred_element_type, **kwargs
     )

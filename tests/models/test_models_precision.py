@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from flax import linen as nn
 
-from ssync_jax.models import precision
+from ssync_jax.models import layers, precision
 from ssync_jax.models.decoders import MLPDecoder
 
 
@@ -39,14 +39,24 @@ def test_transposed_copy_is_the_transpose(rows, cols):
     np.testing.assert_array_equal(jax.jit(precision._transposed_copy)(x), np.asarray(x).T)
 
 
-def test_matmul_and_its_gradients_match_float64_products():
+def test_affine_and_its_gradients_match_float64_products():
     x, w, g = bf16_inputs((96, 64), (64, 48), (96, 48))
-    out, pullback = jax.vjp(precision.matmul, x, w)
-    dx, dw = pullback(g)
-    assert out.dtype == dx.dtype == dw.dtype == jnp.bfloat16
-    assert_close_to_scale(out, as64(x) @ as64(w))
+    b = jax.random.normal(jax.random.key(5), (48,))  # a float32 parameter, as the Dense layers pass it
+    out, pullback = jax.vjp(precision.affine, x, w, b)
+    dx, dw, db = pullback(g)
+    assert out.dtype == dx.dtype == dw.dtype == jnp.bfloat16 and db.dtype == jnp.float32
+    assert_close_to_scale(out, as64(x) @ as64(w) + np.asarray(b, np.float64))
     assert_close_to_scale(dx, as64(g) @ as64(w).T)
     assert_close_to_scale(dw, as64(x).T @ as64(g))
+    np.testing.assert_allclose(db, as64(g).sum(axis=0), rtol=1e-6, atol=1e-5)  # a float32 sum of bf16 values
+
+
+def test_affine_without_bias_has_no_bias_gradient():
+    x, w, g = bf16_inputs((8, 4), (4, 6), (8, 6))
+    out, pullback = jax.vjp(lambda x, w: precision.affine(x, w, None), x, w)
+    dx, dw = pullback(g)
+    assert_close_to_scale(out, as64(x) @ as64(w))
+    assert dx.shape == x.shape and dw.shape == w.shape
 
 
 def test_long_sums_are_accumulated_in_float32():
@@ -54,14 +64,27 @@ def test_long_sums_are_accumulated_in_float32():
     # a float32 sum returns 4104 exactly, which rounds to 4096 in bfloat16 (spacing 32).
     x = jnp.ones((2, 8192), jnp.bfloat16)
     w = jnp.concatenate([jnp.ones((4096, 1)), jnp.full((4096, 1), 2.0**-9)]).astype(jnp.bfloat16)
-    np.testing.assert_array_equal(np.asarray(precision.dot(x, w), np.float32), 4096.0)
+    np.testing.assert_array_equal(np.asarray(precision.dense(x, w), np.float32), 4096.0)
 
 
 def test_float32_products_are_left_to_xla_unchanged():
-    x, w = (jax.random.normal(key, shape) for key, shape in zip(jax.random.split(jax.random.key(0)), [(3, 5, 8), (8, 4)]))
+    keys = jax.random.split(jax.random.key(0), 3)
+    x, w, b = jax.random.normal(keys[0], (3, 5, 8)), jax.random.normal(keys[1], (8, 4)), jax.random.normal(keys[2], (4,))
     numbers = (((2,), (0,)), ((), ()))
     np.testing.assert_array_equal(precision.dot_general(x, w, numbers), jax.lax.dot_general(x, w, numbers))
-    np.testing.assert_array_equal(precision.dot(x, w), jnp.dot(x, w))
+    np.testing.assert_array_equal(precision.dense(x, w, b), jnp.dot(x, w) + b)
+
+
+def test_our_dense_layer_is_flax_dense_in_float32_and_close_to_float64_in_bfloat16():
+    x = jax.random.normal(jax.random.key(3), (2, 5, 16))
+    ours, flax_dense = layers.Dense(8, 16, "flax"), nn.Dense(8)
+    params = flax_dense.init(jax.random.key(1), x)
+    assert jax.tree.map(jnp.shape, ours.init(jax.random.key(1), x)) == jax.tree.map(jnp.shape, params)
+    np.testing.assert_array_equal(ours.apply(params, x), flax_dense.apply(params, x))
+    half = layers.Dense(8, 16, "flax", dtype=jnp.bfloat16).apply(params, x)
+    kernel, bias = (np.asarray(params["params"][name], np.float64) for name in ("kernel", "bias"))
+    assert half.dtype == jnp.bfloat16
+    assert_close_to_scale(half, as64(x.astype(jnp.bfloat16)) @ as64(jnp.asarray(kernel).astype(jnp.bfloat16)) + bias)
 
 
 def test_dense_with_the_hook_keeps_flax_parameters_and_values():
