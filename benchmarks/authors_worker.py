@@ -6,12 +6,15 @@ stdin/stdout.
 
     {"case": "movi_c", "threads": 2, "authors_repo": DIR}  -> {"state": [[name, shape], ...], "torch": version}
     {"step": true}                     -> {"seconds": s, "loss": l}        one training step
+    {"step": true, "autocast": "bfloat16"}  -> the same under torch.autocast("cpu", bfloat16)
 
 Their model comes from their configs/SSync/movi_c.yaml through their `models.build`, with the case's
 random weights (ssync_jax/tools/authors_case.py), so both sides compute with the same numbers. One
 training step is what Lightning runs per batch with their settings, in float32 on the CPU: their
 forward (SSync's pseudo-labels and merging included), `compute_loss` past the SSync warm-up,
-backward, global-norm clipping at 0.05, their Adam and its learning-rate schedule.
+backward, global-norm clipping at 0.05, their Adam and its learning-rate schedule. With "autocast",
+forward and losses run under PyTorch's CPU mixed precision, as Lightning's `precision="bf16"` runs
+a training step (their GPU runs use fp16 autocast, which the CPU does not have).
 """
 
 import importlib.util
@@ -54,11 +57,14 @@ def main() -> None:
     parameters = [p for p in model.parameters() if p.requires_grad]
     print(json.dumps({"state": names_shapes, "torch": torch.__version__}), flush=True)
     for line in sys.stdin:
-        if not json.loads(line).get("step"):
+        request = json.loads(line)
+        if not request.get("step"):
             break
+        autocast = request.get("autocast")
         start = time.perf_counter()
         optimizer.zero_grad(set_to_none=True)
-        total, _ = model.compute_loss(model(dict(video=video)))
+        with torch.autocast("cpu", dtype=getattr(torch, autocast or "bfloat16"), enabled=autocast is not None):
+            total, _ = model.compute_loss(model(dict(video=video)))
         total.backward()
         torch.nn.utils.clip_grad_norm_(parameters, 0.05)
         optimizer.step()

@@ -3,7 +3,7 @@ and training from pre-extracted backbone tokens.
 
     python -m benchmarks.train_step                                # batch 2 x 4 frames x 336², float32
     python -m benchmarks.train_step --batch 1 --image_size 112     # a quick run
-    python -m benchmarks.train_step --backbone_dtype bfloat16
+    python -m benchmarks.train_step --dtype bfloat16 --backbone_dtype bfloat16   # mixed precision
 
 The model and objective are configs/movi_c.py's (frozen DINOv2 ViT-S/14, here with random weights;
 11 slots; feature MSE + SlotContrast + SSync boundary and interior, SSync active), at --batch x
@@ -77,11 +77,12 @@ def compiled_with_buffers(jitted, *args) -> tuple:
     return compiled, total / 2**20
 
 
-def movi_c_config(batch: int, image_size: int, frames: int, backbone_dtype: str):
+def movi_c_config(batch: int, image_size: int, frames: int, backbone_dtype: str, dtype: str = "float32"):
     """configs/movi_c.py at the benchmark's size, random backbone weights, SSync active at step 0."""
     config = movi_c.get_config()
     config.model.encoder.weights = None
     config.model.encoder.backbone_dtype = backbone_dtype
+    config.model.dtype = dtype
     config.data.image_size = config.model.image_size = (image_size, image_size)
     config.data.chunk_length = frames
     if config.loss_group_size and batch % config.loss_group_size:
@@ -101,27 +102,32 @@ def part_timings(model, params, video: jax.Array, config, repeats: int) -> dict[
     slots = jax.random.normal(next(keys), (batch * frames, num_slots, slot_dim))  # [B*T, S, D]
     features = jax.random.normal(next(keys), (batch * frames, num_patches, slot_dim))  # [B*T, N, D]
     corrector = config.model.corrector
+    dtype = config.model.dtype
     predictor = config.model.predictor
     p = params
     parts = {
         "backbone (forward only, frozen)": (backbone, (p, images)),
         "output transform": (
-            forward_backward(MLP((2 * width,), slot_dim, input_norm=True), p["encoder"]["output_transform"], tokens),
+            forward_backward(
+                MLP((2 * width,), slot_dim, input_norm=True, dtype=dtype), p["encoder"]["output_transform"], tokens
+            ),
             (p["encoder"]["output_transform"], tokens),
         ),
         f"corrector ({corrector.num_iterations} iterations)": (
-            forward_backward(SlotAttention(corrector.num_iterations), p["processor"]["corrector"], slots, features),
+            forward_backward(
+                SlotAttention(corrector.num_iterations, dtype=dtype), p["processor"]["corrector"], slots, features
+            ),
             (p["processor"]["corrector"], slots, features),
         ),
         "predictor": (
             forward_backward(
-                TransformerPredictor(predictor.num_blocks, predictor.num_heads), p["processor"]["predictor"], slots
+                TransformerPredictor(predictor.num_blocks, predictor.num_heads, dtype=dtype), p["processor"]["predictor"], slots
             ),
             (p["processor"]["predictor"], slots),
         ),
         "MLP decoder": (
             forward_backward(
-                MLPDecoder(width, num_patches, tuple(config.model.decoder.hidden_sizes)), p["decoder"], slots
+                MLPDecoder(width, num_patches, tuple(config.model.decoder.hidden_sizes), dtype=dtype), p["decoder"], slots
             ),
             (p["decoder"], slots),
         ),
@@ -145,7 +151,7 @@ def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     options = flags.FLAGS
-    config = movi_c_config(options.batch, options.image_size, options.frames, options.backbone_dtype)
+    config = movi_c_config(options.batch, options.image_size, options.frames, options.backbone_dtype, options.dtype)
     model = build_model(config.model)
     init_state, tx, schedule = train.make_initializer(model, config)
     state = jax.jit(init_state)(jax.random.key(0))
@@ -157,7 +163,8 @@ def main(argv: list[str]) -> None:
 
     print(
         f"MOVi-C train step (configs/movi_c.py, random DINOv2 ViT-S/14), batch {options.batch} x {options.frames} "
-        f"frames x {options.image_size}², backbone {options.backbone_dtype}; {machine.describe()}; "
+        f"frames x {options.image_size}², trainable parts {options.dtype}, backbone {options.backbone_dtype}; "
+        f"{machine.describe()}; "
         f"median of {options.repeats}"
     )
     parts = part_timings(model, state.params, video, config, options.repeats)
@@ -198,5 +205,6 @@ if __name__ == "__main__":
     flags.DEFINE_integer("frames", 4, "Frames per video.")
     flags.DEFINE_integer("image_size", 336, "Square frame size, a multiple of 14.")
     flags.DEFINE_string("backbone_dtype", "float32", "The frozen backbone's compute dtype.")
+    flags.DEFINE_string("dtype", "float32", "The trainable parts' compute dtype (config.model.dtype).")
     flags.DEFINE_integer("repeats", 3, "Timed runs per figure (the median is printed).")
     app.run(main)

@@ -8,17 +8,18 @@ says) runs in a subprocess, benchmarks/authors_worker.py; ours runs here. Both b
 of the case (`ssync_jax.tools.authors_case`: ViT-S/14 with random weights, 11 slots x 64, MLP decoder
 3 x 1024, batch 2 x 4 frames x 336²) with the same weights and video, SSync active. One round times,
 one after the other, so that no two ever share the cores: their step (forward with SSync's
-labelling, four losses, backward, clipping, Adam; float32), then ours (`ssync_jax.train.make_train_step`
-jitted, compilation excluded):
+labelling, four losses, backward, clipping, Adam) in float32 and under PyTorch's CPU bfloat16
+autocast (their code's mixed precision on a CPU: Lightning's `precision="bf16"`), then ours
+(`ssync_jax.train.make_train_step` jitted, compilation excluded):
 
     ours, frames, float32           the backbone run every step, as theirs
     ours, frames, bfloat16          model.dtype and model.encoder.backbone_dtype = bfloat16
     ours, tokens, float32           from pre-extracted float16 backbone tokens (the backbone skipped)
     ours, tokens, bfloat16          both
 
-Printed: the median of --repeats rounds for each, and each one's speed-up over theirs (their median
-/ ours). XLA_FLAGS is printed too: on x86 CPUs with AVX512-BF16, bfloat16 matmuls are only fast with
-`--xla_cpu_experimental_ynn_fusion_type=dot` (docs/RESULTS.md §2 measures both).
+Printed: the median of --repeats rounds for each, and each one's speed-up over their float32 and
+their bfloat16 step (their median / ours). XLA_FLAGS is printed too (none is needed: the bfloat16
+products are written in the form XLA:CPU runs natively, ssync_jax/models/precision.py).
 """
 
 import json
@@ -40,6 +41,8 @@ from ssync_jax.tools import authors_case, compare_authors
 from ssync_jax.tools.import_torch_checkpoint import convert
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+THEIRS, THEIRS_BF16 = "theirs (PyTorch, float32)", "theirs (PyTorch, bf16 autocast)"
+PAUSE_SECONDS = 1.0  # Between their steps and ours: idle OpenMP threads may spin for a while after a step.
 VARIANTS = {
     "ours, frames, float32": ("video", "float32"),
     "ours, frames, bfloat16": ("video", "bfloat16"),
@@ -71,8 +74,8 @@ class AuthorsStep:
             raise RuntimeError("the authors' worker stopped; run benchmarks/authors_worker.py by hand to see why")
         return json.loads(line)
 
-    def step(self) -> float:
-        return self._ask({"step": True})["seconds"]
+    def step(self, autocast: str | None = None) -> float:
+        return self._ask({"step": True, **({"autocast": autocast} if autocast else {})})["seconds"]
 
     def close(self) -> None:
         self.process.stdin.write(json.dumps({"step": False}) + "\n")
@@ -132,15 +135,18 @@ def main(argv: list[str]) -> None:
         state = authors_case.random_state(authors.names_shapes, case["seed"])
         tokens = case_tokens(case, state)
         ours = {name: OurStep(case, state, inputs, dtype, tokens) for name, (inputs, dtype) in VARIANTS.items()}
-        authors.step()  # Their first step allocates.
-        times = {"theirs (PyTorch, float32)": [], **{name: [] for name in ours}}
+        authors.step()  # Their first steps allocate.
+        authors.step("bfloat16")
+        times = {THEIRS: [], THEIRS_BF16: [], **{name: [] for name in ours}}
         for _ in range(options.repeats):
-            times["theirs (PyTorch, float32)"].append(authors.step())
+            times[THEIRS].append(authors.step())
+            times[THEIRS_BF16].append(authors.step("bfloat16"))
+            time.sleep(PAUSE_SECONDS)
             for name, step in ours.items():
                 times[name].append(step.run())
     finally:
         authors.close()
-    theirs = statistics.median(times["theirs (PyTorch, float32)"])
+    theirs, theirs_bf16 = statistics.median(times[THEIRS]), statistics.median(times[THEIRS_BF16])
     print(
         f"MOVi-C training step, batch {case['batch']} x {case['frames']} x {case['image_size']}², SSync active; "
         f"{machine.describe()}; torch {authors.torch_version} with {options.threads} threads; "
@@ -149,7 +155,10 @@ def main(argv: list[str]) -> None:
     for name, seconds in times.items():
         median = statistics.median(seconds)
         spread = f"{min(seconds):.2f}-{max(seconds):.2f}"
-        print(f"  {name:28s} {median:7.2f} s  (range {spread})  speed-up over theirs {theirs / median:5.2f}x")
+        print(
+            f"  {name:34s} {median:7.2f} s  (range {spread})  speed-up over theirs: "
+            f"float32 {theirs / median:5.2f}x, bfloat16 autocast {theirs_bf16 / median:5.2f}x"
+        )
 
 
 if __name__ == "__main__":
