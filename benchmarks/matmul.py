@@ -44,7 +44,7 @@ def product_forms(rows: int, width: int) -> dict[str, tuple]:
     w = jax.random.normal(keys[2], (width, width))
     bf16 = [a.astype(jnp.bfloat16) for a in (x, g, w)]
     f32 = jnp.float32
-    fast_t = precision._transposed_copy
+    fast_t = precision.transposed_copy
     return {
         "float32       x @ w": (lambda x, w: x @ w, (x, w)),
         "float32       g @ wᵀ": (lambda g, w: g @ w.T, (g, w)),

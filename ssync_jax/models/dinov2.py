@@ -98,7 +98,7 @@ class DinoV2ViT(nn.Module):
         patch_size: Patch side in pixels.
         pretrained_grid: Side G of the G x G grid the position embeddings were trained at.
         mlp_ratio: MLP hidden width / D.
-        dtype: Computation dtype (bfloat16 halves the backbone's cost on accelerators).
+        dtype: Computation dtype (under bfloat16 the products accumulate in float32: `precision`).
     """
 
     embed_dim: int = 384

@@ -4,16 +4,18 @@ XLA:CPU (jax 0.10) runs a bfloat16 product on its native bfloat16 kernel (AVX512
 form: row-major [M, K] @ [K, N] with a float32 result. Any other form is computed by converting both
 operands to float32 first, which is slower than float32 throughout: a bfloat16 result (Flax's `Dense`
 under `dtype=bfloat16`), and a transposed operand, which is what autodiff makes of the backward
-pass (dx = g @ wᵀ, dw = xᵀ @ g, transposes XLA folds into the product). Measured on a 2-core
-AVX512-BF16 EPYC, [50688, 1024] @ [1024, 1024]: float32 157 GFLOP/s; bfloat16 as Flax runs it
-138; bfloat16 → float32 282; its backward forms 138 (dx) and 140 (dw), and 242 / 297 on transposed
-copies made here (`python -m benchmarks.matmul`).
+pass (dx = g @ wᵀ, dw = xᵀ @ g: XLA folds the transposes into the product). Measured on a 2-core
+AVX512-BF16 EPYC (`python -m benchmarks.matmul`, [50688, 1024] @ [1024, 1024], GFLOP/s): float32
+150 / 152 / 179 (x @ w, g @ wᵀ, xᵀ @ g); bfloat16 as Flax and autodiff write it 137 / 140 / 146;
+bfloat16 written as here 287 / 278 / 314.
 
-`dot` (x @ w) and `dot_general` (a drop-in for `lax.dot_general`, Flax's `Dense(dot_general=...)`)
-leave float32 and other types to XLA unchanged; a bfloat16 product accumulates in float32 and returns
-bfloat16, and on CPU runs through `matmul`, whose backward products take explicitly transposed copies
-(an extra pass over the operand, far cheaper than the converted product). The values are those of
-a bfloat16 product with float32 accumulation, as on GPUs and TPUs.
+`dense` (x @ w + b) and `dot_general` (a drop-in for `lax.dot_general`, Flax's `Dense(dot_general=...)`)
+leave float32 and other types to XLA unchanged. A bfloat16 product accumulates in float32 and
+returns bfloat16, and on CPU runs through `affine`, whose backward products take explicitly
+transposed copies (one extra pass over the operand, far cheaper than the converted product) and
+which adds the bias and sums its gradient in float32. The values are those of a bfloat16 product
+with float32 accumulation, as GPUs and TPUs compute it; off the CPU, `dense` is that product as XLA
+writes it.
 """
 
 import jax
@@ -21,7 +23,7 @@ import jax.numpy as jnp
 from jax import lax
 
 
-def _transposed_copy(x: jax.Array) -> jax.Array:
+def transposed_copy(x: jax.Array) -> jax.Array:
     """xᵀ of a 2-D array as a new row-major array.
 
     A plain `x.T` feeding a product is folded into the product's dimension numbers, which sends the
@@ -48,8 +50,8 @@ def _affine_forward(x, w, b):
 def _affine_backward(residuals, grad):
     x, w, b = residuals
     grad = grad.astype(x.dtype)
-    dx = jnp.dot(grad, _transposed_copy(w), preferred_element_type=jnp.float32)  # [M, K]
-    dw = jnp.dot(_transposed_copy(x), grad, preferred_element_type=jnp.float32)  # [K, N]
+    dx = jnp.dot(grad, transposed_copy(w), preferred_element_type=jnp.float32)  # [M, K]
+    dw = jnp.dot(transposed_copy(x), grad, preferred_element_type=jnp.float32)  # [K, N]
     # Summed here, on the incoming gradient: left to autodiff, XLA:CPU sums a converted float32 copy
     # of the [M, N] gradient in a slow windowed reduction.
     db = None if b is None else jnp.sum(grad, axis=0, dtype=jnp.float32).astype(b.dtype)
