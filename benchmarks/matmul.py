@@ -10,9 +10,8 @@ The shape is a hidden layer of the MOVi-C MLP decoder at batch 2 x 4 frames (11 
   float32; bfloat16 as XLA gets it from Flax and autodiff (bfloat16 result, transposes folded into
   the product); bfloat16 as `precision.affine` writes it (float32 result, transposed copies);
 - a whole layer, relu(x @ w + b), forward + backward (3 products and the bias gradient): float32
-  `nn.Dense`; bfloat16 `nn.Dense`; bfloat16 `nn.Dense(dot_general=precision.dot_general)` (the frozen
-  ViT's layers); bfloat16 `ssync_jax.models.layers.Dense` (the trainable MLPs': `precision.dense`,
-  bias gradient included); each one's speed-up over float32.
+  `nn.Dense`; bfloat16 `nn.Dense`; bfloat16 `ssync_jax.models.layers.Dense` (every Dense layer of our
+  models: `precision.dense`); each one's speed-up over float32.
 """
 
 import time
@@ -84,10 +83,7 @@ def main(argv: list[str]) -> None:
     steps = {
         "float32 nn.Dense": layer_step(rows, width, nn.Dense(width)),
         "bfloat16 nn.Dense": layer_step(rows, width, nn.Dense(width, dtype=bf16)),
-        "bfloat16 nn.Dense + dot_general": layer_step(
-            rows, width, nn.Dense(width, dtype=bf16, dot_general=precision.dot_general)
-        ),
-        "bfloat16 layers.Dense": layer_step(rows, width, layers.Dense(width, width, dtype=bf16)),
+        "bfloat16 layers.Dense": layer_step(rows, width, layers.Dense(width, dtype=bf16)),
     }
     seconds = {name: best_seconds(fn, args, repeats) for name, (fn, args) in steps.items()}
     for name, value in seconds.items():

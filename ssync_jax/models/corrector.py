@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 from flax import linen as nn
 
-from ssync_jax.models.layers import MLP, GRUCell, TORCH_LAYER_NORM_EPS, dense
+from ssync_jax.models.layers import MLP, TORCH_LAYER_NORM_EPS, Dense, GRUCell
 
 GRU_STATES = ("normalized_slots", "slots")
 
@@ -57,10 +57,10 @@ class SlotAttention(nn.Module):
         num_iterations = self.num_iterations if num_iterations is None else num_iterations
         slot_dim, input_dim = slots.shape[-1], inputs.shape[-1]
         inputs = nn.LayerNorm(epsilon=TORCH_LAYER_NORM_EPS, dtype=self.dtype, name="norm_features")(inputs)
-        keys = dense(slot_dim, input_dim, self.init_scheme, use_bias=False, dtype=self.dtype, name="to_k")(inputs)  # [B, N, D]
-        values = dense(slot_dim, input_dim, self.init_scheme, use_bias=False, dtype=self.dtype, name="to_v")(inputs)
+        keys = Dense(slot_dim, self.init_scheme, use_bias=False, dtype=self.dtype, name="to_k")(inputs)  # [B, N, D]
+        values = Dense(slot_dim, self.init_scheme, use_bias=False, dtype=self.dtype, name="to_v")(inputs)
         norm_slots = nn.LayerNorm(epsilon=TORCH_LAYER_NORM_EPS, dtype=self.dtype, name="norm_slots")
-        to_q = dense(slot_dim, slot_dim, self.init_scheme, use_bias=False, dtype=self.dtype, name="to_q")
+        to_q = Dense(slot_dim, self.init_scheme, use_bias=False, dtype=self.dtype, name="to_q")
         gru = GRUCell(slot_dim, init_scheme=self.init_scheme, dtype=self.dtype, name="gru")
         mlp = MLP(
             (self.mlp_multiplier * slot_dim,), slot_dim, input_norm=True, init_scheme=self.init_scheme, dtype=self.dtype, name="mlp"

@@ -9,7 +9,7 @@ from flax import linen as nn
 
 from ssync_jax.models import precision
 from ssync_jax.models.encoders import GridPositionEmbedding
-from ssync_jax.models.layers import MLP
+from ssync_jax.models.layers import MLP, Dense
 
 
 class MLPDecoder(nn.Module):
@@ -99,7 +99,7 @@ class SpatialBroadcastDecoder(nn.Module):
                 height, width_px = x.shape[1:3]
                 x = jax.image.resize(x, (x.shape[0], 2 * height, 2 * width_px, x.shape[-1]), method="nearest")
             x = nn.relu(nn.Conv(width, (self.kernel_size,) * 2, dtype=self.dtype, name=f"conv_{i}")(x))
-        out = nn.Dense(self.output_size + 1, dtype=self.dtype, dot_general=precision.dot_general, name="readout")(x).astype(jnp.float32)
+        out = Dense(self.output_size + 1, dtype=self.dtype, name="readout")(x).astype(jnp.float32)
         out = out.reshape(batch, num_slots, *out.shape[1:])  # [B, S, H, W, C+1]
         values, alpha_logits = out[..., :-1], jnp.moveaxis(out[..., -1], 1, -1)  # [B, S, H, W, C], [B, H, W, S]
         masks = jax.nn.softmax(alpha_logits, axis=-1)  # [B, H, W, S]

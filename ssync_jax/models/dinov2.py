@@ -18,8 +18,7 @@ import jax
 import jax.numpy as jnp
 from flax import linen as nn
 
-from ssync_jax.models import precision
-from ssync_jax.models.layers import MultiHeadSelfAttention
+from ssync_jax.models.layers import Dense, MultiHeadSelfAttention
 
 DINOV2_LAYER_NORM_EPS = 1e-6
 
@@ -83,8 +82,8 @@ class Block(nn.Module):
         y = MultiHeadSelfAttention(self.num_heads, dtype=self.dtype, name="attn")(y)
         x = x + LayerScale(name="ls1")(y)
         y = nn.LayerNorm(epsilon=DINOV2_LAYER_NORM_EPS, dtype=self.dtype, name="norm2")(x)
-        y = nn.Dense(int(width * self.mlp_ratio), dtype=self.dtype, dot_general=precision.dot_general, name="fc1")(y)
-        y = nn.Dense(width, dtype=self.dtype, dot_general=precision.dot_general, name="fc2")(nn.gelu(y, approximate=False))
+        y = Dense(int(width * self.mlp_ratio), dtype=self.dtype, name="fc1")(y)
+        y = Dense(width, dtype=self.dtype, name="fc2")(nn.gelu(y, approximate=False))
         return x + LayerScale(name="ls2")(y)
 
 
@@ -98,7 +97,7 @@ class DinoV2ViT(nn.Module):
         patch_size: Patch side in pixels.
         pretrained_grid: Side G of the G x G grid the position embeddings were trained at.
         mlp_ratio: MLP hidden width / D.
-        dtype: Computation dtype (under bfloat16 the products accumulate in float32: `precision`).
+        dtype: Computation dtype (under bfloat16 the products accumulate in float32: `layers.Dense`).
     """
 
     embed_dim: int = 384

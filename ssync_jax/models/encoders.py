@@ -7,8 +7,7 @@ import jax
 import jax.numpy as jnp
 from flax import linen as nn
 
-from ssync_jax.models import precision
-from ssync_jax.models.layers import MLP
+from ssync_jax.models.layers import MLP, Dense
 
 
 class SaviCNN(nn.Module):
@@ -97,7 +96,7 @@ class GridPositionEmbedding(nn.Module):
         _, height, width, channels = feature_map.shape
         ys, xs = jnp.meshgrid(jnp.linspace(-1.0, 1.0, height), jnp.linspace(-1.0, 1.0, width), indexing="ij")
         grid = jnp.stack([ys, xs], axis=-1)  # [h, w, 2]
-        return feature_map + nn.Dense(channels, dtype=self.dtype, dot_general=precision.dot_general, name="dense")(grid)
+        return feature_map + Dense(channels, dtype=self.dtype, name="dense")(grid)
 
 
 class FrameEncoder(nn.Module):

@@ -41,24 +41,56 @@ def _initializers(init_scheme: str, fan_in: int) -> dict[str, nn.initializers.In
     return {"kernel_init": uniform(bound), "bias_init": uniform(bound)}
 
 
-def dense(
-    features: int, fan_in: int, init_scheme: str, *, use_bias: bool = True, dtype: Any = jnp.float32, name: str
-) -> "Dense":
-    """A Dense layer initialised as PyTorch's `nn.Linear(fan_in, features)` ("torch") or as Flax's ("flax")."""
-    return Dense(features, fan_in, init_scheme, use_bias=use_bias, dtype=dtype, name=name)
-
-
-def _dense_params(module: nn.Module, features: int, fan_in: int, init_scheme: str, use_bias: bool):
+def _dense_params(
+    module: nn.Module,
+    features: int,
+    fan_in: int,
+    init_scheme: str,
+    use_bias: bool,
+    kernel_init: nn.initializers.Initializer | None = None,
+    bias_init: nn.initializers.Initializer | None = None,
+) -> tuple[jax.Array, jax.Array | None]:
     """`module`'s "kernel" [fan_in, features] and "bias" [features] (None without one), laid out as
-    Flax's `nn.Dense` lays them out (a checkpoint cannot tell them apart), initialised under `init_scheme`."""
+    Flax's `nn.Dense` lays them out (a checkpoint cannot tell them apart) and initialised under
+    `init_scheme` unless an initializer is given."""
     initializers = _initializers(init_scheme, fan_in)
-    kernel = module.param("kernel", initializers["kernel_init"], (fan_in, features))
-    bias = module.param("bias", initializers["bias_init"], (features,)) if use_bias else None
-    return kernel, bias
+    kernel = module.param("kernel", kernel_init or initializers["kernel_init"], (fan_in, features))
+    if not use_bias:
+        return kernel, None
+    return kernel, module.param("bias", bias_init or initializers["bias_init"], (features,))
+
+
+class Dense(nn.Module):
+    """x @ kernel + bias, every Dense layer of the models: Flax's `nn.Dense` (same parameters, same
+    float32 function), computed by `precision.dense`, which keeps a bfloat16 layer's forward and
+    backward on XLA:CPU's bfloat16 kernels (the bias added and its gradient summed in float32).
+
+    Attributes:
+        features: Output width.
+        init_scheme: "torch" (PyTorch's `nn.Linear`) or "flax" (Flax's defaults); see the module docstring.
+        use_bias: Whether there is a bias.
+        dtype: Computation dtype.
+        kernel_init, bias_init: Initializers that replace `init_scheme`'s.
+    """
+
+    features: int
+    init_scheme: str = "flax"
+    use_bias: bool = True
+    dtype: Any = jnp.float32
+    kernel_init: nn.initializers.Initializer | None = None
+    bias_init: nn.initializers.Initializer | None = None
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        """Args: x [..., fan_in]. Returns: [..., features] in `dtype`."""
+        kernel, bias = _dense_params(
+            self, self.features, x.shape[-1], self.init_scheme, self.use_bias, self.kernel_init, self.bias_init
+        )
+        return precision.dense(x.astype(self.dtype), kernel.astype(self.dtype), bias)
 
 
 class DenseParams(nn.Module):
-    """A Dense layer's kernel and bias, for a caller that applies them itself (see `MLP`).
+    """A Dense layer's kernel and bias (`Dense`'s), for a caller that applies them itself (see `MLP`).
 
     Attributes:
         features: Output width.
@@ -73,32 +105,6 @@ class DenseParams(nn.Module):
     @nn.compact
     def __call__(self) -> tuple[jax.Array, jax.Array]:
         return _dense_params(self, self.features, self.fan_in, self.init_scheme, use_bias=True)
-
-
-class Dense(nn.Module):
-    """x @ kernel + bias: Flax's `nn.Dense` (same parameters, same float32 function) computed by
-    `precision.dense`, which keeps a bfloat16 layer's forward and backward on XLA:CPU's bfloat16
-    kernels (the bias added and its gradient summed in float32).
-
-    Attributes:
-        features: Output width.
-        fan_in: Input width.
-        init_scheme: "torch" or "flax".
-        use_bias: Whether there is a bias.
-        dtype: Computation dtype.
-    """
-
-    features: int
-    fan_in: int
-    init_scheme: str = "flax"
-    use_bias: bool = True
-    dtype: Any = jnp.float32
-
-    @nn.compact
-    def __call__(self, x: jax.Array) -> jax.Array:
-        """Args: x [..., fan_in]. Returns: [..., features] in `dtype`."""
-        kernel, bias = _dense_params(self, self.features, self.fan_in, self.init_scheme, self.use_bias)
-        return precision.dense(x.astype(self.dtype), kernel.astype(self.dtype), bias)
 
 
 class MLP(nn.Module):
@@ -132,7 +138,7 @@ class MLP(nn.Module):
         if self.input_norm:
             x = nn.LayerNorm(epsilon=TORCH_LAYER_NORM_EPS, dtype=self.dtype, name="norm")(x)
         for i, width in enumerate(self.hidden_sizes):
-            x = nn.relu(dense(width, x.shape[-1], self.init_scheme, dtype=self.dtype, name=f"dense_{i}")(x))
+            x = nn.relu(Dense(width, self.init_scheme, dtype=self.dtype, name=f"dense_{i}")(x))
         last = len(self.hidden_sizes)
         kernel, bias = DenseParams(self.output_size, x.shape[-1], self.init_scheme, name=f"dense_{last}")()
         if not apply_output:
@@ -174,24 +180,11 @@ class GRUCell(nn.Module):
             raise ValueError(f"config.model.init_scheme must be one of {INIT_SCHEMES}, got {self.init_scheme!r}")
 
         def input_dense(name, bias_init):
-            return nn.Dense(
-                self.features,
-                dtype=self.dtype,
-                dot_general=precision.dot_general,
-                kernel_init=kernel,
-                bias_init=bias_init,
-                name=name,
-            )
+            return Dense(self.features, dtype=self.dtype, kernel_init=kernel, bias_init=bias_init, name=name)
 
         def hidden_dense(name, use_bias=False):
-            return nn.Dense(
-                self.features,
-                use_bias=use_bias,
-                dtype=self.dtype,
-                dot_general=precision.dot_general,
-                kernel_init=recurrent,
-                bias_init=bias,
-                name=name,
+            return Dense(
+                self.features, use_bias=use_bias, dtype=self.dtype, kernel_init=recurrent, bias_init=bias, name=name
             )
 
         reset = nn.sigmoid(input_dense("ir", summed_bias)(inputs) + hidden_dense("hr")(hidden))
@@ -247,7 +240,7 @@ class MultiHeadSelfAttention(nn.Module):
             xavier = {"kernel_init": uniform((6.0 / (2 * width)) ** 0.5), "bias_init": nn.initializers.zeros}
         else:
             xavier = {}
-        qkv = nn.Dense(3 * width, dtype=self.dtype, dot_general=precision.dot_general, name="qkv", **xavier)(x)  # [B, L, 3D]
+        qkv = Dense(3 * width, dtype=self.dtype, name="qkv", **xavier)(x)  # [B, L, 3D]
         qkv = qkv.reshape(batch, length, 3, self.num_heads, head_dim)  # [B, L, 3, H, Dh]
         q, k, v = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]  # [B, L, H, Dh]
         # float32 results: the softmax's input, and XLA:CPU's fast bfloat16 form (see `precision`).
@@ -255,4 +248,4 @@ class MultiHeadSelfAttention(nn.Module):
         weights = jax.nn.softmax(logits * scales[self.logit_scale], axis=-1).astype(v.dtype)
         out = jnp.einsum("bhlm,bmhd->blhd", weights, v, preferred_element_type=jnp.float32).astype(v.dtype)
         out = out.reshape(batch, length, width)  # [B, L, D]
-        return nn.Dense(width, dtype=self.dtype, dot_general=precision.dot_general, name="proj", **xavier)(out)
+        return Dense(width, dtype=self.dtype, name="proj", **xavier)(out)

@@ -9,9 +9,9 @@ AVX512-BF16 EPYC (`python -m benchmarks.matmul`, [50688, 1024] @ [1024, 1024], G
 150 / 152 / 179 (x @ w, g @ wᵀ, xᵀ @ g); bfloat16 as Flax and autodiff write it 137 / 140 / 146;
 bfloat16 written as here 287 / 278 / 314.
 
-`dense` (x @ w + b) and `dot_general` (a drop-in for `lax.dot_general`, Flax's `Dense(dot_general=...)`)
-leave float32 and other types to XLA unchanged. A bfloat16 product accumulates in float32 and
-returns bfloat16, and on CPU runs through `affine`, whose backward products take explicitly
+`dense` (x @ w + b, the product of every `ssync_jax.models.layers.Dense`) leaves float32 and other
+types to XLA unchanged. A bfloat16 product accumulates in float32 and returns bfloat16, and on CPU
+runs through `affine`, whose backward products take explicitly
 transposed copies (one extra pass over the operand, far cheaper than the converted product) and
 which adds the bias and sums its gradient in float32. The values are those of a bfloat16 product
 with float32 accumulation, as GPUs and TPUs compute it; off the CPU, `dense` is that product as XLA
@@ -20,7 +20,6 @@ writes it.
 
 import jax
 import jax.numpy as jnp
-from jax import lax
 
 
 def transposed_copy(x: jax.Array) -> jax.Array:
@@ -75,21 +74,3 @@ def dense(x: jax.Array, w: jax.Array, b: jax.Array | None = None) -> jax.Array:
         out = (out if b is None else out + b.astype(jnp.float32)).astype(x.dtype)
     return out.reshape(*x.shape[:-1], w.shape[1])
 
-
-def dot_general(lhs, rhs, dimension_numbers, precision=None, preferred_element_type=None, **kwargs) -> jax.Array:
-    """`lax.dot_general` for Flax's `Dense(dot_general=...)`: a bfloat16 Dense product goes to `dense`."""
-    (lhs_contracting, rhs_contracting), (lhs_batch, rhs_batch) = dimension_numbers
-    is_dense = (
-        lhs.dtype == rhs.dtype == jnp.bfloat16
-        and rhs.ndim == 2
-        and tuple(lhs_contracting) == (lhs.ndim - 1,)
-        and tuple(rhs_contracting) == (0,)
-        and not lhs_batch
-        and not rhs_batch
-        and preferred_element_type in (None, jnp.bfloat16)
-    )
-    if is_dense:
-        return dense(lhs, rhs)
-    return lax.dot_general(
-        lhs, rhs, dimension_numbers, precision=precision, preferred_element_type=preferred_element_type, **kwargs
-    )

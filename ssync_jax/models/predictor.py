@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 from flax import linen as nn
 
-from ssync_jax.models.layers import TORCH_LAYER_NORM_EPS, MultiHeadSelfAttention, dense
+from ssync_jax.models.layers import TORCH_LAYER_NORM_EPS, Dense, MultiHeadSelfAttention
 
 
 class TransformerPredictor(nn.Module):
@@ -41,6 +41,6 @@ class TransformerPredictor(nn.Module):
             )
             slots = slots + attention(y)
             y = nn.LayerNorm(epsilon=TORCH_LAYER_NORM_EPS, dtype=self.dtype, name=f"block_{i}_norm2")(slots)
-            y = nn.relu(dense(hidden, slot_dim, self.init_scheme, dtype=self.dtype, name=f"block_{i}_linear1")(y))
-            slots = slots + dense(slot_dim, hidden, self.init_scheme, dtype=self.dtype, name=f"block_{i}_linear2")(y)
+            y = nn.relu(Dense(hidden, self.init_scheme, dtype=self.dtype, name=f"block_{i}_linear1")(y))
+            slots = slots + Dense(slot_dim, self.init_scheme, dtype=self.dtype, name=f"block_{i}_linear2")(y)
         return slots
