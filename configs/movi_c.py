@@ -19,8 +19,8 @@ computes the trainable parts in bfloat16 while parameters, optimizer state, soft
 SSync's pseudo-labels stay float32; `model.encoder.backbone_dtype="bfloat16"` runs the frozen ViT in
 bfloat16. Each loss term stays within 1 % of float32 (tests/test_mixed_precision.py). Measured on a
 quiet 2-core AVX512-BF16 CPU (2026-12-01, `python -m benchmarks.vs_authors`, batch 2 x 4 x 336²,
-median of 3): both on, our step goes from 8.28 s to 4.58 s on frames and from 5.39 s to 2.53 s on
-pre-extracted tokens; the authors' step takes 11.44 s in float32 and 4.79 s under PyTorch's bfloat16
+median of 3): both on, our step goes from 8.53 s to 4.51 s on frames and from 6.13 s to 2.84 s on
+pre-extracted tokens; the authors' step takes 9.96 s in float32 and 4.48 s under PyTorch's bfloat16
 autocast. On GPUs and TPUs bfloat16 is native; `benchmarks/accelerator.sh` measures it there.
 
 Data: convert Kubric's MOVi-C once (see ssync_jax/data/movi.py), then
