@@ -4,7 +4,7 @@ r"""bfloat16 matrix products on XLA: Flax's plain form against ssync_jax.models.
     python -m benchmarks.matmul --rows 4096 --repeats 2
 
 The shape is a hidden layer of the MOVi-C MLP decoder at batch 2 x 4 frames (11 slots x 576 patches
-= 50,688 rows). Printed, as GFLOP/s (2·M·K·N per product, best of --repeats after a compiling run):
+= 50,688 rows). Printed, as GFLOP/s (2·M·K·N per product, median of --repeats after a compiling run):
 
 - each product alone, in every form a layer's forward and backward make (x @ w, g @ wᵀ, xᵀ @ g):
   float32; bfloat16 as XLA gets it from Flax and autodiff (bfloat16 result, transposes folded into
@@ -14,26 +14,14 @@ The shape is a hidden layer of the MOVi-C MLP decoder at batch 2 x 4 frames (11 
   models: `precision.dense`); each one's speed-up over float32.
 """
 
-import time
-
 import jax
 import jax.numpy as jnp
 from absl import app, flags
 from flax import linen as nn
 
 from benchmarks import machine
+from benchmarks.train_step import median_seconds
 from ssync_jax.models import layers, precision
-
-
-def best_seconds(fn, args, repeats: int) -> float:
-    """Fastest of `repeats` timed calls of `fn(*args)`, after one that compiles it."""
-    jax.block_until_ready(fn(*args))
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        jax.block_until_ready(fn(*args))
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def product_forms(rows: int, width: int) -> dict[str, tuple]:
@@ -74,10 +62,10 @@ def main(argv: list[str]) -> None:
     options = flags.FLAGS
     rows, width, repeats = options.rows, options.width, options.repeats
     flops = 2 * rows * width * width
-    print(f"[{rows}, {width}] @ [{width}, {width}]; {machine.describe()}; best of {repeats}")
+    print(f"[{rows}, {width}] @ [{width}, {width}]; {machine.describe()}; median of {repeats}")
     print("  one product, GFLOP/s:")
     for name, (fn, args) in product_forms(rows, width).items():
-        print(f"    {name:24s} {flops / best_seconds(jax.jit(fn), args, repeats) / 1e9:7.0f}")
+        print(f"    {name:24s} {flops / median_seconds(jax.jit(fn), args, repeats) / 1e9:7.1f}")
     print("  a Dense + ReLU layer, forward + backward, ms:")
     bf16 = jnp.bfloat16
     steps = {
@@ -85,7 +73,7 @@ def main(argv: list[str]) -> None:
         "bfloat16 nn.Dense": layer_step(rows, width, nn.Dense(width, dtype=bf16)),
         "bfloat16 layers.Dense": layer_step(rows, width, layers.Dense(width, dtype=bf16)),
     }
-    seconds = {name: best_seconds(fn, args, repeats) for name, (fn, args) in steps.items()}
+    seconds = {name: median_seconds(fn, args, repeats) for name, (fn, args) in steps.items()}
     for name, value in seconds.items():
         ratio = seconds["float32 nn.Dense"] / value
         print(f"    {name:34s} {value * 1e3:8.1f}   {3 * flops / value / 1e9:5.0f} GFLOP/s   {ratio:4.2f}x float32")
@@ -95,5 +83,5 @@ if __name__ == "__main__":
     # Defined here, not at import, so that importing this module beside other CLIs' flags cannot clash.
     flags.DEFINE_integer("rows", 50688, "M: rows of the activations (slots x patches x frames x batch).")
     flags.DEFINE_integer("width", 1024, "K = N: the layer's width.")
-    flags.DEFINE_integer("repeats", 3, "Timed calls per figure (the best is printed).", lower_bound=1)
+    flags.DEFINE_integer("repeats", 3, "Timed calls per figure (the median is printed).", lower_bound=1)
     app.run(main)

@@ -56,7 +56,7 @@ def test_importing_the_benchmarks_defines_no_flags():
 
 
 def test_matmul_report_prints_every_product_form_and_layer_with_positive_rates():
-    result = _run_module("benchmarks.matmul", "--rows", "64", "--width", "32", "--repeats", "1")
+    result = _run_module("benchmarks.matmul", "--rows", "256", "--width", "64", "--repeats", "1")
     products = [line for line in result.stdout.splitlines() if line.startswith("    ") and "@" in line]
     layers = [line for line in result.stdout.splitlines() if "x float32" in line]
     assert len(products) == 9 and len(layers) == 3

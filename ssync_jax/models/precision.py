@@ -6,8 +6,8 @@ operands to float32 first, which is slower than float32 throughout: a bfloat16 r
 under `dtype=bfloat16`), and a transposed operand, which is what autodiff makes of the backward
 pass (dx = g @ wᵀ, dw = xᵀ @ g: XLA folds the transposes into the product). Measured on a 2-core
 AVX512-BF16 EPYC (`python -m benchmarks.matmul`, [50688, 1024] @ [1024, 1024], GFLOP/s): float32
-163 / 161 / 177 (x @ w, g @ wᵀ, xᵀ @ g); bfloat16 as Flax and autodiff write it 132 / 136 / 150;
-bfloat16 written as here 259 / 261 / 307.
+155 / 162 / 179 (x @ w, g @ wᵀ, xᵀ @ g); bfloat16 as Flax and autodiff write it 137 / 138 / 143;
+bfloat16 written as here 273 / 283 / 328.
 
 `dense` (x @ w + b, the product of every `ssync_jax.models.layers.Dense`) leaves float32 and other
 types to XLA unchanged. A bfloat16 product accumulates in float32 and returns bfloat16, and on CPU
