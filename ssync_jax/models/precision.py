@@ -11,9 +11,9 @@ bfloat16 written as here 273 / 283 / 328.
 
 `dense` (x @ w + b, the product of every `ssync_jax.models.layers.Dense`) leaves float32 and other
 types to XLA unchanged. A bfloat16 product accumulates in float32 and returns bfloat16, and on CPU
-runs through `affine`, whose backward products take explicitly
-transposed copies (one extra pass over the operand, far cheaper than the converted product) and
-which adds the bias and sums its gradient in float32. The values are those of a bfloat16 product
+runs through `affine`, whose backward products take explicitly transposed copies (one extra pass
+over the operand, far cheaper than the converted product) and which adds the bias and sums its
+gradient in float32. The values are those of a bfloat16 product
 with float32 accumulation, as GPUs and TPUs compute it; off the CPU, `dense` is that product as XLA
 writes it.
 """
@@ -35,11 +35,16 @@ def transposed_copy(x: jax.Array) -> jax.Array:
     return x.reshape(rows, cols // 2, 2).transpose(1, 2, 0).reshape(cols, rows)
 
 
+def _accumulated_in_float32(x: jax.Array, w: jax.Array, b: jax.Array | None) -> jax.Array:
+    """x [M, K] @ w [K, N] (+ b [N]) accumulated in float32, returned in x's dtype."""
+    y = jnp.dot(x, w, preferred_element_type=jnp.float32)
+    return (y if b is None else y + b.astype(jnp.float32)).astype(x.dtype)
+
+
 @jax.custom_vjp
 def affine(x: jax.Array, w: jax.Array, b: jax.Array | None) -> jax.Array:
     """x [M, K] @ w [K, N] (+ b [N]) accumulated in float32, returned in x's dtype; backward in the same form."""
-    y = jnp.dot(x, w, preferred_element_type=jnp.float32)
-    return (y if b is None else y + b.astype(jnp.float32)).astype(x.dtype)
+    return _accumulated_in_float32(x, w, b)
 
 
 def _affine_forward(x, w, b):
@@ -67,10 +72,7 @@ def dense(x: jax.Array, w: jax.Array, b: jax.Array | None = None) -> jax.Array:
         y = jnp.dot(x, w)
         return y if b is None else y + b.astype(y.dtype)
     rows = x.reshape(-1, x.shape[-1])  # [M, K]
-    if jax.default_backend() == "cpu":
-        out = affine(rows, w, b)
-    else:
-        out = jnp.dot(rows, w, preferred_element_type=jnp.float32)
-        out = (out if b is None else out + b.astype(jnp.float32)).astype(x.dtype)
+    # Off the CPU, XLA's own backward products are fast: only the forward needs writing out.
+    out = affine(rows, w, b) if jax.default_backend() == "cpu" else _accumulated_in_float32(rows, w, b)
     return out.reshape(*x.shape[:-1], w.shape[1])
 

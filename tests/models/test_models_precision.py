@@ -34,7 +34,7 @@ def assert_close_to_scale(actual, expected, fraction=1e-2):
 
 
 @pytest.mark.parametrize("rows, cols", [(6, 4), (5, 7), (1, 8), (8, 1)])
-def testtransposed_copy_is_the_transpose(rows, cols):
+def test_transposed_copy_is_the_transpose(rows, cols):
     x = jnp.arange(rows * cols, dtype=jnp.float32).reshape(rows, cols)
     np.testing.assert_array_equal(jax.jit(precision.transposed_copy)(x), np.asarray(x).T)
 
