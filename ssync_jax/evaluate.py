@@ -9,6 +9,13 @@ Metrics (means over valid videos or frames; padding never counts, videos and fra
 objects as `config.eval.fg_ari_without_foreground` says for FG-ARI, never for mBO and mIoU):
 `video_fg_ari`, `image_fg_ari`, `video_mbo`, `image_mbo`, `video_miou`, `image_miou`, the same
 with `enc_`, and `num_videos`.
+
+Beside them, what the model's maps and reconstruction look like to the objective, per video:
+`reconstruction_mse` (the reconstruction loss over the whole video, for targets the frames give),
+and SSync's selections computed as training computes them, over clips of `config.data.chunk_length`
+frames with `config.ssync`'s settings, also for models trained without SSync:
+`ssync_boundary_fraction` and `ssync_interior_fraction` (shares of all patches),
+`ssync_merged_slots` (slots merged per clip).
 """
 
 import functools
@@ -26,14 +33,17 @@ from jax.sharding import Mesh
 
 from ssync_jax import metrics, rollout, sharding
 from ssync_jax.data import pipeline
+from ssync_jax.objectives import ssync
 
 PREDICTIONS = {"": "dec_ids", "enc_": "enc_ids"}
 LEVELS = {"video": False, "image": True}
 METRICS = ("fg_ari", "mbo", "miou")
 NAMES = tuple(f"{prefix}{level}_{metric}" for prefix in PREDICTIONS for level in LEVELS for metric in METRICS)
+# Per-video averages over frames of what the objective sees (`objective_statistics`).
+OBJECTIVE_NAMES = ("reconstruction_mse", "ssync_boundary_fraction", "ssync_interior_fraction", "ssync_merged_slots")
 
 EvalMetrics = clu_metrics.Collection.create(
-    **{name: metrics.ValidAverage.from_outputs(name, name + "_valid") for name in NAMES}
+    **{name: metrics.ValidAverage.from_outputs(name, name + "_valid") for name in NAMES + OBJECTIVE_NAMES}
 )
 
 
@@ -59,6 +69,10 @@ class Evaluator:
             fg_ari_without_foreground=config.eval.fg_ari_without_foreground,
         )
         self._scores = jax.jit(scores, out_shardings=sharding.replicated(mesh))
+        statistics = functools.partial(
+            objective_statistics, clip_length=config.data.chunk_length, ssync_settings=config.ssync.to_dict()
+        )
+        self._statistics = jax.jit(statistics, out_shardings=sharding.replicated(mesh))
 
     def _batch_metrics(self, params, local_batch: Mapping[str, np.ndarray]) -> clu_metrics.Collection:
         num_true = self.config.eval.num_true_ids
@@ -71,10 +85,19 @@ class Evaluator:
         keys = ("video", "segmentations", "valid", "boxes")
         batch = sharding.global_batch({k: local_batch[k] for k in keys if k in local_batch}, self.mesh)
         label_size = tuple(batch["segmentations"].shape[2:4])
-        chunks = self.rollout.chunks(params, batch["video"], conditioning=batch.get("boxes"))
-        pieces = [self._segment(outputs["dec_masks"], outputs["enc_attn"], size=label_size) for _, outputs in chunks]
+        pieces, statistics = [], []
+        for frames, outputs in self.rollout.chunks(params, batch["video"], conditioning=batch.get("boxes")):
+            pieces.append(self._segment(outputs["dec_masks"], outputs["enc_attn"], size=label_size))
+            statistics.append((frames.stop - frames.start, self._statistics(outputs)))
         predictions = {key: jnp.concatenate([p[key] for p in pieces], axis=1) for key in PREDICTIONS.values()}
         scores = batch_scores(self._scores, batch["segmentations"], predictions, batch["valid"])
+        # Each chunk's per-video averages, weighted by its frames: per-video averages over all frames.
+        total_frames = sum(count for count, _ in statistics)
+        valid = np.asarray(jax.device_get(batch["valid"]))
+        for name in OBJECTIVE_NAMES:
+            values = sum(count * np.asarray(jax.device_get(chunk[name])) for count, chunk in statistics)
+            scores[name] = (values / total_frames).astype(np.float32)
+            scores[name + "_valid"] = valid & np.isfinite(scores[name])
         return EvalMetrics.single_from_model_output(**scores)
 
     def evaluate(self, params, dataset: Iterable[Mapping[str, np.ndarray]]) -> dict[str, float]:
@@ -101,6 +124,8 @@ class Evaluator:
         if total is None:
             raise ValueError("The evaluation dataset yielded no batch; check config.data.eval_split.")
         results = {name: float(value) for name, value in total.compute().items()}
+        # A model whose target the evaluation batches do not carry (depth, flow) has no reconstruction error.
+        results = {k: v for k, v in results.items() if k not in OBJECTIVE_NAMES or np.isfinite(v)}
         results["num_videos"] = int(np.sum(multihost_utils.process_allgather(np.int32(num_videos))))
         return results
 
@@ -141,6 +166,46 @@ def per_video_scores(
             out[f"{prefix}{level}_iou"] = iou
             out[f"{prefix}{level}_present"] = present & real[..., None]
     return out
+
+
+def objective_statistics(
+    outputs: Mapping[str, jax.Array], *, clip_length: int, ssync_settings: Mapping[str, float | int]
+) -> dict[str, jax.Array]:
+    """Per-video averages over one chunk's frames of what the training objective sees (jit-able).
+
+    Args:
+        outputs: the video model's outputs for a chunk of t frames: "enc_logits", "dec_logits" on
+            their grids, "reconstruction", and "target" when the model was given its target.
+        clip_length: the training clips' frames (`config.data.chunk_length`); SSync's selections are
+            computed on clips of this many frames, as in training (the whole chunk when t is not a
+            multiple of it).
+        ssync_settings: `config.ssync`.
+
+    Returns:
+        `[B]` float32 each: "reconstruction_mse" (nan without a target), "ssync_boundary_fraction",
+        "ssync_interior_fraction" (shares of the chunk's patches), "ssync_merged_slots" (per clip).
+    """
+    enc_logits, dec_logits = outputs["enc_logits"], outputs["dec_logits"]
+    batch, frames = enc_logits.shape[:2]
+    clip = clip_length if frames % clip_length == 0 else frames
+
+    def as_clips(maps: jax.Array) -> jax.Array:  # [B, t, ...] -> [B * t / clip, clip, ...]
+        return maps.reshape(batch * (frames // clip), clip, *maps.shape[2:])
+
+    targets, _, _ = ssync.targets_of_maps(as_clips(enc_logits), as_clips(dec_logits), **ssync_settings)
+    num_slots = targets.merge_target.shape[-1]
+    merged = jnp.sum(targets.merge_target != jnp.arange(num_slots), axis=-1)  # [B * clips]
+    statistics = {
+        "ssync_boundary_fraction": jnp.mean(targets.boundary_mask.reshape(batch, -1), axis=1, dtype=jnp.float32),
+        "ssync_interior_fraction": jnp.mean(targets.interior_mask.reshape(batch, -1), axis=1, dtype=jnp.float32),
+        "ssync_merged_slots": jnp.mean(merged.reshape(batch, -1), axis=1, dtype=jnp.float32),
+    }
+    if "target" in outputs:
+        error = jnp.square(outputs["reconstruction"].astype(jnp.float32) - outputs["target"].astype(jnp.float32))
+        statistics["reconstruction_mse"] = jnp.mean(error.reshape(batch, -1), axis=1)
+    else:
+        statistics["reconstruction_mse"] = jnp.full((batch,), jnp.nan, jnp.float32)
+    return statistics
 
 
 def batch_scores(

@@ -18,7 +18,7 @@ import ml_collections
 import numpy as np
 from clu import metrics as clu_metrics
 
-from ssync_jax.objectives import resample, ssync
+from ssync_jax.objectives import ssync
 
 # Distinct colours for up to 24 slots (repeats beyond), RGB in [0, 1].
 PALETTE = np.array(
@@ -154,8 +154,7 @@ def first_example_maps(outputs: Mapping[str, jax.Array], ssync_config: Mapping[s
         "enc_ids": jnp.argmax(outputs["enc_attn"][0], -1).astype(jnp.int32),
     }
     if ssync_config is not None:
-        enc_logits, dec_logits, grid = resample.maps_on_encoder_grid(outputs["enc_logits"][:1], outputs["dec_logits"][:1])
-        targets = ssync.ssync_targets(enc_logits, dec_logits, grid, **ssync_config)
+        targets, _, _ = ssync.targets_of_maps(outputs["enc_logits"][:1], outputs["dec_logits"][:1], **ssync_config)
         maps["ssync"] = {name: getattr(targets, name)[0] for name in SSYNC_PANELS}
     return maps
 

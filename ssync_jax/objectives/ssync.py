@@ -18,7 +18,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from ssync_jax.objectives import registry
+from ssync_jax.objectives import registry, resample
 
 # (dt, di, dj) of the 10 neighbours: 8 spatial in the same frame, then the previous and next frame.
 NEIGHBOUR_OFFSETS = (
@@ -307,6 +307,27 @@ def ssync_targets(
         unmerged_dec_labels=unmerged_dec,
         merge_target=merge_target,
     )
+
+
+def targets_of_maps(
+    enc_logits: jax.Array, dec_logits: jax.Array, **settings
+) -> tuple[SSyncTargets, jax.Array, jax.Array]:
+    """SSync's targets from the model's maps on their own grids, as the objective computes them.
+
+    The decoder's map is area-averaged onto the encoder's patch grid when the grids differ
+    (`resample.maps_on_encoder_grid`), then pseudo-labelled (`ssync_targets`).
+
+    Args:
+        enc_logits: `[B, T, H, W, S]` slot-attention logits on the encoder's patch grid.
+        dec_logits: `[B, T, Hd, Wd, S]` decoder alpha logits on the decoder's grid.
+        **settings: `config.ssync` (the keyword arguments of `ssync_targets`).
+
+    Returns:
+        (targets with `[B, T, H, W]` labels and masks, enc_logits and dec_logits `[B, T, H*W, S]`
+        on the encoder's grid: the predictions the SSync losses compare with the targets).
+    """
+    enc_flat, dec_flat, grid = resample.maps_on_encoder_grid(enc_logits, dec_logits)
+    return ssync_targets(enc_flat, dec_flat, grid, **settings), enc_flat, dec_flat
 
 
 @registry.register("ssync_boundary")

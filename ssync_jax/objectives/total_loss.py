@@ -88,13 +88,16 @@ def build_loss_fn(
     def group_terms(outputs: Mapping[str, jax.Array]) -> tuple[Terms, Terms]:
         """Unweighted terms and statistics of one group of clips."""
         available, stats = dict(outputs), {}
-        if uses_maps:
-            enc_logits, dec_logits, grid = resample.maps_on_encoder_grid(outputs["enc_logits"], outputs["dec_logits"])
-            available.update(enc_logits=enc_logits, dec_logits=dec_logits)
         if uses_ssync:
-            targets = ssync.ssync_targets(enc_logits, dec_logits, grid, **target_settings)
+            targets, enc_logits, dec_logits = ssync.targets_of_maps(
+                outputs["enc_logits"], outputs["dec_logits"], **target_settings
+            )
+            available.update(enc_logits=enc_logits, dec_logits=dec_logits)
             available.update({name: getattr(targets, name) for name in registry.SSYNC_INPUTS})
             stats.update({"ssync/" + k: v for k, v in ssync.ssync_statistics(targets).items()})
+        elif uses_maps:
+            enc_logits, dec_logits, _ = resample.maps_on_encoder_grid(outputs["enc_logits"], outputs["dec_logits"])
+            available.update(enc_logits=enc_logits, dec_logits=dec_logits)
         return {name: loss(available) for name, loss in configured.items()}, stats
 
     def loss_fn(

@@ -30,7 +30,7 @@ from ssync_jax import evaluate, rollout
 from ssync_jax.data import pipeline
 from ssync_jax.models import build_model
 from ssync_jax.models.authors_checkpoint import flax_to_authors
-from ssync_jax.objectives import resample, ssync, total_loss
+from ssync_jax.objectives import ssync, total_loss
 from ssync_jax.tools import authors_case
 from ssync_jax.tools.import_torch_checkpoint import convert
 
@@ -123,8 +123,7 @@ def compare(
             "agreement": float(np.mean(outputs["enc_attn"].argmax(-1) == reference["attn"].argmax(2)))
         },
     }
-    enc_logits, dec_logits, grid = resample.maps_on_encoder_grid(on_grids["enc_logits"], on_grids["dec_logits"])
-    targets = jax.device_get(ssync.ssync_targets(enc_logits, dec_logits, grid, **config.ssync))
+    targets = jax.device_get(ssync.targets_of_maps(on_grids["enc_logits"], on_grids["dec_logits"], **config.ssync)[0])
     for ours, theirs in (
         ("enc_labels", "merged_grp_labels"),
         ("dec_labels", "merged_dec_labels"),

@@ -83,11 +83,7 @@ def pseudo_labels(prediction: inference.Prediction, config: ml_collections.Confi
     Returns:
         enc_labels, dec_labels (int32), boundary_mask, interior_mask (bool), each `[T, h, w]`.
     """
-    frames, height, width, num_slots = prediction.enc_logits.shape
-    flat = (1, frames, height * width, num_slots)
-    targets = ssync.ssync_targets(
-        prediction.enc_logits.reshape(flat), prediction.dec_logits.reshape(flat), (height, width), **config.ssync
-    )
+    targets, _, _ = ssync.targets_of_maps(prediction.enc_logits[None], prediction.dec_logits[None], **config.ssync)
     names = ("enc_labels", "dec_labels", "boundary_mask", "interior_mask")
     return {name: np.asarray(getattr(targets, name)[0]) for name in names}
 
