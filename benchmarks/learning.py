@@ -20,6 +20,16 @@ every run's main.py, e.g. `-- --config.data.num_workers=2 --config.eval_every_st
 `--runs DIR ...` trains nothing: it tabulates and plots the validation curves of any run directories
 (e.g. the candidate settings tried while choosing the default), one line per directory, labelled by
 its name and slot count (from its config.json).
+
+`--study NAME` trains the runs of a named study (`benchmarks/studies.py`: the ablations, regime
+probes and the miniature Table 7 of docs/RESULTS.md §1), each in `ROOT/<run name>`, in order; a run
+that branches from another waits for that run's checkpoint, so `--only` can split a study over two
+processes (one per core). Then it prints the study's table (validation metrics, and test metrics
+where the study uses the test split), the TensorBoard panels of its SSync runs around the switch-on,
+and the validation curves (`--plot`).
+
+    taskset -c 0 python -m benchmarks.learning --study ablations --root R --only base,ssync &
+    taskset -c 1 python -m benchmarks.learning --study ablations --root R --only boundary_only &
 """
 
 import csv
@@ -28,12 +38,14 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import numpy as np
 from absl import app, flags
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from benchmarks import studies
 from ssync_jax import checkpoints
 
 METRICS = ("video_fg_ari", "image_fg_ari", "video_mbo", "image_mbo", "enc_video_fg_ari", "enc_video_mbo")
@@ -226,10 +238,174 @@ def report_runs(options) -> None:
     print("\n".join(format_curves(curves, first_column="run")))
 
 
+# Written once a study's run has trained (and been tested): its last metrics. Per study, as one run
+# directory may serve two studies (a regime's premise stops at 30 % the run its Table 7 continues).
+FINISHED = "study_{}.json"
+# TensorBoard panels of the study tables: what the objective saw in the training batches.
+PANELS = ("ssync/boundary_fraction", "ssync/interior_fraction", "ssync/merged_slots", "loss/reconstruction")
+# Validation metrics of the study tables, beside the curve metrics.
+OBJECTIVE_METRICS = ("reconstruction_mse", "ssync_boundary_fraction", "ssync_interior_fraction")
+
+
+def study_overrides(study: studies.Study, run: studies.Run, root: str) -> list[str]:
+    """The run's `--config.*` flags: the study's, then its own (winning on the same key), then its branch."""
+    merged = {}
+    for override in (*study.overrides, *run.overrides):
+        merged[override.split("=", 1)[0]] = override
+    if run.branch is not None:
+        parent, step = run.branch
+        merged["--config.init_from"] = f"--config.init_from={os.path.abspath(os.path.join(root, parent))}"
+        merged["--config.init_from_step"] = f"--config.init_from_step={step}"
+    return list(merged.values())
+
+
+def _wait_for_checkpoint(workdir: str, step: int) -> None:
+    """Blocks until `workdir` holds a finished checkpoint of `step` (another process may be training it)."""
+    path = os.path.join(checkpoints.checkpoint_dir(workdir), str(step))
+    announced = False
+    while not os.path.isdir(path):
+        if not announced:
+            print(f"Waiting for {path} (its run is being trained elsewhere)", flush=True)
+            announced = True
+        time.sleep(30)
+
+
+def train_study_run(study: studies.Study, run: studies.Run, root: str) -> None:
+    """Trains (resuming) one run of a study, evaluates it on the test split if the study does, marks it done."""
+    workdir = os.path.abspath(os.path.join(root, run.name))
+    finished = os.path.join(workdir, FINISHED.format(study.name))
+    if os.path.exists(finished):
+        return
+    if run.branch is not None:
+        _wait_for_checkpoint(os.path.join(root, run.branch[0]), run.branch[1])
+    common = [
+        sys.executable,
+        "main.py",
+        f"--config={study.config}:{run.variant}",
+        f"--workdir={workdir}",
+        *study_overrides(study, run, root),
+    ]
+    print(f"Training {run.name}: {' '.join(common[1:])}", flush=True)
+    subprocess.run([*common, "--mode=train_and_eval"], check=True)
+    result = {"validation": checkpoints.read_evaluations(workdir)[-1]}
+    if study.test:
+        subprocess.run([*common, "--mode=eval", "--config.data.eval_split=test"], check=True)
+        os.replace(os.path.join(workdir, "eval_metrics.json"), os.path.join(workdir, TEST_JSON))
+        with open(os.path.join(workdir, TEST_JSON)) as file:
+            result["test"] = json.load(file)
+    with open(finished, "w") as file:
+        json.dump(result, file, indent=1)
+
+
+def read_panels(workdir: str) -> dict[str, dict[int, float]]:
+    """{panel: {step: value}} of the TensorBoard scalars in `PANELS` a run logged."""
+    import glob
+
+    import tensorflow as tf  # Only reports that read events pay for it.
+
+    panels: dict[str, dict[int, float]] = {}
+    for path in sorted(glob.glob(os.path.join(workdir, "events.out.tfevents.*"))):
+        for event in tf.compat.v1.train.summary_iterator(path):
+            for value in event.summary.value:
+                if value.tag in PANELS:
+                    panels.setdefault(value.tag, {})[event.step] = float(tf.make_ndarray(value.tensor))
+    return panels
+
+
+def switch_on_step(config) -> int | None:
+    """The step the run's SSync losses switch on (None: it has none, or both weigh 0)."""
+    steps = [
+        round(config.losses[name].get("warmup_fraction", 0.0) * config.num_train_steps)
+        for name in ("ssync_boundary", "ssync_interior")
+        if name in config.losses and config.losses[name].get("weight", 1.0)
+    ]
+    return min(steps) if steps else None
+
+
+def _cell(record: dict | None, metric: str) -> str:
+    if record is None or metric not in record:
+        return "–"
+    value = record[metric]
+    return f"{value:.4f}" if metric == "reconstruction_mse" else f"{100 * value:.1f}"
+
+
+def report_study(study: studies.Study, root: str, plot_path: str | None) -> None:
+    """Prints a study's tables (metrics per run; SSync runs' panels around the switch-on) and plots its curves."""
+    print(f"## {study.description}\n")
+    columns = ("video_fg_ari", "enc_video_fg_ari", "video_mbo", *OBJECTIVE_METRICS)
+    header = "| run | SSync on at | last step | " + " | ".join(f"val {c}" for c in columns)
+    header += " | " + " | ".join(f"test {c}" for c in METRICS[:3]) if study.test else ""
+    print(header + " |")
+    print("|---|---:|---:|" + "---:|" * (len(columns) + (3 if study.test else 0)))
+    curves, panel_rows = {}, []
+    for run in study.runs:
+        workdir = os.path.join(root, run.name)
+        evaluations = checkpoints.read_evaluations(workdir)
+        if not evaluations:
+            continue
+        config = checkpoints.read_config(workdir)
+        curves[(run.name, config.model.num_slots, config.seed)] = evaluations
+        last = evaluations[-1]
+        switch = switch_on_step(config)
+        cells = [_cell(last, c) for c in columns]
+        if study.test:
+            test = None
+            if os.path.exists(os.path.join(workdir, TEST_JSON)):
+                with open(os.path.join(workdir, TEST_JSON)) as file:
+                    test = json.load(file)
+            cells += [_cell(test, c) for c in METRICS[:3]]
+        print(f"| {run.name} | {switch if switch is not None else '–'} | {last['step']} | " + " | ".join(cells) + " |")
+        if switch is not None:
+            panel_rows.append((run.name, switch, read_panels(workdir)))
+    if panel_rows:
+        print("\nTraining batches' panels (boundary / interior fraction / merged slots per clip / reconstruction "
+              "MSE), logged every log_every_steps, at steps relative to the switch-on:\n")
+        offsets = (-100, 100, 200, 500, 2000)
+        print("| run | " + " | ".join(f"{o:+d}" for o in offsets) + " | last |")
+        print("|---|" + "---|" * (len(offsets) + 1))
+        for name, switch, panels in panel_rows:
+            steps = sorted(panels.get(PANELS[0], {}))
+            wanted = [switch + o for o in offsets] + ([steps[-1]] if steps else [])
+            cells = []
+            for step in wanted:
+                values = [panels.get(panel, {}).get(step) for panel in PANELS]
+                cells.append(
+                    "–"
+                    if values[0] is None
+                    else " / ".join(f"{v:.2f}" for v in values[:3]) + f" / {values[3]:.4f}"
+                )
+            print(f"| {name} | " + " | ".join(cells) + " |")
+    if curves:
+        plot_path = plot_path or os.path.join(root, "learning_curves.png")
+        plot_curves(curves, plot_path, study.description)
+        print(f"\nLearning curves (validation split, %) -> {plot_path}")
+        print("\n".join(format_curves(curves, first_column="run")))
+
+
+def run_study(options) -> None:
+    """`--study`: trains the study's runs (those named by `--only`), then reports the whole study."""
+    study = studies.get(options.study)
+    only = set(options.only.split(",")) if options.only else None
+    known = {run.name for run in study.runs}
+    if only and only - known:
+        sys.exit(f"--only {options.only}: the study {options.study!r} has no run(s) {sorted(only - known)}; its runs: "
+                 f"{', '.join(sorted(known))}")
+    if not options.report_only:
+        for run in study.runs:
+            if only is None or run.name in only:
+                train_study_run(study, run, options.root)
+    report_study(study, options.root, options.plot)
+
+
 def main(argv: list[str]) -> None:
     options = flags.FLAGS
     if options.runs:
         report_runs(options)
+        return
+    if options.study:
+        if len(argv) > 1:
+            sys.exit(f"--study takes no extra main.py flags ({argv[1:]}); a study's runs are defined in benchmarks/studies.py")
+        run_study(options)
         return
     overrides = argv[1:]  # Extra --config.* flags for every run, after `--`.
     rows = []
@@ -285,5 +461,7 @@ if __name__ == "__main__":
     flags.DEFINE_string("plot", None, "Learning-curve PNG (default ROOT/learning_curves.png).")
     flags.DEFINE_bool("report_only", False, "Tabulate finished runs, train nothing.")
     flags.DEFINE_multi_string("runs", None, "Run directories whose validation curves to plot (trains nothing).")
+    flags.DEFINE_string("study", None, f"A named study of benchmarks/studies.py: {', '.join(sorted(studies.STUDIES))}.")
+    flags.DEFINE_string("only", None, "With --study: train only these runs (comma-separated names), then report all.")
     flags.mark_flag_as_required("root")
     app.run(main, argv=repeat_multi_value_flags(sys.argv))

@@ -68,9 +68,11 @@ def data(
     )
 
 
-def mlp_decoder(hidden_sizes: tuple[int, ...]) -> dict:
-    """The SSync/VideoSAUR decoder: one MLP per slot and patch reconstructing the backbone's features."""
-    return dict(name="mlp", hidden_sizes=tuple(hidden_sizes))
+def mlp_decoder(hidden_sizes: tuple[int, ...], target: str = "features", patch_size: int = 1) -> dict:
+    """The SSync/VideoSAUR decoder: one MLP per slot and patch of the encoder's grid, reconstructing
+    the backbone's features there (or each patch's p x p pixels of a per-pixel target,
+    `ssync_jax/targets.py`)."""
+    return dict(name="mlp", hidden_sizes=tuple(hidden_sizes), target=target, patch_size=patch_size)
 
 
 def spatial_broadcast_decoder(
@@ -81,9 +83,9 @@ def spatial_broadcast_decoder(
     patch_size: int,
     target: str = "video",
 ) -> dict:
-    """SAVi's CNN decoder of a per-pixel target: "video" (RGB), "depth" (log(1 + depth)) or "flow"
-    (forward flow, d_row and d_col); `patch_size` p > 1 reconstructs p x p patches per position."""
-    output_size = {"video": 3, "depth": 1, "flow": 2}[target]
+    """SAVi's CNN decoder of a per-pixel target (`ssync_jax/targets.py`): "video" (RGB), "depth"
+    (log(1 + depth)) or "flow" (forward flow, d_row and d_col); `patch_size` p > 1 reconstructs p x p
+    patches per position."""
     return dict(
         name="spatial_broadcast",
         target=target,
@@ -92,7 +94,6 @@ def spatial_broadcast_decoder(
         upsample=tuple(upsample),
         kernel_size=kernel_size,
         patch_size=patch_size,
-        output_size=output_size,
     )
 
 
@@ -187,6 +188,14 @@ def set_loop(
     config.checkpoint_every_steps = checkpoint_every
     config.max_checkpoints_to_keep = max_to_keep
     config.keep_best_checkpoints = keep_best
+    config.keep_checkpoint_steps = ()  # Checkpoints of these steps are never deleted (runs branch off them).
+    # Start from another run's checkpoint instead of a random initialisation (only when this workdir has
+    # none of its own): a workdir continues from its train state (params, optimizer state, step, RNG)
+    # and, when its data settings and seed equal this run's, its data position; a params checkpoint
+    # (e.g. imported weights) gives the params alone, from step 0.
+    config.init_from = ml_collections.config_dict.placeholder(str)
+    config.init_from_step = ml_collections.config_dict.placeholder(int)  # None: its latest checkpoint.
+    config.init_from_params_only = False  # True: a workdir's params alone, fresh optimizer, step 0.
     config.async_checkpointing = True
     config.num_profile_steps = 0  # >0: a profiler trace of this many steps into the workdir.
     config.shard_params = False  # Split large params over the data axis (FSDP-style).

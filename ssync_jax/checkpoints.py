@@ -14,7 +14,7 @@ with the highest validation FG-ARI among those saved with metrics.
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import grain
@@ -41,7 +41,11 @@ def checkpoint_dir(workdir: str) -> str:
 
 
 def create_manager(
-    workdir: str, max_to_keep: int, keep_best: int = 0, asynchronous: bool = True
+    workdir: str,
+    max_to_keep: int,
+    keep_best: int = 0,
+    asynchronous: bool = True,
+    keep_steps: Sequence[int] = (),
 ) -> ocp.CheckpointManager:
     """A CheckpointManager for `workdir/checkpoints`.
 
@@ -50,11 +54,14 @@ def create_manager(
         max_to_keep: how many of the latest checkpoints to keep.
         keep_best: also keep this many checkpoints with the best `video_fg_ari` (0: off).
         asynchronous: write in a background thread after the arrays are copied to host memory.
+        keep_steps: checkpoints of these steps are never deleted (e.g. where other runs branch off).
 
     Returns:
         The manager; call `close()` (or `wait_until_finished()`) before the process exits.
     """
     policies: list[Any] = [ocp.checkpoint_managers.LatestN(n=max_to_keep)]
+    if keep_steps:
+        policies.append(ocp.checkpoint_managers.CustomSteps(steps=sorted(int(step) for step in keep_steps)))
     if keep_best:
         policies.append(
             ocp.checkpoint_managers.BestN(
@@ -121,6 +128,53 @@ def restore(
         items[DATA_ITEM] = grain.checkpoint.CheckpointRestore(data_iterator)
     restored = manager.restore(step, args=ocp.args.Composite(**items))
     return restored[STATE_ITEM]
+
+
+def restore_run(
+    path: str, abstract_state: Any, data_iterator: grain.DatasetIterator | None, step: int | None = None
+) -> tuple[Any, int]:
+    """Another run's train state at `step` (and, given an iterator, its training data position).
+
+    This is how a run starts from another's checkpoint (`config.init_from`): it continues from
+    exactly where that run stood, with its parameters, optimizer state, step and RNG; the
+    other run's directory is only read.
+
+    Args:
+        path: the other run's workdir.
+        abstract_state: this run's state structure as `jax.ShapeDtypeStruct`s with shardings.
+        data_iterator: this run's training iterator, moved to the other run's position; None
+            leaves it at its start.
+        step: which checkpoint; None for the latest.
+
+    Returns:
+        (the restored state, its step).
+
+    Raises:
+        FileNotFoundError: no such checkpoint (the message lists the steps there).
+        ValueError: the checkpoint's arrays do not fit this run's model.
+    """
+    directory = checkpoint_dir(path)
+    manager = ocp.CheckpointManager(directory, options=ocp.CheckpointManagerOptions(read_only=True))
+    try:
+        steps = sorted(manager.all_steps())
+        if not steps or (step is not None and step not in steps):
+            wanted = "any checkpoint" if step is None else f"a checkpoint of step {step}"
+            raise FileNotFoundError(
+                f"config.init_from={path}: no {wanted} in {directory} (steps there: {steps}); set "
+                "config.init_from_step to one of those steps."
+            )
+        step = steps[-1] if step is None else step
+        try:
+            state = restore(manager, abstract_state, data_iterator, step)
+        except ValueError as error:
+            raise ValueError(
+                f"config.init_from={path}: its step-{step} checkpoint does not fit this run's model ({error}); "
+                "start from a run of the same model settings, or use config.init_from_params_only with a "
+                "params checkpoint of this model."
+            ) from error
+    finally:
+        manager.close()
+    return state, step
 
 
 def write_config(workdir: str, config: ml_collections.ConfigDict, evaluation: bool = False) -> str:

@@ -11,6 +11,7 @@ objective's warm-up sees the number of updates taken before the current one.
 import collections
 import contextlib
 import functools
+import json
 import os
 import signal
 from collections.abc import Callable, Mapping
@@ -26,15 +27,14 @@ from absl import logging
 from clu import metric_writers, periodic_actions
 from jax.experimental import multihost_utils
 
-from ssync_jax import checkpoints, evaluate, paths, rollout, sharding, summaries
+from ssync_jax import checkpoints, evaluate, paths, rollout, sharding, summaries, targets
 from ssync_jax.data import pipeline, precomputed
 from ssync_jax.models import build_model, load_pretrained_backbone, trainable_mask
-from ssync_jax.models.video import TARGET_FIELDS
 from ssync_jax.objectives import total_loss
 
 # The batch entries the train step reads: video or tokens, first-frame boxes for box-conditioned slots,
 # and the per-pixel field a depth or flow target comes from.
-MODEL_INPUTS = ("video", "tokens", "boxes", *TARGET_FIELDS.values())
+MODEL_INPUTS = ("video", "tokens", "boxes", *targets.side_fields())
 
 
 @flax.struct.dataclass
@@ -144,7 +144,7 @@ def make_train_step(
     """
     loss_fn = total_loss.build_loss_fn(config.losses, config.ssync, config.loss_group_size)
     num_steps = config.num_train_steps
-    target_field = TARGET_FIELDS.get(model.target)
+    target_field = targets.get(model.target).field
 
     def train_step(state: TrainState, batch: Mapping[str, jax.Array]) -> tuple[TrainState, dict[str, jax.Array]]:
         rng = jax.random.fold_in(jax.random.wrap_key_data(state.rng), state.step)
@@ -155,7 +155,7 @@ def make_train_step(
                 batch.get("video"),
                 batch.get("boxes"),  # The slot initialiser's conditioning, if it takes one.
                 tokens=batch.get("tokens"),
-                targets=batch.get(target_field),
+                targets=batch.get(target_field) if target_field not in (None, "video") else None,
                 rngs={"slots": rng},
             )
             total, terms, stats = loss_fn(outputs, state.step, num_steps)
@@ -291,10 +291,44 @@ def _initial_state(config: ml_collections.ConfigDict, init_state: Callable, shar
     return state
 
 
+# The data settings that decide which batches a training iterator yields, beside the seed.
+_DATA_STREAM_KEYS = (
+    "name", "train_split", "image_size", "chunk_length", "normalization", "flip_prob", "bicubic", "fields",
+    "global_batch_size", "num_workers", "num_boxes", "precomputed_features",
+)  # fmt: skip
+
+
+def same_data_stream(config: ml_collections.ConfigDict, other: ml_collections.ConfigDict) -> bool:
+    """Whether two runs' training iterators yield the same batches (so a data position carries over)."""
+    ours, theirs = (json.loads(c.to_json_best_effort()) for c in (config, other))
+    return ours.get("seed") == theirs.get("seed") and all(
+        ours["data"].get(key) == theirs.get("data", {}).get(key) for key in _DATA_STREAM_KEYS
+    )
+
+
+def _start_from(config: ml_collections.ConfigDict, layout: StateLayout, train_iterator) -> tuple[TrainState, str]:
+    """The first state of a run that starts from another's checkpoint (`config.init_from`), and a log line.
+
+    A training workdir gives its whole train state (params, optimizer state, step, RNG) and, when
+    both runs read the same batches, its data position: the run continues exactly where the other
+    stood. A params checkpoint, or `config.init_from_params_only`, gives the params alone.
+    """
+    source = config.init_from
+    if not config.init_from_params_only and checkpoints.is_workdir(source):
+        same_data = same_data_stream(config, checkpoints.read_config(source))
+        iterator = train_iterator if same_data else None
+        state, step = checkpoints.restore_run(source, layout.abstract, iterator, config.init_from_step)
+        data = "its data position" if same_data else "the data from the start (the runs' data settings or seed differ)"
+        return state, f"Started from {source} at step {step}: its params, optimizer state, step and RNG, and {data}."
+    fresh = jax.jit(layout.init_state, out_shardings=layout.shardings)(jax.random.key(config.seed))
+    params, step = checkpoints.restore_params(source, layout.abstract.params, config.init_from_step)
+    return fresh.replace(params=params), f"Started from the params of {source} (step {step}); optimizer and step afresh."
+
+
 def _check_inputs(config: ml_collections.ConfigDict, model) -> None:
     """The batch carries what the model reads: first-frame boxes for box-conditioned slots (frames
     only), the per-pixel field of a depth or flow target."""
-    target_field = TARGET_FIELDS.get(model.target)
+    target_field = targets.get(model.target).field
     if target_field and target_field not in config.data.fields:
         raise ValueError(
             f"config.model.decoder.target={model.target!r} reconstructs the batch's "
@@ -381,10 +415,17 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *, run_e
     # ----------------------------------------------------------------------------------------
     # Checkpoint load: the train state and the data iterator's position, or a fresh start.
     manager = checkpoints.create_manager(
-        workdir, config.max_checkpoints_to_keep, config.keep_best_checkpoints, config.async_checkpointing
+        workdir,
+        config.max_checkpoints_to_keep,
+        config.keep_best_checkpoints,
+        config.async_checkpointing,
+        config.keep_checkpoint_steps,
     )
     state = checkpoints.restore(manager, layout.abstract, train_iterator)
-    if state is None:
+    if state is None and config.init_from:
+        state, origin = _start_from(config, layout, train_iterator)
+        logging.info("%s", origin)
+    elif state is None:
         state = _initial_state(config, layout.init_state, shardings)
     elif int(state.step) >= config.num_train_steps:
         logging.info(
@@ -438,7 +479,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *, run_e
                 # One process stops on its own flag; several agree on theirs when they log (a collective).
                 stop_now = stop.requested if jax.process_count() == 1 else log_now and _any_process(stop.requested)
                 preempted = stop_now or manager.reached_preemption(step)
-                save_now = evaluate_now or preempted or step == last_step or step % config.checkpoint_every_steps == 0
+                save_now = (
+                    evaluate_now
+                    or preempted
+                    or step == last_step
+                    or step % config.checkpoint_every_steps == 0
+                    or step in config.keep_checkpoint_steps
+                )
                 if log_now or evaluate_now or save_now:
                     _check_finite(first_bad, train_metrics, manager)  # Nothing non-finite is saved.
                 if log_now:

@@ -267,7 +267,6 @@ def test_box_conditioned_slots_without_boxes_in_the_data_say_what_to_add(data_di
 def test_a_flow_target_trains_on_the_batchs_forward_flow(data_dir, tmp_path):
     config = tiny_config(data_dir)
     config.model.decoder.target = "flow"
-    config.model.decoder.output_size = 2
     with pytest.raises(ValueError, match="reconstructs the batch's 'forward_flow': add it to config.data.fields"):
         train.train_and_evaluate(config, str(tmp_path / "missing"), run_evaluation=False)
     config.data.fields = ("video", "segmentations", "forward_flow")

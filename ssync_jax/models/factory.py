@@ -6,6 +6,7 @@ import ml_collections
 from flax import linen as nn
 from flax import traverse_util
 
+from ssync_jax import targets
 from ssync_jax.models import dinov2, dinov2_weights
 from ssync_jax.models.corrector import SlotAttention
 from ssync_jax.models.decoders import MLPDecoder, SpatialBroadcastDecoder
@@ -13,7 +14,7 @@ from ssync_jax.models.encoders import FrameEncoder, ResNet34, SaviCNN
 from ssync_jax.models.layers import INIT_SCHEMES
 from ssync_jax.models.initializers import BoxConditionedSlots, FixedLearnedSlots, GaussianSlots
 from ssync_jax.models.predictor import TransformerPredictor
-from ssync_jax.models.video import TARGETS, Processor, VideoModel
+from ssync_jax.models.video import Processor, VideoModel
 
 _INITIALIZERS = {
     "fixed_learned": FixedLearnedSlots,
@@ -94,15 +95,35 @@ def build_model(config: ml_collections.ConfigDict) -> VideoModel:
     )
     processor = Processor(corrector, predictor, config.corrector.first_frame_iterations, name="processor")
     _one_of("decoder.name", config.decoder.name, ("mlp", "spatial_broadcast"))
-    if config.decoder.name == "mlp":
-        decoder = MLPDecoder(
-            tokens.shape[-1], num_patches, tuple(config.decoder.hidden_sizes), config.init_scheme, dtype, name="decoder"
+    target = targets.get(config.decoder.target)
+    patch_size = config.decoder.patch_size
+    if target.field is None and patch_size != 1:
+        raise ValueError(
+            f"config.model.decoder.patch_size={patch_size}: the backbone's tokens are reconstructed one per patch; "
+            "set it to 1."
         )
-        target, patch_size = "features", 1
+    # Values per decoded position: the backbone's width, or a p x p patch of the per-pixel target.
+    output_size = tokens.shape[-1] if target.channels is None else target.channels * patch_size**2
+    if config.decoder.name == "mlp":
+        pixel_grid = tuple(side // patch_size for side in config.image_size)
+        if target.field is not None and pixel_grid != patch_grid:
+            raise ValueError(
+                f"config.model.decoder.patch_size={patch_size} cuts {tuple(config.image_size)} frames into a "
+                f"{pixel_grid} grid, but the MLP decoder decodes the encoder's {patch_grid} patches; set it to "
+                f"{config.image_size[0] // patch_grid[0]}."
+            )
+        decoder = MLPDecoder(
+            output_size, num_patches, tuple(config.decoder.hidden_sizes), config.init_scheme, dtype, name="decoder"
+        )
     else:
-        patch_size = config.decoder.patch_size
+        if target.field is None:
+            raise ValueError(
+                "config.model.decoder.name='spatial_broadcast' decodes pixels, not the backbone's tokens; set "
+                "config.model.decoder.target to one of "
+                f"{sorted(n for n, t in targets.TARGETS.items() if t.field is not None)}, or use the 'mlp' decoder."
+            )
         decoder = SpatialBroadcastDecoder(
-            config.decoder.output_size * patch_size**2,
+            output_size,
             tuple(config.decoder.resolution),
             tuple(config.decoder.features),
             tuple(config.decoder.upsample),
@@ -110,10 +131,8 @@ def build_model(config: ml_collections.ConfigDict) -> VideoModel:
             dtype=dtype,
             name="decoder",
         )
-        target = config.decoder.target
-        _one_of("decoder.target", target, TARGETS[1:])
     return VideoModel(
-        initializer, encoder, processor, decoder, patch_grid, target=target, target_patch_size=patch_size
+        initializer, encoder, processor, decoder, patch_grid, target=config.decoder.target, target_patch_size=patch_size
     )
 
 

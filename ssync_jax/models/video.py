@@ -5,6 +5,8 @@ import jax
 import jax.numpy as jnp
 from flax import linen as nn
 
+from ssync_jax import targets as target_kinds
+
 
 def _processor_step(
     processor: "Processor", predicted: jax.Array, features: jax.Array
@@ -83,11 +85,6 @@ def pixel_patches(video: jax.Array, patch_size: int) -> jax.Array:
     return einops.rearrange(video, "b t (h p) (w q) c -> b t h w (p q c)", p=patch_size, q=patch_size)
 
 
-TARGETS = ("features", "video", "depth", "flow")
-# The batch field each per-pixel target comes from.
-TARGET_FIELDS = {"depth": "depth", "flow": "forward_flow"}
-
-
 class VideoModel(nn.Module):
     """SAVi-style object-centric video model (the SSync/VideoSAUR architecture for feature targets).
 
@@ -97,13 +94,13 @@ class VideoModel(nn.Module):
             backbone); the maps come out on it.
         encoder: `FrameEncoder`.
         processor: `Processor`.
-        decoder: `MLPDecoder` (patch features) or `SpatialBroadcastDecoder` (pixels, flow, depth).
-        target: What the decoder reconstructs (`TARGETS`): "features" (the backbone's tokens),
-            "video" (the frames), or a per-pixel field the batch carries beside them (`targets` of
-            the call): "depth" as log(1 + depth) (SAVi++), "flow" the forward optical flow as
-            (d_row, d_col) in pixels (SAVi).
-        target_patch_size: For pixel targets: p > 1 reconstructs p x p patches, the target rearranged
-            to [B, T, H/p, W/p, p*p*C] (a decoder on the encoder's patch grid instead of full resolution).
+        decoder: `MLPDecoder` (one MLP per slot and patch) or `SpatialBroadcastDecoder` (a CNN per slot).
+        target: What the decoder reconstructs, a name of `ssync_jax.targets.TARGETS`: "features" (the
+            backbone's tokens), "video" (the frames), or a per-pixel field the batch carries beside
+            them (`targets` of the call), e.g. "depth", "flow".
+        target_patch_size: For per-pixel targets: p > 1 reconstructs p x p patches, the target
+            rearranged to [B, T, H/p, W/p, p*p*C] (a decoder on the encoder's patch grid instead of
+            full resolution; flattened to [B, T, N, p*p*C] for the MLP decoder).
     """
 
     initializer: nn.Module
@@ -140,9 +137,8 @@ class VideoModel(nn.Module):
             reconstruction [B, T, N, F] or [B, T, H, W, C]; target (same shape as reconstruction);
             state [B, S, D] to continue with the following frames.
         """
-        if self.target not in TARGETS:
-            raise ValueError(f"config.model.target must be one of {TARGETS}, got {self.target!r}")
-        if tokens is not None and self.target != "features":
+        target = target_kinds.get(self.target)
+        if tokens is not None and target.field is not None:
             raise ValueError(
                 "Pre-extracted tokens cannot train a model that reconstructs the frames; use "
                 "config.model.decoder.name='mlp' (feature targets) or train on video."
@@ -169,11 +165,11 @@ class VideoModel(nn.Module):
             reconstruction=decoded["reconstruction"],
             state=state,
         )
-        if self.target == "features":
-            outputs["target"] = tokens
-        elif self.target == "video":
-            outputs["target"] = pixel_patches(video, self.target_patch_size)
-        elif targets is not None:
-            field = jnp.log1p(jnp.maximum(targets, 0.0)) if self.target == "depth" else targets
-            outputs["target"] = pixel_patches(field.astype(jnp.float32), self.target_patch_size)
+        values = {None: tokens, "video": video}.get(target.field, targets)
+        if values is not None:
+            if target.field is not None:
+                values = pixel_patches(target.transform(values), self.target_patch_size)  # [B, T, h, w, F]
+            if target.field is not None and outputs["reconstruction"].ndim == 4:  # The MLP decoder's [B, T, N, F].
+                values = values.reshape(*values.shape[:2], -1, values.shape[-1])
+            outputs["target"] = values
         return outputs

@@ -1,0 +1,149 @@
+"""The learning studies of docs/RESULTS.md §1, each a list of runs that `benchmarks.learning --study` trains.
+
+A run is `main.py --config CONFIG:VARIANT` with the study's and its own `--config.*` overrides; a
+run may start from another run's checkpoint (`branch`, via `config.init_from`), as an SSync run
+shares the first 30 % of training with its base twin. Names are the run directories under `--root`.
+"""
+
+import dataclasses
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+    """One training run of a study.
+
+    Attributes:
+        name: its directory under the study's root.
+        variant: the config's variant ("base" or "ssync").
+        overrides: `--config.KEY=VALUE` for this run (win over the study's).
+        branch: (another run's name, step): start from that run's checkpoint at that step.
+    """
+
+    name: str
+    variant: str
+    overrides: tuple[str, ...] = ()
+    branch: tuple[str, int] | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Study:
+    """Runs of one config, compared in one table.
+
+    Attributes:
+        config: the config file.
+        description: what the study asks (printed above its table).
+        runs: in training order (a branch comes after the run it branches from).
+        overrides: `--config.KEY=VALUE` for every run.
+        test: evaluate each finished run once on the test split (else validation only).
+        name: its key in `STUDIES`.
+    """
+
+    config: str
+    description: str
+    runs: tuple[Run, ...]
+    overrides: tuple[str, ...] = ()
+    test: bool = True
+    name: str = ""
+
+
+def _ablations() -> Study:
+    """§1.5: what drives the collapse of `configs/synthetic.py:ssync` on the 8x8 grid (seed 0, 10k steps)."""
+    steps = 10_000
+    return Study(
+        config="configs/synthetic.py",
+        description="SSync ablations on the 8x8 default (7 slots, seed 0, 10,000 steps, SSync on at 3,000 "
+        "unless said otherwise); validation split",
+        overrides=(f"--config.num_train_steps={steps}", "--config.eval_every_steps=1000"),
+        test=False,
+        runs=(
+            Run("base", "base"),
+            Run("ssync", "ssync"),
+            Run("boundary_only", "ssync", ("--config.losses.ssync_interior.weight=0.0",)),
+            Run("interior_only", "ssync", ("--config.losses.ssync_boundary.weight=0.0",)),
+            # No IoU exceeds 1, so no slot is ever merged.
+            Run("no_merging", "ssync", ("--config.ssync.merge_iou_threshold=1.0",)),
+            Run(
+                "switch_on_60",
+                "ssync",
+                ("--config.losses.ssync_boundary.warmup_fraction=0.6", "--config.losses.ssync_interior.warmup_fraction=0.6"),
+            ),
+            # The trained base (10,000 steps) continued on a 20,000-step schedule with SSync from step
+            # 10,000 (50 %), stopped at 15,000: SSync switched on in a model whose maps carry objects.
+            Run(
+                "from_trained_base",
+                "ssync",
+                (
+                    "--config.num_train_steps=20000",
+                    "--config.stop_after_step=15000",
+                    "--config.losses.ssync_boundary.warmup_fraction=0.5",
+                    "--config.losses.ssync_interior.warmup_fraction=0.5",
+                ),
+                branch=("base", steps),
+            ),
+        ),
+    )
+
+
+# The regimes of §1.6: configs/synthetic16.py with either decoder, 15,000 steps, SSync on at 30 %.
+REGIME_STEPS = 15_000
+REGIME_SWITCH_ON = round(0.3 * REGIME_STEPS)
+
+
+def _premise(decoder: str) -> Study:
+    """§1.6: does SSync's premise hold on the base model at 30 % of training (validation split)?
+
+    A 7-slot and a 1-slot base run, both stopped at the switch-on step. The 7-slot run is the
+    seed-0 base of the regime's Table 7 study (same root), which continues it to the end.
+    """
+    return Study(
+        config="configs/synthetic16.py",
+        description=f"SSync's premise on configs/synthetic16.py:base,{decoder} at 30 % of training "
+        f"(step {REGIME_SWITCH_ON} of {REGIME_STEPS}); validation split",
+        overrides=(f"--config.num_train_steps={REGIME_STEPS}", f"--config.stop_after_step={REGIME_SWITCH_ON}"),
+        test=False,
+        runs=(
+            Run("base_slots7_seed0", f"base,{decoder}"),
+            Run("base_slots1_seed0", f"base,{decoder}", ("--config.model.num_slots=1",)),
+        ),
+    )
+
+
+def _table7(decoder: str, slots: tuple[int, ...] = (7, 15), seeds: tuple[int, ...] = (0, 1, 2)) -> Study:
+    """§1.7: the paper's Table 7 in miniature: base vs SSync at several slot counts, 3 seeds, test split.
+
+    Each SSync run branches from its base twin's checkpoint at 30 %: the pair shares its first 30 %
+    of training, as the paper's schedule (SSync off until then) makes them.
+    """
+    runs = []
+    for count in slots:
+        for seed in seeds:
+            base = f"base_slots{count}_seed{seed}"
+            settings = (f"--config.seed={seed}", f"--config.model.num_slots={count}")
+            runs.append(Run(base, f"base,{decoder}", settings))
+            runs.append(Run(f"ssync_slots{count}_seed{seed}", f"ssync,{decoder}", settings, branch=(base, REGIME_SWITCH_ON)))
+    return Study(
+        config="configs/synthetic16.py",
+        description=f"Table 7 in miniature: configs/synthetic16.py:{{base,ssync}},{decoder}, "
+        f"{REGIME_STEPS} steps, SSync from step {REGIME_SWITCH_ON} (branched from the base twin there)",
+        overrides=(
+            f"--config.num_train_steps={REGIME_STEPS}",
+            f"--config.keep_checkpoint_steps=({REGIME_SWITCH_ON},)",
+        ),
+        test=True,
+        runs=tuple(runs),
+    )
+
+
+STUDIES = {
+    "ablations": _ablations,
+    "premise_mlp": lambda: _premise("mlp"),
+    "premise_sb": lambda: _premise("sb"),
+    "table7_mlp": lambda: _table7("mlp"),
+    "table7_sb": lambda: _table7("sb"),
+}
+
+
+def get(name: str) -> Study:
+    if name not in STUDIES:
+        raise KeyError(f"Unknown study {name!r}; the studies: {sorted(STUDIES)}")
+    return dataclasses.replace(STUDIES[name](), name=name)

@@ -1,0 +1,112 @@
+r"""SSync's regime study on a CPU: the default's data on a 16x16 patch grid, the whole recipe in this file.
+
+Why: on the default's 8x8 grid SSync has no room (70 % of the patches are boundary patches, objects
+have no interiors) and collapses the slots (docs/RESULTS.md §1.3-1.5). Here the encoder keeps a
+16x16 grid of the same 32² MOVi-A-like frames, so a typical object spans several patches with
+interior ones. docs/RESULTS.md §1.6 has the criteria this regime was held to before SSync ran in
+it, and what it measured.
+
+Data: `synthetic_movi/a_32x32_8frames` (the default's: 2-5 plain-coloured solids, static camera,
+300/50/50 videos of 8 frames at 32²). Model: a 4-layer CNN at stride 2 (a 16x16 grid) with a
+position embedding; 7 slots x 64 drawn from a learned Gaussian; slot attention (3 iterations on
+the first frame, 2 after); a one-block transformer predictor; the decoder (the variant's second
+part) on the 16x16 grid, reconstructing each cell's 2x2 pixels:
+    "sb"  SAVi's spatial-broadcast CNN decoder (2 convolutions of 32, kernel 3), as the default;
+    "mlp" the paper's decoder: one MLP (3 x 128, ReLU) per slot and patch, from the slot plus a
+          learned patch position embedding (`configs/movi_c.py` decodes DINOv2 features this way).
+Objective: pixel MSE + SlotContrast 0.5; ":ssync" adds SSync's boundary and interior losses (weight
+1 each, τ 0.7, from 30 % of training: the paper's settings, unchanged). Training: 15,000 steps of
+8 clips of 2 frames, Adam 4e-4 (200 warm-up steps, exponential decay to half), validation every
+1,500 steps; the checkpoint at 30 % (step 4,500) is kept, for SSync runs that branch off it.
+
+    python main.py --config configs/synthetic16.py:base,mlp --workdir workdirs/synthetic16
+    python main.py --config configs/synthetic16.py:ssync,mlp --workdir workdirs/synthetic16_ssync \
+        --config.init_from=workdirs/synthetic16 --config.init_from_step=4500
+
+Variants: "base" or "ssync", then "," and the decoder, "sb" or "mlp" (default "base,mlp").
+"""
+
+import ml_collections
+
+from configs import common
+
+DECODERS = ("sb", "mlp")
+
+
+def get_config(variant: str = "base,mlp") -> ml_collections.ConfigDict:
+    """Args: variant: "base" or "ssync" (SSync from 30 % of training), "," and the decoder, "sb" or "mlp"."""
+    losses_variant, _, decoder = variant.partition(",")
+    decoder = decoder or "mlp"
+    if decoder not in DECODERS:
+        raise ValueError(f"Unknown decoder {decoder!r} in variant {variant!r}; use 'base,mlp', 'ssync,sb', ...")
+    config = ml_collections.ConfigDict()
+    config.seed = 0
+    num_slots = ml_collections.FieldReference(7)  # The model's, and the boxes' rows + 1.
+    image_size = ml_collections.FieldReference((32, 32))  # One value for the data and the model.
+    num_train_steps = 15_000
+
+    # Input pipeline (ssync_jax/data/pipeline.py).
+    config.data = common.data(
+        "synthetic_movi/a_32x32_8frames",  # Generated on first use (~10 s).
+        image_size=image_size,
+        chunk_length=2,
+        normalization="zero_one",
+        bicubic="pil",
+        eval_resolution="dataset",
+        global_batch_size=8,
+        eval_batch_size=8,
+        num_workers=0,
+        num_slots=num_slots,
+        prefetch_buffer_size=2,
+        flip_prob=0.5,
+    )
+
+    # Model (ssync_jax/models/factory.py): a SAVi-S-like CNN at stride 2 (a 16x16 patch grid), 7 slots,
+    # SAVi's conventions (Flax initialisation, GRU on the slots, standard attention scale).
+    if decoder == "mlp":
+        decoder_config = common.mlp_decoder(hidden_sizes=(128, 128, 128), target="video", patch_size=2)
+    else:
+        decoder_config = common.spatial_broadcast_decoder(
+            resolution=(16, 16), features=(32, 32), upsample=(False, False), kernel_size=3, patch_size=2
+        )
+    config.model = ml_collections.ConfigDict(
+        dict(
+            num_slots=num_slots,
+            slot_dim=64,
+            image_size=image_size,
+            dtype="float32",  # Computation dtype of the trainable parts.
+            init_scheme="flax",
+            initializer=dict(name="gaussian"),
+            encoder=dict(
+                backbone="savi_cnn",
+                cnn_features=(32, 32, 32, 32),
+                cnn_strides=(2, 1, 1, 1),
+                position_embedding=True,
+                backbone_dtype="float32",
+                freeze_backbone=False,
+            ),
+            corrector=dict(num_iterations=2, first_frame_iterations=3, mlp_multiplier=4, eps=1e-8, gru_state="slots"),
+            predictor=dict(num_blocks=1, num_heads=4, mlp_multiplier=4, attention_logit_scale="rsqrt_head_dim"),
+            decoder=decoder_config,
+        )
+    )
+
+    # Objective: reconstruction + SlotContrast; `ssync` adds SSync from 30 % on, the paper's settings.
+    config.losses = common.losses(losses_variant, reconstruction=1.0, slot_contrast=0.5, ssync=1.0, ssync_warmup=0.3)
+    config.ssync = common.ssync(merge_iou_threshold=0.7)
+    config.loss_group_size = ml_collections.config_dict.placeholder(int)  # None: the whole global batch.
+    config.optimizer = common.adam(learning_rate=4e-4, warmup_steps=200, final_lr_fraction=0.5, grad_clip_norm=0.05)
+
+    # Loop and evaluation: whole 8-frame videos, up to 5 objects + background.
+    common.set_loop(
+        config,
+        num_train_steps,
+        log_every=100,
+        image_every=1500,
+        eval_every=1500,
+        checkpoint_every=1500,
+        keep_best=0,
+    )
+    config.keep_checkpoint_steps = (round(0.3 * num_train_steps),)  # Where SSync runs branch off.
+    config.eval = common.evaluation(chunk_length=8, num_true_ids=6, fg_ari_without_foreground="skip")
+    return config
