@@ -158,7 +158,7 @@ def restore_run(
     try:
         steps = sorted(manager.all_steps())
         if not steps or (step is not None and step not in steps):
-            wanted = "any checkpoint" if step is None else f"a checkpoint of step {step}"
+            wanted = "checkpoint" if step is None else f"checkpoint of step {step}"
             raise FileNotFoundError(
                 f"config.init_from={path}: no {wanted} in {directory} (steps there: {steps}); set "
                 "config.init_from_step to one of those steps."

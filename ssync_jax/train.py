@@ -315,7 +315,10 @@ def _start_from(config: ml_collections.ConfigDict, layout: StateLayout, train_it
     """
     source = config.init_from
     if not config.init_from_params_only and checkpoints.is_workdir(source):
-        same_data = same_data_stream(config, checkpoints.read_config(source))
+        try:
+            same_data = same_data_stream(config, checkpoints.read_config(source))
+        except FileNotFoundError:  # Not a main.py run: its data stream is unknown.
+            same_data = False
         iterator = train_iterator if same_data else None
         state, step = checkpoints.restore_run(source, layout.abstract, iterator, config.init_from_step)
         data = "its data position" if same_data else "the data from the start (the runs' data settings or seed differ)"

@@ -273,3 +273,56 @@ def test_a_flow_target_trains_on_the_batchs_forward_flow(data_dir, tmp_path):
     state = train.train_and_evaluate(config, str(tmp_path / "flow"), run_evaluation=False)
     events = read_events(str(tmp_path / "flow"))
     assert int(state.step) == 2 and np.isfinite(events["loss/reconstruction"][2])
+
+
+def test_a_run_started_from_another_continues_from_its_state_and_data_position(data_dir, tmp_path, caplog):
+    config = tiny_config(data_dir, num_train_steps=4)
+    config.keep_checkpoint_steps = (1,)  # Kept although later checkpoints push it out of the latest two.
+    checkpoints.write_config(str(tmp_path / "parent"), config)  # As main.py does: the parent's data settings.
+    parent = train.train_and_evaluate(config, str(tmp_path / "parent"), run_evaluation=False)
+    manager = checkpoints.create_manager(str(tmp_path / "parent"), max_to_keep=2)
+    assert manager.all_steps() == [1, 3, 4]
+    manager.close()
+
+    config.init_from, config.init_from_step = str(tmp_path / "parent"), 1
+    with caplog.at_level("INFO", logger="absl"):
+        branch = train.train_and_evaluate(config, str(tmp_path / "branch"), run_evaluation=False)
+    assert f"Started from {tmp_path / 'parent'} at step 1" in caplog.text and "its data position" in caplog.text
+    # Steps 2-4 from the parent's step-1 params, Adam moments, RNG and next batches: the parent's run.
+    assert int(branch.step) == 4
+    jax.tree.map(np.testing.assert_array_equal, jax.device_get(branch.params), jax.device_get(parent.params))
+    jax.tree.map(np.testing.assert_array_equal, jax.device_get(branch.opt_state), jax.device_get(parent.opt_state))
+    assert sorted(read_events(str(tmp_path / "branch"))["loss/total"]) == [2, 3, 4]
+
+    # Another seed reads other batches: the state carries over, the data starts from the beginning.
+    config.seed = 1
+    with caplog.at_level("INFO", logger="absl"):
+        reseeded = train.train_and_evaluate(config, str(tmp_path / "reseeded"), run_evaluation=False)
+    assert "the data from the start" in caplog.text and int(reseeded.step) == 4
+
+
+def test_a_run_started_from_params_alone_begins_at_step_0_with_those_params(data_dir, tmp_path):
+    config = tiny_config(data_dir, num_train_steps=2)
+    parent = train.train_and_evaluate(config, str(tmp_path / "parent"), run_evaluation=False)
+    imported = str(tmp_path / "imported")  # As `import_torch_checkpoint` writes one: params alone.
+    with ocp.StandardCheckpointer() as checkpointer:
+        checkpointer.save(imported, {"params": jax.device_get(parent.params)})
+    for source, params_only in ((imported, False), (str(tmp_path / "parent"), True)):
+        config.init_from, config.init_from_params_only, config.num_train_steps = source, params_only, 0
+        started = train.train_and_evaluate(config, str(tmp_path / f"from_{params_only}"), run_evaluation=False)
+        assert int(started.step) == 0
+        jax.tree.map(np.testing.assert_array_equal, jax.device_get(started.params), jax.device_get(parent.params))
+        first_moments = jax.tree.leaves(started.opt_state)
+        assert all(not np.any(np.asarray(leaf)) for leaf in first_moments if np.ndim(leaf) > 0)  # Fresh Adam.
+
+
+def test_starting_from_a_missing_step_or_another_model_says_what_to_change(data_dir, tmp_path):
+    config = tiny_config(data_dir, num_train_steps=2)
+    train.train_and_evaluate(config, str(tmp_path / "parent"), run_evaluation=False)
+    config.init_from, config.init_from_step = str(tmp_path / "parent"), 7
+    with pytest.raises(FileNotFoundError, match=r"no checkpoint of step 7 .* \(steps there: \[1, 2\]\); set config.init_from_step"):
+        train.train_and_evaluate(config, str(tmp_path / "missing"), run_evaluation=False)
+    config.init_from_step = None
+    config.model.slot_dim = 8
+    with pytest.raises(ValueError, match="does not fit this run's model"):
+        train.train_and_evaluate(config, str(tmp_path / "other_model"), run_evaluation=False)

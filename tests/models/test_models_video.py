@@ -152,7 +152,6 @@ def test_pixel_model_outputs_per_pixel_masks_and_targets_the_video():
         upsample=(True, True, False),
         kernel_size=5,
         patch_size=1,
-        output_size=3,
         target="video",
     )
     model = build_model(config)
@@ -241,7 +240,7 @@ def test_mlp_decoder_mixing_hidden_states_equals_mixing_each_slots_output():
 def test_depth_and_flow_models_reconstruct_the_batchs_field_in_patches(target, channels):
     config = tiny_config(
         name="spatial_broadcast", resolution=(4, 4), features=(8,), upsample=(False,), kernel_size=3,
-        patch_size=2, output_size=channels, target=target,
+        patch_size=2, target=target,
     )  # fmt: skip
     model = build_model(config)
     video = jnp.zeros((1, 2, 8, 8, 3))
@@ -252,3 +251,35 @@ def test_depth_and_flow_models_reconstruct_the_batchs_field_in_patches(target, c
     np.testing.assert_allclose(out["target"], pixel_patches(expected, 2), rtol=1e-6)
     assert out["reconstruction"].shape == (1, 2, 4, 4, 4 * channels)
     assert "target" not in jax.jit(model.apply)(variables, video)  # Evaluation needs none.
+
+
+def test_mlp_decoder_reconstructs_each_patchs_pixels_on_the_encoders_grid():
+    config = tiny_config(target="video", patch_size=2)  # 8x8 frames, a 4x4 grid: 2x2 pixels per patch.
+    model = build_model(config)
+    video = jax.random.normal(jax.random.key(2), (1, 2, 8, 8, 3))
+    out = jax.jit(model.apply)(random_variables(model, video), video)
+    assert out["reconstruction"].shape == out["target"].shape == (1, 2, 16, 12)
+    # Patch n = (row, col) of the 4x4 grid holds its 2x2 pixels row by row, channels last.
+    expected = np.asarray(video).reshape(1, 2, 4, 2, 4, 2, 3).transpose(0, 1, 2, 4, 3, 5, 6).reshape(1, 2, 16, 12)
+    np.testing.assert_array_equal(out["target"], expected)
+    with pytest.raises(ValueError, match="decoder.patch_size=4 cuts .* set it to 2"):
+        build_model(tiny_config(target="video", patch_size=4))
+
+
+def test_a_new_target_is_one_entry_of_the_registry(monkeypatch):
+    from ssync_jax import targets
+
+    # A grey-level target: one channel, the mean of the frame's colours.
+    grey = targets.Target("video", 1, lambda v: jnp.mean(v, axis=-1, keepdims=True), "grey levels")
+    monkeypatch.setitem(targets.TARGETS, "grey", grey)
+    model = build_model(tiny_config(target="grey", patch_size=2))
+    video = jax.random.normal(jax.random.key(3), (1, 2, 8, 8, 3))
+    out = jax.jit(model.apply)(random_variables(model, video), video)
+    expected = np.asarray(video).mean(-1).reshape(1, 2, 4, 2, 4, 2).transpose(0, 1, 2, 4, 3, 5).reshape(1, 2, 16, 4)
+    np.testing.assert_allclose(out["target"], expected, rtol=1e-6)
+    assert out["reconstruction"].shape == (1, 2, 16, 4)
+
+
+def test_unknown_target_names_the_config_key_and_the_choices():
+    with pytest.raises(ValueError, match=r"config.model.decoder.target='rgbd' is unknown; choose one of \['depth', "):
+        build_model(tiny_config(target="rgbd"))
