@@ -27,7 +27,7 @@ from absl import app, flags
 from ml_collections import config_flags
 
 from benchmarks import machine
-from ssync_jax import sharding, train
+from ssync_jax import sharding, train_state
 from ssync_jax.models import build_model
 
 # Dense peak TFLOP/s per chip by device kind (prefix match) and compute dtype.
@@ -65,13 +65,13 @@ def measure(config: ml_collections.ConfigDict, dtype: str, per_device_batch: int
     if config.loss_group_size and batch_size % config.loss_group_size:
         config.loss_group_size = None  # Fewer clips than one of the authors' groups: one group.
     model = build_model(config.model)
-    layout = train.state_layout(model, config, mesh)
+    layout = train_state.state_layout(model, config, mesh)
     state = jax.jit(layout.init_state, out_shardings=layout.shardings)(jax.random.key(0))
     state = state.replace(step=jnp.int32(config.num_train_steps - 1))  # Every loss active.
     shape = (batch_size, config.data.chunk_length, *config.data.image_size, 3)
     video = jax.device_put(jax.random.normal(jax.random.key(1), shape), sharding.batch_sharding(mesh))
     step_fn = jax.jit(
-        train.make_train_step(model, layout.tx, layout.schedule, config),
+        train_state.make_train_step(model, layout.tx, layout.schedule, config),
         donate_argnums=0,
         out_shardings=(layout.shardings, sharding.replicated(mesh)),
     )

@@ -14,7 +14,7 @@ import numpy as np
 from absl import app, flags
 from ml_collections import config_flags
 
-from ssync_jax import sharding, train
+from ssync_jax import sharding, train_state
 from ssync_jax.models import build_model
 
 
@@ -24,11 +24,11 @@ def main(argv: list[str]) -> None:
     config = options.config
     mesh = sharding.make_mesh()
     model = build_model(config.model)
-    init_state, tx, schedule = train.make_initializer(model, config)
+    init_state, tx, schedule = train_state.make_initializer(model, config)
     shardings = sharding.state_shardings(jax.eval_shape(init_state, jax.random.key(0)), mesh, config.shard_params)
     state = jax.jit(init_state, out_shardings=shardings)(jax.random.key(config.seed))
     step_fn = jax.jit(
-        train.make_train_step(model, tx, schedule, config),
+        train_state.make_train_step(model, tx, schedule, config),
         donate_argnums=0,
         out_shardings=(shardings, sharding.replicated(mesh)),
     )

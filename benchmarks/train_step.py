@@ -13,7 +13,7 @@ excluded):
 - parts: each part jitted alone on the shapes it sees in training (frames folded into the batch), as
   value_and_grad of the sum of its outputs w.r.t. its parameters and inputs; the frozen backbone
   forward only. The corrector runs 2 iterations on every frame (training gives the first frame 3).
-- train step: `ssync_jax.train.make_train_step` jitted (model, the four losses, clipping, Adam) on a
+- train step: `ssync_jax.train_state.make_train_step` jitted (model, the four losses, clipping, Adam) on a
   batch of frames, and on the same frames' backbone tokens (float16, as
   `ssync_jax.tools.extract_features` stores them, the backbone skipped): the pre-extraction speed-up.
 - SSync objective: the two SSync terms of `ssync_jax.objectives.total_loss` alone (pseudo-labels,
@@ -34,7 +34,7 @@ from absl import app, flags
 
 from benchmarks import machine
 from configs import movi_c
-from ssync_jax import train
+from ssync_jax import train_state
 from ssync_jax.models import build_model
 from ssync_jax.models.corrector import SlotAttention
 from ssync_jax.models.decoders import MLPDecoder
@@ -153,7 +153,7 @@ def main(argv: list[str]) -> None:
     options = flags.FLAGS
     config = movi_c_config(options.batch, options.image_size, options.frames, options.backbone_dtype, options.dtype)
     model = build_model(config.model)
-    init_state, tx, schedule = train.make_initializer(model, config)
+    init_state, tx, schedule = train_state.make_initializer(model, config)
     state = jax.jit(init_state)(jax.random.key(0))
     state = state.replace(step=jnp.asarray(config.num_train_steps - 1, jnp.int32))  # SSync active.
     shape = (options.batch, options.frames, options.image_size, options.image_size, 3)
@@ -169,7 +169,7 @@ def main(argv: list[str]) -> None:
     )
     parts = part_timings(model, state.params, video, config, options.repeats)
 
-    step = jax.jit(train.make_train_step(model, tx, schedule, config))
+    step = jax.jit(train_state.make_train_step(model, tx, schedule, config))
     video_batch, token_batch = {"video": video}, {"tokens": tokens}
     logits = (outputs["enc_logits"], outputs["dec_logits"])  # [B, T, N, S] each
     video_step, video_mb = compiled_with_buffers(step, state, video_batch)

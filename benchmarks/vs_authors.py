@@ -10,7 +10,7 @@ of the case (`ssync_jax.tools.authors_case`: ViT-S/14 with random weights, 11 sl
 one after the other, so that no two ever share the cores: their step (forward with SSync's
 labelling, four losses, backward, clipping, Adam) in float32 and under PyTorch's CPU bfloat16
 autocast (their code's mixed precision on a CPU: Lightning's `precision="bf16"`), then ours
-(`ssync_jax.train.make_train_step` jitted, compilation excluded):
+(`ssync_jax.train_state.make_train_step` jitted, compilation excluded):
 
     ours, frames, float32           the backbone run every step, as theirs
     ours, frames, bfloat16          model.dtype and model.encoder.backbone_dtype = bfloat16
@@ -35,7 +35,7 @@ from absl import app, flags
 
 from benchmarks import machine
 from configs import movi_c
-from ssync_jax import sharding, train
+from ssync_jax import sharding, train_state
 from ssync_jax.models import build_model
 from ssync_jax.tools import authors_case, compare_authors
 from ssync_jax.tools.import_torch_checkpoint import convert
@@ -90,12 +90,12 @@ class OurStep:
         config = compare_authors.case_config(movi_c.get_config(), case)
         config.model.dtype = config.model.encoder.backbone_dtype = dtype
         model = build_model(config.model)
-        layout = train.state_layout(model, config, sharding.make_mesh(jax.devices()[:1]))
+        layout = train_state.state_layout(model, config, sharding.make_mesh(jax.devices()[:1]))
         params, _ = convert(state, config.model)
         self.state = jax.jit(layout.init_state)(jax.random.key(0)).replace(
             params=params, step=jnp.int32(case["global_step"])  # SSync active.
         )
-        self.step_fn = jax.jit(train.make_train_step(model, layout.tx, layout.schedule, config), donate_argnums=0)
+        self.step_fn = jax.jit(train_state.make_train_step(model, layout.tx, layout.schedule, config), donate_argnums=0)
         self.batch = {"video": case_video(case)} if inputs == "video" else {"tokens": tokens}
         self.run()  # Compiles.
 

@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from ssync_jax import checkpoints, paths, rollout, sharding, train
+from ssync_jax import checkpoints, paths, rollout, sharding, train_state
 from ssync_jax.data import transforms
 from ssync_jax.models import build_model
 from ssync_jax.objectives import resample
@@ -265,5 +265,5 @@ def load(
         )
     model = build_model(config.model)
     first_device = sharding.make_mesh(jax.local_devices()[:1])
-    params, _ = checkpoints.restore_params(path, train.state_layout(model, config, first_device).abstract.params, step)
+    params, _ = checkpoints.restore_params(path, train_state.abstract_params(model, config, first_device), step)
     return Predictor(model, params, config)

@@ -15,92 +15,28 @@ import json
 import os
 import signal
 from collections.abc import Callable, Mapping
-from typing import Any, NamedTuple
+from typing import Any
 
-import flax
 import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
-import optax
 from absl import logging
 from clu import metric_writers, periodic_actions
 from jax.experimental import multihost_utils
 
 from ssync_jax import checkpoints, evaluate, paths, rollout, sharding, summaries, targets
 from ssync_jax.data import pipeline, precomputed
-from ssync_jax.models import build_model, load_pretrained_backbone, trainable_mask
-from ssync_jax.objectives import total_loss
-
-# The batch entries the train step reads: video or tokens, first-frame boxes for box-conditioned slots,
-# and the per-pixel field a depth or flow target comes from.
-MODEL_INPUTS = ("video", "tokens", "boxes", *targets.side_fields())
-
-
-@flax.struct.dataclass
-class TrainState:
-    """Everything a training step changes; what a checkpoint holds besides the data position.
-
-    Attributes:
-        step: updates taken, int32 scalar.
-        params: the model parameters.
-        opt_state: the optimizer's state.
-        rng: raw uint32 PRNG key data [2]; each step folds in `step`.
-    """
-
-    step: jax.Array
-    params: Any
-    opt_state: Any
-    rng: jax.Array
-
-
-def learning_rate_schedule(optimizer: ml_collections.ConfigDict, num_steps: int) -> optax.Schedule:
-    """Linear warm-up from 0 to `learning_rate`, then exponential decay to `final_lr_fraction` x at the last step.
-
-    Args:
-        optimizer: `config.optimizer` (learning_rate, warmup_steps, final_lr_fraction).
-        num_steps: total training steps.
-
-    Returns:
-        step -> learning rate.
-    """
-    warmup = min(optimizer.warmup_steps, num_steps)
-    peak = optimizer.learning_rate
-    return optax.join_schedules(
-        [
-            optax.linear_schedule(0.0, peak, warmup),
-            optax.exponential_decay(peak, max(num_steps - warmup, 1), optimizer.final_lr_fraction),
-        ],
-        [warmup],
-    )
-
-
-def make_optimizer(
-    config: ml_collections.ConfigDict, params: Any
-) -> tuple[optax.GradientTransformation, optax.Schedule]:
-    """Adam with global-norm clipping on the trainable params; frozen ones (the backbone) never change.
-
-    Args:
-        config: the experiment config (`optimizer`, `num_train_steps`, `model`).
-        params: the params or their abstract shapes (for the trainable mask).
-
-    Returns:
-        The optimizer and its learning-rate schedule.
-    """
-    schedule = learning_rate_schedule(config.optimizer, config.num_train_steps)
-    adam = optax.chain(
-        optax.clip_by_global_norm(config.optimizer.grad_clip_norm),
-        optax.adam(schedule, b1=config.optimizer.b1, b2=config.optimizer.b2),
-    )
-    mask = trainable_mask(params, config.model)
-    labels = jax.tree.map(lambda trainable: "trainable" if trainable else "frozen", mask)
-    return optax.multi_transform({"trainable": adam, "frozen": optax.set_to_zero()}, labels), schedule
-
-
-def _l2(tree: Any, mask: Any) -> jax.Array:
-    """Global L2 norm over the leaves where `mask` is True."""
-    squares = jax.tree.map(lambda x, keep: jnp.sum(jnp.square(x)) if keep else 0.0, tree, mask)
-    return jnp.sqrt(sum(jax.tree.leaves(squares)))
+from ssync_jax.models import build_model, load_pretrained_backbone
+from ssync_jax.objectives import registry
+from ssync_jax.train_state import (
+    MODEL_INPUTS,
+    StateLayout,
+    TrainState,
+    abstract_params,
+    make_train_step,
+    state_layout,
+)
 
 
 def make_image_step(model, config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh) -> Callable:
@@ -108,7 +44,7 @@ def make_image_step(model, config: ml_collections.ConfigDict, mesh: jax.sharding
     one chunk through the rollout, then the slot argmaxes and (with SSync losses) the pseudo-labels,
     replicated on every device so that every process can read them."""
     preview = rollout.Rollout(model, config.data.chunk_length, config.seed)
-    uses_ssync = any(name.startswith("ssync_") for name in config.losses)
+    uses_ssync = registry.uses_ssync(config.losses)
     ssync_config = config.ssync.to_dict() if uses_ssync else None
     maps = jax.jit(
         functools.partial(summaries.first_example_maps, ssync_config=ssync_config),
@@ -121,62 +57,6 @@ def make_image_step(model, config: ml_collections.ConfigDict, mesh: jax.sharding
         return maps(outputs)
 
     return image_step
-
-
-def make_train_step(
-    model, tx: optax.GradientTransformation, schedule: optax.Schedule, config: ml_collections.ConfigDict
-) -> Callable:
-    """The pure update `(state, batch) -> (state, scalars)`; jit it with the state donated.
-
-    `batch` holds "video" [B, T, H, W, 3], or "tokens" [B, T, N, C] of the frozen backbone
-    (`ssync_jax.data.precomputed`), which the model then skips.
-
-    Args:
-        model: the video model.
-        tx: from `make_optimizer`.
-        schedule: its learning-rate schedule (logged).
-        config: the experiment config (`losses`, `ssync`, `num_train_steps`, `model`).
-
-    Returns:
-        The step function; `scalars` maps TensorBoard names to scalars: `loss/total`, `loss/<term>`
-        (unweighted), the objective's statistics, `optim/learning_rate`, `optim/l2_grads`,
-        `optim/l2_params`, `optim/l2_updates` (the last three over trainable params).
-    """
-    loss_fn = total_loss.build_loss_fn(config.losses, config.ssync, config.loss_group_size)
-    num_steps = config.num_train_steps
-    target_field = targets.get(model.target).field
-
-    def train_step(state: TrainState, batch: Mapping[str, jax.Array]) -> tuple[TrainState, dict[str, jax.Array]]:
-        rng = jax.random.fold_in(jax.random.wrap_key_data(state.rng), state.step)
-
-        def objective(params):
-            outputs = model.apply(
-                {"params": params},
-                batch.get("video"),
-                batch.get("boxes"),  # The slot initialiser's conditioning, if it takes one.
-                tokens=batch.get("tokens"),
-                targets=batch.get(target_field) if target_field not in (None, "video") else None,
-                rngs={"slots": rng},
-            )
-            total, terms, stats = loss_fn(outputs, state.step, num_steps)
-            return total, (terms, stats)
-
-        (total, (terms, stats)), grads = jax.value_and_grad(objective, has_aux=True)(state.params)
-        updates, opt_state = tx.update(grads, state.opt_state, state.params)
-        params = optax.apply_updates(state.params, updates)
-        mask = trainable_mask(state.params, config.model)
-        scalars = {
-            "loss/total": total,
-            **{f"loss/{name}": value for name, value in terms.items()},
-            **stats,
-            "optim/learning_rate": schedule(state.step),
-            "optim/l2_grads": _l2(grads, mask),
-            "optim/l2_params": _l2(params, mask),
-            "optim/l2_updates": _l2(updates, mask),
-        }
-        return state.replace(step=state.step + 1, params=params, opt_state=opt_state), scalars
-
-    return train_step
 
 
 class _StopRequest:
@@ -225,61 +105,6 @@ def _check_finite(first_bad: jax.Array, train_metrics, manager) -> None:
         f"(step {manager.latest_step()}) is in {manager.directory}; lower config.optimizer."
         "learning_rate or check the input data, then rerun the same command to resume from it."
     )
-
-
-def make_initializer(
-    model, config: ml_collections.ConfigDict
-) -> tuple[Callable, optax.GradientTransformation, optax.Schedule]:
-    """The train state's initialiser and the optimizer it is built with.
-
-    Args:
-        model: the video model.
-        config: the experiment config (`data` for the input shape, `optimizer`, `model`).
-
-    Returns:
-        `init_state(rng) -> TrainState` (pure; jit it with the shardings), the optimizer, its schedule.
-    """
-    video_shape = (1, config.data.chunk_length, *config.data.image_size, 3)
-    boxes = jnp.zeros((1, config.model.num_slots - 1, 4)) if config.model.initializer.name == "box_conditioned" else None
-
-    def init_params(rng: jax.Array) -> Any:
-        params_rng, slots_rng = jax.random.split(rng)
-        return model.init({"params": params_rng, "slots": slots_rng}, jnp.zeros(video_shape), boxes)["params"]
-
-    tx, schedule = make_optimizer(config, jax.eval_shape(init_params, jax.random.key(0)))
-
-    def init_state(rng: jax.Array) -> TrainState:
-        params = init_params(rng)
-        return TrainState(jnp.zeros((), jnp.int32), params, tx.init(params), jax.random.key_data(rng))
-
-    return init_state, tx, schedule
-
-
-class StateLayout(NamedTuple):
-    """How a train state is made and where it lives.
-
-    Attributes:
-        init_state: `rng -> TrainState`, pure (jit it with `shardings`).
-        tx: the optimizer.
-        schedule: its learning-rate schedule.
-        abstract: the state as `jax.ShapeDtypeStruct`s carrying their shardings (a restore target).
-        shardings: a sharding for every leaf of the state.
-    """
-
-    init_state: Callable
-    tx: optax.GradientTransformation
-    schedule: optax.Schedule
-    abstract: TrainState
-    shardings: TrainState
-
-
-def state_layout(model, config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh) -> StateLayout:
-    """The train state's initialiser, optimizer, shapes and shardings on `mesh`, decided once for
-    training, evaluation and inference alike (`config.shard_params` splits large params)."""
-    init_state, tx, schedule = make_initializer(model, config)
-    abstract = jax.eval_shape(init_state, jax.random.key(config.seed))
-    shardings = sharding.state_shardings(abstract, mesh, config.shard_params)
-    return StateLayout(init_state, tx, schedule, sharding.with_shardings(abstract, shardings), shardings)
 
 
 def _initial_state(config: ml_collections.ConfigDict, init_state: Callable, shardings: Any) -> TrainState:
@@ -542,11 +367,11 @@ def evaluate_checkpoint(config: ml_collections.ConfigDict, workdir: str, step: i
     workdir = paths.absolute(workdir)
     mesh = sharding.make_mesh()
     model = build_model(config.model)
-    abstract_params = state_layout(model, config, mesh).abstract.params
+    shapes = abstract_params(model, config, mesh)
     if config.eval.params_checkpoint:
-        params, step = checkpoints.restore_params(config.eval.params_checkpoint, abstract_params)
+        params, step = checkpoints.restore_params(config.eval.params_checkpoint, shapes)
     else:
-        params, step = checkpoints.restore_params(workdir, abstract_params, step)
+        params, step = checkpoints.restore_params(workdir, shapes, step)
     results = evaluate.Evaluator(model, config, mesh).evaluate(params, evaluate.evaluation_dataset(config))
     checkpoints.write_evaluation(workdir, results, step, history=False)
     logging.info("Step %d: %s", step, results)

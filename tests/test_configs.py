@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ssync_jax import sharding, train
+from ssync_jax import sharding, train_state
 from ssync_jax.models import build_model, dinov2
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
@@ -39,8 +39,8 @@ def test_the_shipped_configs_are_found():
 
 def _step_and_state(config):
     model = build_model(config.model)
-    layout = train.state_layout(model, config, sharding.make_mesh(jax.devices()[:1]))
-    return train.make_train_step(model, layout.tx, layout.schedule, config), layout
+    layout = train_state.state_layout(model, config, sharding.make_mesh(jax.devices()[:1]))
+    return train_state.make_train_step(model, layout.tx, layout.schedule, config), layout
 
 
 @pytest.mark.parametrize("variant", VARIANTS)

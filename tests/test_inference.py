@@ -19,7 +19,7 @@ import pytest
 from jax.experimental.compilation_cache import compilation_cache as jax_compilation_cache
 from PIL import Image
 
-from ssync_jax import checkpoints, inference, paths, train, video_io
+from ssync_jax import checkpoints, inference, paths, train, train_state, video_io
 from ssync_jax.data import movi
 from ssync_jax.summaries import PALETTE
 from tests import tiny_train_config
@@ -168,7 +168,7 @@ def test_frames_not_at_the_model_input_size_are_rejected(predictor):
 def test_loading_reads_the_params_training_saved_at_each_step(workdir, predictor):
     # Independent path: the whole train state restored as training resumes it.
     config = predictor.config
-    init_state, _, _ = train.make_initializer(predictor.model, config)
+    init_state, _, _ = train_state.make_initializer(predictor.model, config)
     abstract_state = jax.eval_shape(init_state, jax.random.key(config.seed))
     manager = checkpoints.create_manager(workdir, max_to_keep=2)
     try:

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from configs import movi_c
-from ssync_jax import sharding, train
+from ssync_jax import sharding, train_state
 from ssync_jax.models import build_model
 from ssync_jax.objectives import total_loss
 from ssync_jax.tools import compare_authors
@@ -65,10 +65,10 @@ def test_bfloat16_training_keeps_float32_params_gradients_and_optimizer_state(ca
     config = config_in("bfloat16", reference)
     config.optimizer.warmup_steps = 0  # A full learning rate at the optimizer's first step.
     model = build_model(config.model)
-    layout = train.state_layout(model, config, sharding.make_mesh(jax.devices()[:1]))
+    layout = train_state.state_layout(model, config, sharding.make_mesh(jax.devices()[:1]))
     params, _ = convert(reference["state"], config.model)
     state = jax.jit(layout.init_state)(jax.random.key(0)).replace(params=params)
-    step = jax.jit(train.make_train_step(model, layout.tx, layout.schedule, config))
+    step = jax.jit(train_state.make_train_step(model, layout.tx, layout.schedule, config))
     new_state, scalars = step(state, {"video": video})
     for leaf in jax.tree.leaves((new_state.params, new_state.opt_state)):
         assert not jnp.issubdtype(leaf.dtype, jnp.floating) or leaf.dtype == jnp.float32

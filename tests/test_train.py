@@ -14,7 +14,7 @@ import orbax.checkpoint as ocp
 import pytest
 
 from configs import movi_c, movi_e, savi_movi_c, synthetic
-from ssync_jax import checkpoints, train
+from ssync_jax import checkpoints, train, train_state
 from ssync_jax.data import movi
 from tests import tiny_train_config
 
@@ -178,13 +178,13 @@ def test_rerunning_a_finished_run_says_it_is_complete_and_where_its_results_are(
 def test_missing_dataset_error_says_how_to_get_it(tmp_path):
     config = tiny_config(str(tmp_path))
     config.data.name = "movi_c/128x128:1.0.0"
-    with pytest.raises(movi.DatasetNotFoundError, match="python -m ssync_jax.data.movi convert"):
+    with pytest.raises(movi.DatasetNotFoundError, match="python -m ssync_jax.data.movi_convert"):
         train.train_and_evaluate(config, str(tmp_path / "workdir"))
 
 
 def test_learning_rate_warms_up_linearly_then_halves_exponentially_by_the_last_step():
     config = movi_c.get_config()
-    schedule = train.learning_rate_schedule(config.optimizer, num_steps=100_000)
+    schedule = train_state.learning_rate_schedule(config.optimizer, num_steps=100_000)
     np.testing.assert_allclose(
         [schedule(0), schedule(1250), schedule(2500), schedule(100_000)], [0.0, 4e-4, 8e-4, 4e-4], rtol=1e-5
     )
@@ -196,7 +196,7 @@ def test_first_adam_step_moves_trainable_params_by_the_learning_rate_and_never_t
     config = movi_c.get_config()
     config.optimizer.warmup_steps = 0
     params = {"encoder": {"backbone": {"w": np.ones(3)}, "output_transform": {"w": np.ones(3)}}}
-    tx, _ = train.make_optimizer(config, params)
+    tx, _ = train_state.make_optimizer(config, params)
     grads = {"encoder": {"backbone": {"w": np.full(3, 100.0)}, "output_transform": {"w": np.array([300.0, 0.0, -4.0])}}}
     updates, _ = tx.update(grads, tx.init(params), params)
     np.testing.assert_array_equal(updates["encoder"]["backbone"]["w"], 0.0)

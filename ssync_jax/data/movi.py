@@ -5,7 +5,7 @@ index; `movi_convert.convert` rewrites them as array_record, keeping only the fi
 (its module docstring says which, how large they are and how a conversion resumes). The command
 line is this module's:
 
-    python -m ssync_jax.data.movi convert --name movi_c/128x128:1.0.0 \
+    python -m ssync_jax.data.movi_convert --name movi_c/128x128:1.0.0 \
         --data_dir gs://kubric-public/tfds --out_dir ~/tensorflow_datasets \
         [--fields=video,segmentations,depth] [--splits=train,validation]
 
@@ -15,7 +15,7 @@ read from the dataset's own `features.json`, so a conversion that kept only some
 as it was written, and only the fields asked for are decoded. A dataset that is missing or stored
 as tfrecord raises `DatasetNotFoundError` naming where it was looked for and the commands that fix
 it; a field left out by the conversion raises `FieldsNotConvertedError` naming it and the
-`convert --fields` to re-run.
+`movi_convert --fields` to re-run.
 """
 
 import io
@@ -27,7 +27,6 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
-from absl import app, flags
 from etils import epath
 from PIL import Image
 
@@ -90,7 +89,7 @@ def find_builder(name: str, data_dir: str, ways_out: str) -> tfds.core.DatasetBu
 def _ways_out(name: str, data_dir: str) -> str:
     out_dir = "LOCAL_DIR" if data_dir == KUBRIC_DATA_DIR else data_dir
     return (
-        f"Either convert it: python -m ssync_jax.data.movi convert --name {name} --data_dir "
+        f"Either convert it: python -m ssync_jax.data.movi_convert --name {name} --data_dir "
         f"{KUBRIC_DATA_DIR} --out_dir {out_dir}, or train on the generated dataset: "
         f"--config.data.name={FALLBACK_DATASET}"
     )
@@ -204,7 +203,7 @@ def _feature_paths(infos: dict[str, Any], prefix: str = "") -> set[str]:
 
 
 def _convert_field(path: str) -> str:
-    """The `convert --fields` name that keeps a feature path: `metadata/depth_range` -> `depth`,
+    """The `movi_convert --fields` name that keeps a feature path: `metadata/depth_range` -> `depth`,
     `instances/bboxes` -> `instances`."""
     top, _, rest = path.partition("/")
     if top == METADATA and rest.endswith(RANGE_SUFFIX):
@@ -226,8 +225,8 @@ def _check_fields(
     source_dir = KUBRIC_DATA_DIR if name.startswith("movi_") else "TFRECORD_DIR"
     raise FieldsNotConvertedError(
         f"{_display_name(name)} under {data_dir} has no field(s) {missing}: it holds "
-        f"{','.join(stored)} (convert --fields={','.join(stored)}). Convert it again with them into a "
-        f"new directory: python -m ssync_jax.data.movi convert --name {name} --data_dir {source_dir} "
+        f"{','.join(stored)} (movi_convert --fields={','.join(stored)}). Convert it again with them into a "
+        f"new directory: python -m ssync_jax.data.movi_convert --name {name} --data_dir {source_dir} "
         f"--out_dir NEW_DIR --fields={','.join(wanted)}"
     )
 
@@ -262,7 +261,7 @@ def data_source(
     Raises:
         DatasetNotFoundError: the dataset is not under `data_dir`, with the commands that fix it.
         FieldsNotConvertedError (a DatasetNotFoundError): a chosen field was not kept when the
-            dataset was converted; names it and the `convert --fields` to re-run.
+            dataset was converted; names it and the `movi_convert --fields` to re-run.
     """
     data_dir = _data_dir_or_default(data_dir)
     if name.startswith(f"{synthetic_movi.NAME}/") or name == synthetic_movi.NAME:
@@ -273,7 +272,7 @@ def data_source(
             raise DatasetNotFoundError(
                 f"{_display_name(name)} under {data_dir} is stored as "
                 f"{builder.info.file_format.value}, which has no random access. Convert it: python "
-                f"-m ssync_jax.data.movi convert --name {name} --data_dir {data_dir} --out_dir "
+                f"-m ssync_jax.data.movi_convert --name {name} --data_dir {data_dir} --out_dir "
                 "OTHER_DIR, then pass OTHER_DIR as the data directory."
             )
     # Not `builder.info.features`: a registered builder (synthetic_movi) gives its code's features,
@@ -298,44 +297,3 @@ def _synthetic_builder(name: str, data_dir: str, prepare_if_missing: bool) -> tf
         )
     synthetic_movi.check_prepared(builder, "array_record")
     return builder
-
-
-def main(argv: Sequence[str]) -> None:
-    """CLI: `python -m ssync_jax.data.movi convert --name ... --out_dir ... [--fields ...]`."""
-    # Imported here, not at the top: movi_convert imports this module. Run as `python -m`, this file
-    # is `__main__`, a second copy of `movi`: the error class to catch is movi_convert's `movi`'s.
-    from ssync_jax.data import movi_convert
-
-    if list(argv[1:]) != ["convert"]:
-        raise app.UsageError(f"Expected the command `convert`, got {list(argv[1:])}.")
-    options = flags.FLAGS
-    fields = options.fields
-    if "all" in fields and len(fields) > 1:
-        sys.exit(f"error: --fields={','.join(fields)}: `all` stands alone.")
-    try:
-        out_path = movi_convert.convert(
-            options.name,
-            options.data_dir,
-            options.out_dir,
-            options.splits,
-            None if fields == ["all"] else fields,
-        )
-    except (movi_convert.movi.DatasetNotFoundError, ValueError) as error:
-        sys.exit(f"error: {error}")
-    print(f"{options.name} converted to {out_path}", file=sys.stderr)
-
-
-if __name__ == "__main__":
-    # Defined here, not at import, so that importing this module beside other CLIs' flags cannot clash.
-    flags.DEFINE_string("name", None, "e.g. movi_c/128x128:1.0.0")
-    flags.DEFINE_string("data_dir", KUBRIC_DATA_DIR, "TFDS dir with tfrecords")
-    flags.DEFINE_string("out_dir", None, "TFDS dir to write array_record into")
-    flags.DEFINE_list("splits", None, "Comma-separated splits; default: all splits")
-    flags.DEFINE_list(
-        "fields",
-        list(DEFAULT_FIELDS),
-        "Comma-separated top-level features to keep (metadata always is), e.g. "
-        "video,segmentations,depth,forward_flow,backward_flow,instances; or all",
-    )
-    flags.mark_flags_as_required(["name", "out_dir"])
-    app.run(main)

@@ -9,7 +9,7 @@ reads the result (for datasets without builder code here, like MOVi; a registere
 `synthetic_movi` would decode with its code's features, and `movi.data_source` reads both). The
 command line is `movi`'s:
 
-    python -m ssync_jax.data.movi convert --name movi_c/128x128:1.0.0 \
+    python -m ssync_jax.data.movi_convert --name movi_c/128x128:1.0.0 \
         --data_dir gs://kubric-public/tfds --out_dir ~/tensorflow_datasets \
         [--fields=video,segmentations,depth] [--splits=train,validation]
 
@@ -31,12 +31,14 @@ with other fields into the same directory is refused rather than mixed.
 
 import json
 import os
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import tensorflow as tf
 import tensorflow_datasets as tfds
 import tqdm
+from absl import app, flags
 from array_record.python import array_record_module
 from etils import epath
 from google.protobuf import json_format
@@ -297,3 +299,34 @@ def convert(
     features = tfds.decode.PartialDecoding(movi.field_tree(kept_paths)).extract_features(info.features)
     _write_info_last(info, features, kept_paths, out_path)
     return out_path
+
+
+def main(argv: Sequence[str]) -> None:
+    """CLI: `python -m ssync_jax.data.movi_convert --name ... --out_dir ... [--fields ...]`."""
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments {list(argv[1:])}; the options are --flag=value, see --help.")
+    options = flags.FLAGS
+    fields = options.fields
+    if "all" in fields and len(fields) > 1:
+        sys.exit(f"error: --fields={','.join(fields)}: `all` stands alone.")
+    try:
+        out_path = convert(options.name, options.data_dir, options.out_dir, options.splits, None if fields == ["all"] else fields)
+    except (movi.DatasetNotFoundError, ValueError) as error:
+        sys.exit(f"error: {error}")
+    print(f"{options.name} converted to {out_path}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    # Defined here, not at import, so that importing this module beside other CLIs' flags cannot clash.
+    flags.DEFINE_string("name", None, "e.g. movi_c/128x128:1.0.0")
+    flags.DEFINE_string("data_dir", movi.KUBRIC_DATA_DIR, "TFDS dir with tfrecords")
+    flags.DEFINE_string("out_dir", None, "TFDS dir to write array_record into")
+    flags.DEFINE_list("splits", None, "Comma-separated splits; default: all splits")
+    flags.DEFINE_list(
+        "fields",
+        list(movi.DEFAULT_FIELDS),
+        "Comma-separated top-level features to keep (metadata always is), e.g. "
+        "video,segmentations,depth,forward_flow,backward_flow,instances; or all",
+    )
+    flags.mark_flags_as_required(["name", "out_dir"])
+    app.run(main)

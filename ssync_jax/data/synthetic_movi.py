@@ -304,7 +304,7 @@ def check_prepared(builder: SyntheticMovi, file_format: str | None = None) -> No
         raise ValueError(
             f"{builder.data_path} was prepared as {builder.info.file_format.value}, not "
             f"{file_format}. Use another --data_dir, delete that directory, or convert it: python "
-            f"-m ssync_jax.data.movi convert --name {NAME}/{config.name}:{DATASET_VERSION} --data_dir "
+            f"-m ssync_jax.data.movi_convert --name {NAME}/{config.name}:{DATASET_VERSION} --data_dir "
             f"{builder.data_dir_root} --out_dir OUT_DIR"
         )
 

@@ -3,8 +3,8 @@
 These are the `vit_block12` features of the SSync/VideoSAUR code: the slot encoder's input and the
 decoder's reconstruction target. Load pretrained weights with
 
-    from ssync_jax.models import dinov2
-    model, params = dinov2.from_pretrained("facebook/dinov2-small", image_size=336)
+    from ssync_jax.models import dinov2_weights
+    model, params = dinov2_weights.from_pretrained("facebook/dinov2-small", image_size=336)
     features = model.apply({"params": params}, images)  # [B, 576, 384]
 
 `images` are ImageNet-normalised [B, H, W, 3] with H and W multiples of 14. The final LayerNorm is
@@ -141,33 +141,3 @@ class DinoV2ViT(nn.Module):
         for i in range(self.depth):
             x = Block(self.num_heads, self.mlp_ratio, dtype=self.dtype, name=f"block_{i}")(x)
         return x[:, 1:]  # [B, N, D]
-
-
-def from_pretrained(
-    path_or_name: str | os.PathLike,
-    image_size: int | tuple[int, int] = 336,
-    dtype: Any = jnp.float32,
-    num_heads: int | None = None,
-) -> tuple[DinoV2ViT, dict]:
-    """Builds a DINOv2 backbone and loads its pretrained weights.
-
-    Args:
-        path_or_name: A Hugging Face directory (`config.json` + `model.safetensors`), a Hugging Face
-            hub name such as "facebook/dinov2-small" (needs `huggingface_hub` and internet, or its
-            cache), or a timm state-dict file (`.safetensors`, or `.pth`/`.bin` with torch installed).
-        image_size: Input size the model will be used at; checked to be a multiple of the patch size.
-        dtype: Computation dtype of the returned module (parameters stay float32).
-        num_heads: Heads per block for a timm file whose width is not a released variant's
-            (timm files do not record it); default: width // 64, as in all DINOv2 models.
-
-    Returns:
-        (model, params) with `model.apply({"params": params}, images)` -> [B, N, D].
-    """
-    from ssync_jax.models import dinov2_weights
-
-    architecture, params = dinov2_weights.load(path_or_name, num_heads=num_heads)
-    model = DinoV2ViT(**architecture, dtype=dtype)
-    size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
-    if size[0] % model.patch_size or size[1] % model.patch_size:
-        raise ValueError(f"image_size {size} is not a multiple of the patch size {model.patch_size}")
-    return model, params

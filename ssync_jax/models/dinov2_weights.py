@@ -8,7 +8,9 @@ import json
 import os
 import re
 from pathlib import Path
+from typing import Any
 
+import jax.numpy as jnp
 import numpy as np
 
 from ssync_jax.models import dinov2
@@ -250,3 +252,31 @@ def variant_architecture(variant: str) -> dict:
         raise ValueError(f"unknown DINOv2 variant {variant!r}; choose one of {sorted(dinov2.VARIANTS)}")
     embed_dim, depth, num_heads = dinov2.VARIANTS[variant]
     return dict(embed_dim=embed_dim, depth=depth, num_heads=num_heads, patch_size=14, pretrained_grid=37)
+
+
+def from_pretrained(
+    path_or_name: str | os.PathLike,
+    image_size: int | tuple[int, int] = 336,
+    dtype: Any = jnp.float32,
+    num_heads: int | None = None,
+) -> tuple[dinov2.DinoV2ViT, dict]:
+    """Builds a DINOv2 backbone and loads its pretrained weights.
+
+    Args:
+        path_or_name: A Hugging Face directory (`config.json` + `model.safetensors`), a Hugging Face
+            hub name such as "facebook/dinov2-small" (needs `huggingface_hub` and internet, or its
+            cache), or a timm state-dict file (`.safetensors`, or `.pth`/`.bin` with torch installed).
+        image_size: Input size the model will be used at; checked to be a multiple of the patch size.
+        dtype: Computation dtype of the returned module (parameters stay float32).
+        num_heads: Heads per block for a timm file whose width is not a released variant's
+            (timm files do not record it); default: width // 64, as in all DINOv2 models.
+
+    Returns:
+        (model, params) with `model.apply({"params": params}, images)` -> [B, N, D].
+    """
+    architecture, params = load(path_or_name, num_heads=num_heads)
+    model = dinov2.DinoV2ViT(**architecture, dtype=dtype)
+    size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
+    if size[0] % model.patch_size or size[1] % model.patch_size:
+        raise ValueError(f"image_size {size} is not a multiple of the patch size {model.patch_size}")
+    return model, params

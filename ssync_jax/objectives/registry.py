@@ -45,6 +45,14 @@ def register(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     return add
 
 
+def uses_ssync(losses: Any) -> bool:
+    """Whether a `config.losses` section trains with SSync: one of its losses reads SSync's pseudo-labels
+    or selections (`SSYNC_INPUTS`), whatever its name. The one rule the objective, its statistics and
+    the TensorBoard panels follow."""
+    names = losses.keys() if hasattr(losses, "keys") else losses
+    return any(set(loss_inputs(LOSSES[name])) & set(SSYNC_INPUTS) for name in names if name in LOSSES)
+
+
 def loss_inputs(function: Callable[..., Any]) -> tuple[str, ...]:
     """The function's parameters without defaults: the inputs it reads by name."""
     parameters = inspect.signature(function).parameters.values()

@@ -81,7 +81,7 @@ def build_loss_fn(
     if group_size is not None and (isinstance(group_size, bool) or not isinstance(group_size, int) or group_size < 1):
         raise ValueError(f"config.loss_group_size must be a positive int or None, got {group_size!r}.")
     inputs = {key for loss in configured.values() for key in loss.inputs}
-    uses_ssync = bool(inputs & set(registry.SSYNC_INPUTS))
+    uses_ssync = registry.uses_ssync(configured)
     uses_maps = uses_ssync or bool(inputs & set(registry.MAP_INPUTS))
     model_outputs = sorted((inputs & set(registry.MODEL_INPUTS)) | (set(registry.MAP_INPUTS) if uses_maps else set()))
 

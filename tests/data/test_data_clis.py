@@ -69,7 +69,7 @@ def test_synthetic_movi_cli_mistakes_name_the_option(args, option, tmp_path):
 
 def test_movi_cli_converts_the_fields_and_splits_given(tfrecord_dir, tmp_path):
     result = _run(
-        "ssync_jax.data.movi", "convert", "--name", NAME, "--data_dir", str(tfrecord_dir),
+        "ssync_jax.data.movi_convert", "--name", NAME, "--data_dir", str(tfrecord_dir),
         "--out_dir", str(tmp_path), "--fields=video,segmentations,depth", "--splits=validation,test",
     )
     assert result.returncode == 0, result.stderr[-3000:]
@@ -91,6 +91,6 @@ def test_movi_cli_converts_the_fields_and_splits_given(tfrecord_dir, tmp_path):
 )
 def test_movi_cli_mistakes_name_the_option(args, option, tfrecord_dir, tmp_path):
     args = [arg.replace("OUT", str(tmp_path)) for arg in args]
-    result = _run("ssync_jax.data.movi", "convert", "--data_dir", str(tfrecord_dir), *args)
+    result = _run("ssync_jax.data.movi_convert", "--data_dir", str(tfrecord_dir), *args)
     _assert_short_error(result, option)
     assert not os.listdir(tmp_path)

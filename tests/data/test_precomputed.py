@@ -18,7 +18,7 @@ import pytest
 from configs import common, synthetic
 from ssync_jax import checkpoints, train
 from ssync_jax.data import movi, pipeline, precomputed, transforms
-from ssync_jax.models import build_model, dinov2, load_pretrained_backbone
+from ssync_jax.models import build_model, dinov2, dinov2_weights, load_pretrained_backbone
 from tests.model_configs import dinov2_model
 from ssync_jax.objectives import total_loss
 from ssync_jax.tools import extract_features as extraction
@@ -73,7 +73,7 @@ def features(data_dir, tmp_path_factory):
 def reference_tokens(data_dir: str) -> np.ndarray:
     """The fixture DINOv2 applied directly to every training video's resized frames, as stored and
     mirrored: [V, 2, T, N, C]."""
-    model, params = dinov2.from_pretrained(HF_DIR, image_size=SIZE)
+    model, params = dinov2_weights.from_pretrained(HF_DIR, image_size=SIZE)
     apply = jax.jit(model.apply)
     source = movi.data_source(tiny_train_config.DATASET, "train", data_dir)
     out = []
@@ -169,7 +169,7 @@ def test_token_batches_take_the_chunks_and_flips_the_video_pipeline_takes(data_d
     video_batches = take(
         pipeline.train_dataset(source, image_size=(SIZE, SIZE), normalization="imagenet", **common), 6
     )
-    model, params = dinov2.from_pretrained(HF_DIR, image_size=SIZE)
+    model, params = dinov2_weights.from_pretrained(HF_DIR, image_size=SIZE)
     apply = jax.jit(model.apply)
     for tokens, videos in zip(token_batches, video_batches):
         np.testing.assert_array_equal(tokens["video_index"], videos["video_index"])

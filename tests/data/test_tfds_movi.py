@@ -274,7 +274,7 @@ def test_reading_a_field_not_converted_names_it_and_the_conversion_flag(default_
     message = str(error.value)
     assert "has no field(s) ['depth', 'metadata/depth_range']" in message
     assert "it holds segmentations,video" in message
-    assert f"python -m ssync_jax.data.movi convert --name {NAME}" in message
+    assert f"python -m ssync_jax.data.movi_convert --name {NAME}" in message
     assert message.endswith("--fields=segmentations,video,depth")
 
 
@@ -313,7 +313,7 @@ def test_missing_movi_error_names_dataset_directory_and_both_ways_out(tmp_path):
     message = str(error.value)
     assert f"MOVi-C (movi_c/128x128:1.0.0) not found under {tmp_path}" in message
     assert (
-        "python -m ssync_jax.data.movi convert --name movi_c/128x128:1.0.0 "
+        "python -m ssync_jax.data.movi_convert --name movi_c/128x128:1.0.0 "
         f"--data_dir gs://kubric-public/tfds --out_dir {tmp_path}"
     ) in message
     assert "--config.data.name=synthetic_movi/c_64x64" in message

@@ -16,7 +16,7 @@ import ml_dtypes
 import numpy as np
 import pytest
 
-from ssync_jax.models import dinov2, state_dict_io
+from ssync_jax.models import dinov2, dinov2_weights, state_dict_io
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 HF_DIR = FIXTURES / "dinov2_tiny_hf"
@@ -38,7 +38,7 @@ def normalised_crop(image: np.ndarray, size: int) -> np.ndarray:
 
 @pytest.mark.parametrize("size", [224, 336, 518])
 def test_hugging_face_directory_matches_pytorch_within_1e4(reference, size):
-    model, params = dinov2.from_pretrained(HF_DIR, image_size=size)
+    model, params = dinov2_weights.from_pretrained(HF_DIR, image_size=size)
     features = jax.jit(model.apply)({"params": params}, normalised_crop(reference["image"], size))
     assert features.shape == (1, (size // 14) ** 2, 64)
     np.testing.assert_allclose(features[0], reference[f"features_{size}"], atol=1e-4, rtol=0)
@@ -46,14 +46,14 @@ def test_hugging_face_directory_matches_pytorch_within_1e4(reference, size):
 
 @pytest.mark.parametrize("size", [224, 336])
 def test_timm_state_dict_matches_pytorch_within_1e4(reference, size):
-    model, params = dinov2.from_pretrained(TIMM_FILE, image_size=size, num_heads=4)
+    model, params = dinov2_weights.from_pretrained(TIMM_FILE, image_size=size, num_heads=4)
     features = jax.jit(model.apply)({"params": params}, normalised_crop(reference["image"], size))
     np.testing.assert_allclose(features[0], reference[f"features_{size}"], atol=1e-4, rtol=0)
 
 
 def test_antialiased_position_resize_differs_from_plain_bicubic_at_336():
     """The 336² check above can tell the resize methods apart (Hugging Face's own resize is plain)."""
-    _, params = dinov2.from_pretrained(HF_DIR, image_size=336)
+    _, params = dinov2_weights.from_pretrained(HF_DIR, image_size=336)
     patch_pos = params["pos_embed"][:, 1:].reshape(1, 37, 37, 64)
     plain = jax.image.resize(patch_pos, (1, 24, 24, 64), "bicubic", antialias=False).reshape(1, 576, 64)
     resized = dinov2.resize_position_embedding(params["pos_embed"], (24, 24), 37)[:, 1:]
@@ -62,8 +62,8 @@ def test_antialiased_position_resize_differs_from_plain_bicubic_at_336():
 
 def test_bfloat16_compute_stays_close_to_float32(reference):
     image = normalised_crop(reference["image"], 224)
-    model, params = dinov2.from_pretrained(HF_DIR, image_size=224)
-    model_bf16, _ = dinov2.from_pretrained(HF_DIR, image_size=224, dtype=jnp.bfloat16)
+    model, params = dinov2_weights.from_pretrained(HF_DIR, image_size=224)
+    model_bf16, _ = dinov2_weights.from_pretrained(HF_DIR, image_size=224, dtype=jnp.bfloat16)
     exact = np.asarray(jax.jit(model.apply)({"params": params}, image))
     approx = np.asarray(jax.jit(model_bf16.apply)({"params": params}, image), np.float32)
     assert np.abs(approx - exact).max() < 0.05 * np.abs(exact).max()
@@ -78,7 +78,7 @@ def test_input_size_not_multiple_of_patch_size_is_rejected():
 def test_hub_name_without_huggingface_hub_says_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "huggingface_hub", None)
     with pytest.raises(FileNotFoundError, match="pip install huggingface_hub"):
-        dinov2.from_pretrained("facebook/dinov2-small")
+        dinov2_weights.from_pretrained("facebook/dinov2-small")
 
 
 def test_hub_name_offline_says_what_to_download_and_the_flag_to_pass(monkeypatch):
@@ -88,7 +88,7 @@ def test_hub_name_offline_says_what_to_download_and_the_flag_to_pass(monkeypatch
     monkeypatch.setitem(sys.modules, "huggingface_hub", types.SimpleNamespace(snapshot_download=offline))
     message = r"config.json and model.safetensors.*pass --config.model.encoder.weights=DIR"
     with pytest.raises(FileNotFoundError, match=message):
-        dinov2.from_pretrained("facebook/dinov2-small")
+        dinov2_weights.from_pretrained("facebook/dinov2-small")
 
 
 def test_pth_file_without_torch_says_torch_is_needed(monkeypatch, tmp_path):
@@ -96,7 +96,7 @@ def test_pth_file_without_torch_says_torch_is_needed(monkeypatch, tmp_path):
     path.write_bytes(b"not read")
     monkeypatch.setitem(sys.modules, "torch", None)
     with pytest.raises(ImportError, match="needs PyTorch"):
-        dinov2.from_pretrained(path)
+        dinov2_weights.from_pretrained(path)
 
 
 def test_safetensors_reader_decodes_a_hand_written_file(tmp_path):

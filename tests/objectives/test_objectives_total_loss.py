@@ -188,3 +188,19 @@ def test_a_loss_registered_in_its_own_module_is_usable_from_the_config():
         del registry.LOSSES["slot_norm_test"]
     with pytest.raises(ValueError, match=r"takes inputs \['pixels'\] that are not among"):
         registry.register("bad_test")(lambda pixels: pixels)
+
+
+def test_a_loss_reading_ssync_labels_under_another_name_trains_with_ssync_and_shows_its_statistics():
+    @registry.register("label_agreement_test")
+    def label_agreement(enc_labels, dec_labels):
+        return (enc_labels == dec_labels).mean()
+
+    try:
+        losses = {"reconstruction": {}, "label_agreement_test": {"warmup_fraction": 0.5}}
+        assert registry.uses_ssync(losses) and registry.uses_ssync(PAPER_LOSSES)
+        assert not registry.uses_ssync({"reconstruction": {}, "slot_contrast": {}})
+        _, _, stats = total_loss.build_loss_fn(losses)(_outputs(), 0, 10)
+        assert {"ssync/boundary_fraction", "ssync/interior_fraction", "ssync/merged_slots"} <= set(stats)
+
+    finally:
+        del registry.LOSSES["label_agreement_test"]
