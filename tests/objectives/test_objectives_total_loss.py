@@ -201,6 +201,5 @@ def test_a_loss_reading_ssync_labels_under_another_name_trains_with_ssync_and_sh
         assert not registry.uses_ssync({"reconstruction": {}, "slot_contrast": {}})
         _, _, stats = total_loss.build_loss_fn(losses)(_outputs(), 0, 10)
         assert {"ssync/boundary_fraction", "ssync/interior_fraction", "ssync/merged_slots"} <= set(stats)
-
     finally:
         del registry.LOSSES["label_agreement_test"]
