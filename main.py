@@ -15,12 +15,16 @@ Multi-process jobs: on TPU pods, SLURM or Open MPI pass `--distributed` (JAX fin
 elsewhere give every process `--coordinator_address=HOST:PORT --num_processes=N --process_id=I`.
 """
 
+import difflib
 import glob
+import importlib.util
 import os
 import sys
 
-from absl import app, flags, logging
-from ml_collections import config_flags
+from ssync_jax import cli  # First: it quiets TensorFlow's C++ logs before anything loads TensorFlow.
+
+from absl import flags, logging  # noqa: E402
+from ml_collections import config_dict, config_flags  # noqa: E402
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Experiment config file, e.g. configs/synthetic.py (the default recipe) or configs/movi_c.py."
@@ -35,29 +39,54 @@ flags.mark_flags_as_required(["config", "workdir"])
 
 
 def parse_flags(argv: list[str]) -> list[str]:
-    """absl's flag parsing with a one-line error (exit 2) for every mistake a user makes on the command line."""
-    config_file = _config_file(argv)
-    if config_file is None and not _asks_for_help(argv):
-        _usage_error(f"--config is required, e.g. --config configs/synthetic.py (the default); the configs: {_configs()}")
-    if not any(a == "--workdir" or a.startswith("--workdir=") for a in argv) and not _asks_for_help(argv):
-        _usage_error("--workdir is required: the directory for the run's config, checkpoints and logs")
-    if config_file is not None and not os.path.isfile(config_file):
-        _usage_error(f"--config {config_file}: no such file; the configs are {_configs()}")
+    """absl's flag parsing, after our own checks of --config, --workdir and every `--config.KEY` override
+    against the loaded config, each mistake one line (exit 2)."""
+    if not _asks_for_help(argv):
+        config_argument = _config_argument(argv)
+        if config_argument is None:
+            _usage_error(f"--config is required, e.g. --config configs/synthetic.py (the default); the configs: {_configs()}")
+        if not any(a == "--workdir" or a.startswith("--workdir=") for a in argv):
+            _usage_error("--workdir is required: the directory for the run's config, checkpoints and logs")
+        config_file, variant = config_argument
+        if not os.path.isfile(config_file):
+            _usage_error(f"--config {config_file}: no such file; the configs are {_configs()}")
+        config = _load_config(config_file, variant)
+        for key in _override_keys(argv):
+            _check_override(config, key, config_file)
     try:
         return flags.FLAGS(argv)
-    except flags.Error as error:  # A missing flag, a value of the wrong type, the config file's own check.
-        message = str(error).strip()
-        if "Error whilst parsing config file" in message:  # get_config raised: keep its last line.
-            message = f"--config {config_file}: {message.splitlines()[-1].split(': ', 1)[-1]}"
-        _usage_error(message.replace("\n", " "))
-    except (AttributeError, KeyError) as error:  # An override naming a field the config does not have.
-        # ml_collections' message: the quoted field, then possibly a line with a near-miss suggestion.
-        text = str(error).strip("'\"").replace("\\'", "'").replace("\\n", "\n")
-        field, _, suggestion = text.partition("\n")
-        field = field.strip("'")
-        overrides = [a.split("=")[0] for a in argv if a.startswith("--config.")]
-        override = next((o for o in overrides if o.split(".")[-1] == field), "--config." + field)
-        _usage_error(f"{override}: {config_file} has no field {field!r}. {suggestion}".strip())
+    except flags.Error as error:  # A value of the wrong type, an unknown flag: absl's own message.
+        _usage_error(" ".join(str(error).split()))
+
+
+def _load_config(config_file: str, variant: str | None) -> config_dict.ConfigDict:
+    """The config file's `get_config(variant)`, as ml_collections will load it; its exception as one line."""
+    spec = importlib.util.spec_from_file_location("_checked_config", config_file)
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+        return module.get_config(variant) if variant is not None else module.get_config()
+    except Exception as error:  # The config file is the user's input: whatever it raises is theirs to fix.
+        argument = config_file if variant is None else f"{config_file}:{variant}"
+        _usage_error(f"--config {argument}: {type(error).__name__}: {error}")
+
+
+def _override_keys(argv: list[str]) -> list[str]:
+    """The dotted keys of the `--config.KEY=VALUE` (or `--config.KEY VALUE`) overrides."""
+    return [a.split("=", 1)[0].removeprefix("--config.") for a in argv if a.startswith("--config.")]
+
+
+def _check_override(config: config_dict.ConfigDict, key: str, config_file: str) -> None:
+    """Exits with a one-line error when `key` (e.g. "model.num_slots") names no field of `config`."""
+    node, walked = config, []
+    for part in key.split("."):
+        fields = list(node.keys()) if isinstance(node, config_dict.ConfigDict) else []
+        if part not in fields:
+            where = "config." + ".".join(walked) if walked else "the config"
+            close = difflib.get_close_matches(part, fields, n=1)
+            hint = f' Did you mean "{close[0]}"?' if close else f" Its fields: {', '.join(sorted(fields))}." if fields else ""
+            _usage_error(f"--config.{key}: {config_file} has no field {part!r} in {where}.{hint}")
+        node, walked = node[part], [*walked, part]
 
 
 def _asks_for_help(argv: list[str]) -> bool:
@@ -70,13 +99,17 @@ def _configs() -> str:
     return ", ".join(files) or "none found under configs/ (run from the repository root)"
 
 
-def _config_file(argv: list[str]) -> str | None:
-    """The path given to --config (without a `:variant`), or None."""
+def _config_argument(argv: list[str]) -> tuple[str, str | None] | None:
+    """(path, variant or None) given to --config (`path[:variant]`), or None."""
     for i, argument in enumerate(argv):
+        value = None
         if argument == "--config" and i + 1 < len(argv):
-            return argv[i + 1].split(":")[0]
-        if argument.startswith("--config="):
-            return argument.split("=", 1)[1].split(":")[0]
+            value = argv[i + 1]
+        elif argument.startswith("--config="):
+            value = argument.split("=", 1)[1]
+        if value is not None:
+            path, separator, variant = value.partition(":")
+            return path, variant if separator else None
     return None
 
 
@@ -91,15 +124,14 @@ def main(argv: list[str]) -> None:
     # Imported here so that `--help` and flag errors come back without loading JAX and TensorFlow.
     import jax
 
-    from ssync_jax import checkpoints, logs, paths, sharding, train
+    from ssync_jax import checkpoints, paths, sharding, train
 
-    logs.quiet_libraries()
     sharding.initialize_distributed(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value, _DISTRIBUTED.value)
     config = _CONFIG.value
     workdir = paths.absolute(_WORKDIR.value)  # Local, or a bucket (gs://...) shared by all hosts.
     resolved = checkpoints.write_config(workdir, config, evaluation=_MODE.value == "eval")
     if jax.process_index() == 0:
-        logging.info("Config %s; resolved in %s", _config_file(sys.argv), resolved)
+        logging.info("Config %s; resolved in %s", _config_argument(sys.argv)[0], resolved)
     if _MODE.value == "eval":
         train.evaluate_checkpoint(config, workdir)
     else:
@@ -107,4 +139,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    app.run(main, flags_parser=parse_flags)
+    cli.run(main, flags_parser=parse_flags)

@@ -23,7 +23,7 @@ import ml_collections
 import orbax.checkpoint as ocp
 from etils import epath
 
-from ssync_jax import paths
+from ssync_jax import errors, paths
 
 STATE_ITEM = "state"
 DATA_ITEM = "data"
@@ -159,7 +159,7 @@ def restore_run(
         steps = sorted(manager.all_steps())
         if not steps or (step is not None and step not in steps):
             wanted = "checkpoint" if step is None else f"checkpoint of step {step}"
-            raise FileNotFoundError(
+            raise errors.InputNotFoundError(
                 f"config.init_from={path}: no {wanted} in {directory} (steps there: {steps}); set "
                 "config.init_from_step to one of those steps."
             )
@@ -167,7 +167,7 @@ def restore_run(
         try:
             state = restore(manager, abstract_state, data_iterator, step)
         except ValueError as error:
-            raise ValueError(
+            raise errors.ConfigError(
                 f"config.init_from={path}: its step-{step} checkpoint does not fit this run's model ({error}); "
                 "start from a run of the same model settings, or use config.init_from_params_only with a "
                 "params checkpoint of this model."
@@ -224,7 +224,7 @@ def read_config(workdir: str) -> ml_collections.ConfigDict:
     """The config `write_config` wrote to the workdir."""
     file = epath.Path(paths.absolute(workdir)) / CONFIG_FILE
     if not file.is_file():
-        raise FileNotFoundError(
+        raise errors.InputNotFoundError(
             f"{workdir} has no {CONFIG_FILE} (main.py writes it); pass the --workdir of a python main.py run, or "
             "give the config of an imported params checkpoint."
         )
@@ -240,17 +240,17 @@ def is_workdir(path: str) -> bool:
     """
     location = epath.Path(paths.absolute(path))
     if not location.exists():
-        raise FileNotFoundError(
+        raise errors.InputNotFoundError(
             f"No workdir or checkpoint at {path}; pass the --workdir of a training run (python main.py "
             "--config ... --workdir DIR) or an orbax params checkpoint directory."
         )
     if not location.is_dir():
-        raise ValueError(
+        raise errors.ConfigError(
             f"{path} is a file, not a workdir or orbax checkpoint directory; convert the authors' PyTorch "
             "checkpoints first: python -m ssync_jax.tools.import_torch_checkpoint --ckpt FILE --config CONFIG --out DIR"
         )
     if (location / STATE_ITEM).is_dir():
-        raise ValueError(
+        raise errors.ConfigError(
             f"{path} is one step of a workdir's checkpoints; pass the workdir itself (the folder holding "
             f"{_CHECKPOINTS}/) and the step: load(workdir, step=N), or --workdir W --step N."
         )
@@ -276,17 +276,17 @@ def restore_params(path: str, abstract_params: Any, step: int | None = None) -> 
     path = paths.absolute(path)
     if not is_workdir(path):
         if step is not None:
-            raise ValueError(f"{path} is a params checkpoint with a single step; leave the step unset.")
+            raise errors.ConfigError(f"{path} is a params checkpoint with a single step; leave the step unset.")
         with ocp.StandardCheckpointer() as checkpointer:
             try:
                 return checkpointer.restore(path, {"params": abstract_params})["params"], 0
             except FileNotFoundError as error:
-                raise FileNotFoundError(
+                raise errors.InputNotFoundError(
                     f"{path} is neither a training workdir nor an orbax params checkpoint ({error})"
                 ) from error
     directory = checkpoint_dir(path)
     if not epath.Path(directory).is_dir():
-        raise FileNotFoundError(
+        raise errors.InputNotFoundError(
             f"No checkpoint in {directory}; train first (python main.py --config ... --workdir {path}), point at "
             "a trained run's workdir, or evaluate an imported model with --config.eval.params_checkpoint=DIR."
         )
@@ -295,7 +295,7 @@ def restore_params(path: str, abstract_params: Any, step: int | None = None) -> 
         steps = sorted(manager.all_steps())
         if not steps or (step is not None and step not in steps):
             wanted = "a checkpoint" if step is None else f"a checkpoint of step {step}"
-            raise FileNotFoundError(
+            raise errors.InputNotFoundError(
                 f"No {wanted} in {directory} (steps there: {steps}); pick one of those steps, or train "
                 f"first (python main.py --config ... --workdir {path})."
             )

@@ -31,7 +31,7 @@ from flax import linen as nn
 from jax.experimental import multihost_utils
 from jax.sharding import Mesh
 
-from ssync_jax import metrics, rollout, sharding
+from ssync_jax import errors, metrics, rollout, sharding
 from ssync_jax.data import pipeline
 from ssync_jax.objectives import ssync
 
@@ -77,7 +77,7 @@ class Evaluator:
     def _batch_metrics(self, params, local_batch: Mapping[str, np.ndarray]) -> clu_metrics.Collection:
         num_true = self.config.eval.num_true_ids
         if local_batch["segmentations"].max() >= num_true:
-            raise ValueError(
+            raise errors.ConfigError(
                 f"A validation video has object id {local_batch['segmentations'].max()}, but "
                 f"config.eval.num_true_ids={num_true}; set it to at least the largest id + 1 "
                 "(MOVi-C 11, MOVi-E 24)."
@@ -122,7 +122,7 @@ class Evaluator:
             if close is not None:
                 close()
         if total is None:
-            raise ValueError("The evaluation dataset yielded no batch; check config.data.eval_split.")
+            raise errors.ConfigError("The evaluation dataset yielded no batch; check config.data.eval_split.")
         results = {name: float(value) for name, value in total.compute().items()}
         # A model whose target the evaluation batches do not carry (depth, flow) has no reconstruction error.
         results = {k: v for k, v in results.items() if k not in OBJECTIVE_NAMES or np.isfinite(v)}

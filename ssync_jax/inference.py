@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from ssync_jax import checkpoints, paths, rollout, sharding, train_state
+from ssync_jax import checkpoints, errors, paths, rollout, sharding, train_state
 from ssync_jax.data import transforms
 from ssync_jax.models import build_model
 from ssync_jax.objectives import resample
@@ -98,7 +98,7 @@ class Predictor:
         """
         video = _checked_video(video)
         if fit not in FITS:
-            raise ValueError(f"fit must be one of {FITS}, got {fit!r}.")
+            raise errors.ConfigError(f"fit must be one of {FITS}, got {fit!r}.")
         height, width = video.shape[1:3]
         rows, cols = padding_to_aspect((height, width), self.image_size) if fit == "pad" else ((0, 0), (0, 0))
         padded = np.pad(video, ((0, 0), rows, cols, (0, 0)), mode="edge")  # [T, H', W', 3]
@@ -143,13 +143,13 @@ class Predictor:
             or frames.shape[0] == 0
             or frames.shape[1:] != (*self.image_size, 3)
         ):
-            raise ValueError(
+            raise errors.ConfigError(
                 f"frames must be float [T >= 1, {self.image_size[0]}, {self.image_size[1]}, 3] normalised model "
                 f"input, got {frames.dtype} {frames.shape}; pass uint8 frames of any size to Predictor.predict instead."
             )
         output_size = tuple(int(side) for side in output_size)
         if len(output_size) != 2 or min(output_size) < 1:
-            raise ValueError(f"output_size must be a positive (height, width), got {output_size}.")
+            raise errors.ConfigError(f"output_size must be a positive (height, width), got {output_size}.")
         frames = frames.astype(np.float32, copy=False)
         then = functools.partial(self._prediction, output_size=output_size)
         conditioning = self._conditioning(boxes)
@@ -168,16 +168,16 @@ class Predictor:
         num_boxes = self.config.model.num_slots - 1
         if self.config.model.initializer.name != "box_conditioned":
             if boxes is not None:
-                raise ValueError("boxes were given, but this model's slots are not box-conditioned; leave them out.")
+                raise errors.ConfigError("boxes were given, but this model's slots are not box-conditioned; leave them out.")
             return None
         if boxes is None:
-            raise ValueError(
+            raise errors.ConfigError(
                 "This model's slots are conditioned on the objects' boxes in the first frame (SAVi's protocol); "
                 "pass boxes=[[y_min, x_min, y_max, x_max], ...] as fractions of the frame (predict CLI: --boxes)."
             )
         boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
         if len(boxes) > num_boxes:
-            raise ValueError(f"{len(boxes)} boxes for {num_boxes} object slots; pass at most {num_boxes}.")
+            raise errors.ConfigError(f"{len(boxes)} boxes for {num_boxes} object slots; pass at most {num_boxes}.")
         return np.pad(boxes, ((0, num_boxes - len(boxes)), (0, 0)))[None]
 
 
@@ -217,19 +217,19 @@ def _checked_video(video: Any) -> np.ndarray:
     video = np.asarray(video)
     if video.ndim != 4:
         fix = "add a time axis (video[None]) for one image" if video.ndim == 3 else "pass [T, H, W, 3] frames"
-        raise ValueError(f"video must be uint8 [T, H, W, 3], got {video.ndim} axes {video.shape}; {fix}.")
+        raise errors.ConfigError(f"video must be uint8 [T, H, W, 3], got {video.ndim} axes {video.shape}; {fix}.")
     if video.shape[-1] != 3:
-        raise ValueError(
+        raise errors.ConfigError(
             f"video must have 3 (RGB) channels, got shape {video.shape}; drop alpha with video[..., :3] or "
             "repeat grey frames with np.repeat(video, 3, axis=-1)."
         )
     if video.dtype != np.uint8:
-        raise ValueError(
+        raise errors.ConfigError(
             f"video must be uint8 RGB in [0, 255], got dtype {video.dtype}; convert floats in [0, 1] with "
             "(video * 255).round().astype(np.uint8)."
         )
     if 0 in video.shape:
-        raise ValueError(f"video is empty (shape {video.shape}); pass at least one frame of at least 1x1 pixels.")
+        raise errors.ConfigError(f"video is empty (shape {video.shape}); pass at least one frame of at least 1x1 pixels.")
     return video
 
 
@@ -259,7 +259,7 @@ def load(
     if checkpoints.is_workdir(path):
         config = checkpoints.read_config(path) if config is None else config
     elif config is None:
-        raise ValueError(
+        raise errors.ConfigError(
             f"{path} is not a training workdir (it has no {checkpoints.CONFIG_FILE}); a params checkpoint holds "
             "no config; pass the config it was trained with, e.g. load(path, config=configs.movi_c.get_config())."
         )

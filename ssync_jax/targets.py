@@ -16,6 +16,8 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 
+from ssync_jax import errors
+
 
 @dataclasses.dataclass(frozen=True)
 class Target:
@@ -55,7 +57,7 @@ TARGETS: dict[str, Target] = {
 def get(name: str) -> Target:
     """The target called `name`; a ValueError naming the config key and the choices otherwise."""
     if name not in TARGETS:
-        raise ValueError(f"config.model.decoder.target={name!r} is unknown; choose one of {sorted(TARGETS)}.")
+        raise errors.ConfigError(f"config.model.decoder.target={name!r} is unknown; choose one of {sorted(TARGETS)}.")
     return TARGETS[name]
 
 

@@ -25,7 +25,7 @@ from absl import logging
 from clu import metric_writers, periodic_actions
 from jax.experimental import multihost_utils
 
-from ssync_jax import checkpoints, evaluate, paths, rollout, sharding, summaries, targets
+from ssync_jax import checkpoints, errors, evaluate, paths, rollout, sharding, summaries, targets
 from ssync_jax.data import pipeline, precomputed
 from ssync_jax.models import build_model, load_pretrained_backbone
 from ssync_jax.objectives import registry
@@ -158,19 +158,19 @@ def _check_inputs(config: ml_collections.ConfigDict, model) -> None:
     only), the per-pixel field of a depth or flow target."""
     target_field = targets.get(model.target).field
     if target_field and target_field not in config.data.fields:
-        raise ValueError(
+        raise errors.ConfigError(
             f"config.model.decoder.target={model.target!r} reconstructs the batch's "
             f"{target_field!r}: add it to config.data.fields."
         )
     if config.model.initializer.name != "box_conditioned":
         return
     if "boxes" not in config.data.fields:
-        raise ValueError(
+        raise errors.ConfigError(
             "config.model.initializer.name='box_conditioned' needs first-frame boxes: add 'boxes' to "
             "config.data.fields and set config.data.num_boxes to config.model.num_slots - 1."
         )
     if config.data.precomputed_features:
-        raise ValueError(
+        raise errors.ConfigError(
             "Box-conditioned slots need the frames' segmentations for their boxes, which pre-extracted tokens "
             "do not carry; unset config.data.precomputed_features."
         )

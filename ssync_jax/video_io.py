@@ -14,6 +14,8 @@ import av
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from ssync_jax import errors
+
 FRAME_EXTENSIONS = (".png", ".jpg", ".jpeg")
 WRITE_EXTENSIONS = (".gif", ".mp4")
 # Visually lossless H.264 (0 is lossless, 23 the default); MPEG-4 Part 2 gets its finest quantiser.
@@ -38,7 +40,7 @@ def read_video(path: str | os.PathLike) -> np.ndarray:
     """
     path = os.fspath(path)
     if not os.path.exists(path):
-        raise FileNotFoundError(
+        raise errors.InputNotFoundError(
             f"No video at {path}; pass an existing video file (e.g. MP4) or a folder of PNG/JPEG frames."
         )
     if os.path.isdir(path):
@@ -51,15 +53,15 @@ def _read_video_file(path: str) -> np.ndarray:
     try:
         with av.open(path) as container:
             if not container.streams.video:
-                raise ValueError(f"{path} holds no video stream; pass a video file or a folder of frames.")
+                raise errors.ConfigError(f"{path} holds no video stream; pass a video file or a folder of frames.")
             frames = [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
     except av.FFmpegError as error:
-        raise ValueError(
+        raise errors.ConfigError(
             f"Cannot decode {path} as a video ({error}); re-encode it (ffmpeg -i {path} out.mp4) or "
             "pass a folder of PNG/JPEG frames."
         ) from error
     if not frames:
-        raise ValueError(f"{path} has a video stream but no decodable frames; re-encode it or pass a folder of frames.")
+        raise errors.ConfigError(f"{path} has a video stream but no decodable frames; re-encode it or pass a folder of frames.")
     return _stack(frames, [f"{path} frame {t}" for t in range(len(frames))])
 
 
@@ -67,7 +69,7 @@ def _read_frame_folder(folder: str) -> np.ndarray:
     """Reads the PNG/JPEG files of a folder in sorted name order."""
     names = sorted(name for name in os.listdir(folder) if name.lower().endswith(FRAME_EXTENSIONS))
     if not names:
-        raise ValueError(
+        raise errors.ConfigError(
             f"The folder {folder} holds no {'/'.join(FRAME_EXTENSIONS)} frames; put the frames there "
             "(named in playback order) or pass a video file."
         )
@@ -78,7 +80,7 @@ def _read_frame_folder(folder: str) -> np.ndarray:
             with Image.open(file) as image:
                 frames.append(np.asarray(image.convert("RGB")))
         except (UnidentifiedImageError, OSError) as error:
-            raise ValueError(f"Cannot read the frame {file} ({error}); replace or remove it.") from error
+            raise errors.ConfigError(f"Cannot read the frame {file} ({error}); replace or remove it.") from error
     return _stack(frames, [os.path.join(folder, name) for name in names])
 
 
@@ -87,7 +89,7 @@ def _stack(frames: list[np.ndarray], names: list[str]) -> np.ndarray:
     size = frames[0].shape
     for frame, name in zip(frames, names):
         if frame.shape != size:
-            raise ValueError(
+            raise errors.ConfigError(
                 f"{name} is {frame.shape[1]}x{frame.shape[0]} but {names[0]} is {size[1]}x{size[0]}; "
                 "all frames of a video must have one size (resize them first)."
             )
@@ -114,18 +116,18 @@ def write_video(path: str | os.PathLike, frames: np.ndarray, fps: float = 8.0) -
     path = os.fspath(path)
     extension = os.path.splitext(path)[1].lower()
     if extension not in WRITE_EXTENSIONS:
-        raise ValueError(f"Cannot write {path}: choose a file name ending in one of {WRITE_EXTENSIONS}.")
+        raise errors.ConfigError(f"Cannot write {path}: choose a file name ending in one of {WRITE_EXTENSIONS}.")
     frames = np.asarray(frames)
     if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3 or 0 in frames.shape:
-        raise ValueError(
+        raise errors.ConfigError(
             f"frames must be non-empty uint8 [T, H, W, 3] RGB, got {frames.dtype} {frames.shape}; "
             "convert floats in [0, 1] with (x * 255).round().astype(np.uint8)."
         )
     if not fps > 0:
-        raise ValueError(f"fps must be positive, got {fps}.")
+        raise errors.ConfigError(f"fps must be positive, got {fps}.")
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
-        raise FileNotFoundError(f"The folder {folder} of {path} does not exist; create it first.")
+        raise errors.InputNotFoundError(f"The folder {folder} of {path} does not exist; create it first.")
     temporary = os.path.join(folder, f".{os.path.basename(path)}.partial")
     try:
         if extension == ".gif":

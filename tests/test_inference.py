@@ -19,7 +19,7 @@ import pytest
 from jax.experimental.compilation_cache import compilation_cache as jax_compilation_cache
 from PIL import Image
 
-from ssync_jax import checkpoints, inference, paths, train, train_state, video_io
+from ssync_jax import checkpoints, inference, train, train_state, video_io
 from ssync_jax.data import movi
 from ssync_jax.summaries import PALETTE
 from tests import tiny_train_config
@@ -257,6 +257,8 @@ def test_predict_cli_writes_masks_and_an_overlay_of_a_frame_folder(workdir, pred
     result = subprocess.run([*command, f"--out={out}"], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert str(out / "masks.npz") in result.stdout and str(out / "overlay.mp4") in result.stdout
+    # The tool speaks alone: its four lines, none of the libraries' (orbax, JAX backends, TensorFlow).
+    assert len(result.stdout.splitlines()) == 4 and not result.stderr.strip(), result.stderr[-3000:]
     assert "from 40x24 to the model's 16x16: aspect 1.67 squashed to 1.00 (pass --fit=pad to keep it)" in result.stdout
     expected = predictor.predict(video)
     with np.load(out / "masks.npz") as saved:
@@ -269,6 +271,17 @@ def test_predict_cli_writes_masks_and_an_overlay_of_a_frame_folder(workdir, pred
     assert overlay.shape == (3, *SIZE, 3)
     tinted = 0.4 * video + 0.6 * 255 * PALETTE[expected.masks]  # [T, H, W, 3]
     assert np.abs(overlay - tinted).mean() < 8
+
+
+def test_predict_cli_on_an_unreadable_video_says_so_in_one_line(workdir, tmp_path):
+    corrupt = tmp_path / "corrupt.mp4"
+    corrupt.write_bytes(b"not a video")
+    command = [sys.executable, "-m", "ssync_jax.tools.predict", f"--workdir={workdir}", f"--input={corrupt}"]
+    result = subprocess.run([*command, f"--out={tmp_path / 'out'}"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"Error: Cannot decode {corrupt} as a video"), result.stderr
+    assert "re-encode it" in lines[0]
 
 
 def test_predict_cli_boxes_are_pixels_of_the_input_turned_into_fractions():

@@ -15,7 +15,8 @@ def record(path: str, level: int, message: str) -> logging.LogRecord:
     "path, level, message, kept",
     [
         ("/x/site-packages/orbax/checkpoint/manager.py", logging.INFO, "Saving checkpoint at step 100", False),
-        ("/x/site-packages/orbax/checkpoint/manager.py", logging.WARNING, "Slow write to gs://b", True),
+        ("/x/site-packages/orbax/checkpoint/manager.py", logging.WARNING, "read_only=True, setting create=False", False),
+        ("/x/site-packages/jax/_src/xla_bridge.py", logging.INFO, "Unable to initialize backend 'tpu'", False),
         ("/x/site-packages/tensorflow_datasets/core/features/feature.py", logging.WARNING,
          "`TensorInfo.dtype` is deprecated. Please change your code", False),
         ("/x/site-packages/tensorflow_datasets/core/features/image_feature.py", logging.WARNING,
@@ -23,8 +24,20 @@ def record(path: str, level: int, message: str) -> logging.LogRecord:
         ("/x/site-packages/clu/metric_writers/logging_writer.py", logging.INFO, "[Hyperparameters] {'seed': 0}", False),
         ("/x/site-packages/clu/metric_writers/logging_writer.py", logging.INFO, "[10] loss/total=1.5", True),
         ("/work/main/ssync_jax/train.py", logging.INFO, "Resumed from step 200", True),
+        ("/work/main/ssync_jax/train.py", logging.WARNING, "SIGTERM received: saving a checkpoint", True),
         ("/x/site-packages/jax/_src/dispatch.py", logging.ERROR, "device lost", True),
     ],
 )  # fmt: skip
-def test_library_chatter_is_dropped_and_progress_and_warnings_kept(path, level, message, kept):
+def test_library_info_and_warnings_are_dropped_and_our_lines_and_all_errors_kept(path, level, message, kept):
     assert logs._LibraryInfoFilter().filter(record(path, level, message)) == kept
+
+
+def test_log_libraries_lets_every_line_through(monkeypatch):
+    from absl import logging as absl_logging
+
+    handler = absl_logging.get_absl_handler()
+    library_warning = record("/x/site-packages/orbax/checkpoint/manager.py", logging.WARNING, "read_only=True")
+    logs.quiet_libraries()
+    assert not handler.filter(library_warning)
+    logs.quiet_libraries(show=True)
+    assert handler.filter(library_warning)

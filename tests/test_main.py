@@ -27,9 +27,10 @@ def run_main(*arguments: str) -> subprocess.CompletedProcess:
         (["--config=configs/synthetic.py", "--workdir=w", "--config.foo=1"], "--config.foo: .* has no field 'foo'"),
         (
             ["--config=configs/synthetic.py", "--workdir=w", "--config.seed=1", "--config.model.num_slotz=7"],
-            "--config.model.num_slotz: .* no field 'num_slotz'. Did you mean \"num_slots\"",
+            "--config.model.num_slotz: .* no field 'num_slotz' in config.model. Did you mean \"num_slots\"",
         ),
         (["--config=configs/synthetic.py:bogus", "--workdir=w"], "Unknown config variant 'bogus'; use 'ssync'"),
+        (["--config=configs/synthetic.py", "--workdir=w", "--config.model.decoder.kernel=3"], "no field 'kernel' in config.model.decoder. Did you mean \"kernel_size\""),
         (["--config=configs/synthetic.py", "--workdir=w", "--config.model.num_slots=many"], "num_slots=many"),
     ],
 )
@@ -49,3 +50,32 @@ def test_known_overrides_and_variants_reach_the_config():
     flag_values(argv)
     assert flag_values.config.model.num_slots == 7
     assert sorted(flag_values.config.losses) == ["reconstruction", "slot_contrast"]  # SSync off.
+
+
+def assert_one_error_line(result: subprocess.CompletedProcess, message: str) -> None:
+    """Exit status 1, no traceback, and exactly one `Error:` line matching `message` (progress lines may precede it)."""
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr, result.stderr[-3000:]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error: ")]
+    assert len(errors) == 1 and re.search(message, errors[0]), result.stderr[-3000:]
+
+
+def test_a_missing_dataset_is_one_line_naming_it_and_both_ways_out(tmp_path):
+    result = run_main(
+        "--config=configs/synthetic.py", f"--workdir={tmp_path / 'w'}",
+        "--config.data.name=movi_c/128x128:1.0.0", f"--config.data.data_dir={tmp_path / 'nodata'}",
+    )  # fmt: skip
+    assert_one_error_line(result, r"MOVi-C \(movi_c/128x128:1.0.0\) not found under .*nodata.*movi_convert.*synthetic_movi")
+
+
+def test_missing_backbone_weights_are_one_line_naming_the_flag(tmp_path):
+    # The tiny training data with the paper's model at a 28x28 input (2x2 ViT patches): the weights are
+    # read when the state is created, before any step.
+    from tests import tiny_train_config
+
+    result = run_main(
+        "--config=configs/movi_c.py", f"--workdir={tmp_path / 'w'}", f"--config.data.name={tiny_train_config.DATASET}",
+        "--config.data.image_size=(28,28)", "--config.data.global_batch_size=2", "--config.loss_group_size=2",
+        "--config.model.encoder.weights=/no/such/dinov2",
+    )  # fmt: skip
+    assert_one_error_line(result, r"No DINOv2 weights at /no/such/dinov2: --config.model.encoder.weights takes")

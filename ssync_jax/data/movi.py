@@ -20,7 +20,6 @@ it; a field left out by the conversion raises `FieldsNotConvertedError` naming i
 
 import io
 import os
-import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -30,6 +29,7 @@ import tensorflow_datasets as tfds
 from etils import epath
 from PIL import Image
 
+from ssync_jax import errors
 from ssync_jax.data import synthetic_movi
 
 # What training and evaluation read by default, and what `convert` keeps unless told otherwise;
@@ -45,7 +45,7 @@ RANGE_SUFFIX = "_range"
 FIELDS_FILE = "converted_fields.json"
 
 
-class DatasetNotFoundError(FileNotFoundError):
+class DatasetNotFoundError(errors.InputNotFoundError):
     """A dataset is not prepared in random-access form where it was looked for."""
 
 

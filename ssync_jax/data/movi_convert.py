@@ -29,6 +29,8 @@ recorded in the output (`converted_fields.json`) before any shard is written, an
 with other fields into the same directory is refused rather than mixed.
 """
 
+from ssync_jax import cli  # First: it quiets TensorFlow before anything loads it.
+
 import json
 import os
 import sys
@@ -43,6 +45,7 @@ from array_record.python import array_record_module
 from etils import epath
 from google.protobuf import json_format
 
+from ssync_jax import errors
 from ssync_jax.data import movi
 
 # TFDS's prefix for unfinished files; shards are renamed from it when fully written.
@@ -76,7 +79,7 @@ def _chosen_fields(features: tfds.features.FeaturesDict, fields: Sequence[str] |
         return names
     unknown = [field for field in fields if field not in names]
     if unknown or not fields:
-        raise ValueError(
+        raise errors.ConfigError(
             f"--fields={','.join(fields)} must name some of this dataset's fields: {','.join(names)} "
             f"(or all); unknown: {unknown}. {movi.METADATA} is always kept."
         )
@@ -138,7 +141,7 @@ def _convert_shard(
         writer.close()
     if count != expected:
         temporary.unlink()
-        raise ValueError(f"{source} holds {count} records, its dataset_info.json says {expected}.")
+        raise errors.ConfigError(f"{source} holds {count} records, its dataset_info.json says {expected}.")
     temporary.rename(destination)
 
 
@@ -153,7 +156,7 @@ def _claim_output(out_path: epath.Path, fields: Sequence[str]) -> None:
     if record.exists():
         recorded = json.loads(record.read_text())["fields"]
         if sorted(recorded) != sorted(fields):
-            raise ValueError(
+            raise errors.ConfigError(
                 f"{out_path} holds a conversion with --fields={','.join(recorded)}; converting "
                 f"--fields={','.join(fields)} into it would mix the two. Re-run with "
                 f"--fields={','.join(recorded)}, pass another --out_dir, or delete {out_path}."
@@ -161,7 +164,7 @@ def _claim_output(out_path: epath.Path, fields: Sequence[str]) -> None:
         return
     # A crash between writing the record and renaming it leaves only an incomplete.* file.
     if any(not path.name.startswith(_INCOMPLETE_PREFIX) for path in out_path.iterdir()):
-        raise ValueError(
+        raise errors.ConfigError(
             f"{out_path} holds files but no {movi.FIELDS_FILE}: it was written by other code (an older "
             "convert kept every field). Pass another --out_dir or delete that directory."
         )
@@ -256,15 +259,15 @@ def convert(
     )
     info = source.info
     if info.file_format not in (None, tfds.core.FileFormat.TFRECORD):
-        raise ValueError(f"{name} under {data_dir} is {info.file_format.value}, not tfrecord.")
+        raise errors.ConfigError(f"{name} under {data_dir} is {info.file_format.value}, not tfrecord.")
     unknown = set(splits or ()) - set(info.splits)
     if unknown:
-        raise ValueError(f"{name} has no split(s) {sorted(unknown)}; it has {sorted(info.splits)}.")
+        raise errors.ConfigError(f"{name} has no split(s) {sorted(unknown)}; it has {sorted(info.splits)}.")
     fields = _chosen_fields(info.features, fields)
     kept_paths = _kept_paths(info.features, fields)
     out_path = epath.Path(out_dir) / info.full_name
     if os.path.abspath(os.fspath(out_path)) == os.path.abspath(os.fspath(source.data_path)):
-        raise ValueError(f"--out_dir must differ from --data_dir: {name}'s metadata would be replaced.")
+        raise errors.ConfigError(f"--out_dir must differ from --data_dir: {name}'s metadata would be replaced.")
     out_path.mkdir(parents=True, exist_ok=True)
     _claim_output(out_path, fields)
 
@@ -281,7 +284,7 @@ def convert(
             if destination.exists():
                 found = _num_records(destination)
                 if found != expected:
-                    raise ValueError(
+                    raise errors.ConfigError(
                         f"{destination} holds {found} records, {expected} expected; delete it and "
                         "re-run to convert that shard again."
                     )
@@ -308,11 +311,8 @@ def main(argv: Sequence[str]) -> None:
     options = flags.FLAGS
     fields = options.fields
     if "all" in fields and len(fields) > 1:
-        sys.exit(f"error: --fields={','.join(fields)}: `all` stands alone.")
-    try:
-        out_path = convert(options.name, options.data_dir, options.out_dir, options.splits, None if fields == ["all"] else fields)
-    except (movi.DatasetNotFoundError, ValueError) as error:
-        sys.exit(f"error: {error}")
+        raise errors.ConfigError(f"--fields={','.join(fields)}: `all` stands alone.")
+    out_path = convert(options.name, options.data_dir, options.out_dir, options.splits, None if fields == ["all"] else fields)
     print(f"{options.name} converted to {out_path}", file=sys.stderr)
 
 
@@ -329,4 +329,4 @@ if __name__ == "__main__":
         "video,segmentations,depth,forward_flow,backward_flow,instances; or all",
     )
     flags.mark_flags_as_required(["name", "out_dir"])
-    app.run(main)
+    cli.run(main)

@@ -43,6 +43,7 @@ import grain
 import ml_collections
 import numpy as np
 
+from ssync_jax import errors
 from ssync_jax.data import transforms
 
 FIELDS = ("video", "segmentations", "depth", "forward_flow", "backward_flow", "boxes")
@@ -70,26 +71,26 @@ class _Options:
         num_boxes: int = 0,
     ):
         if len(image_size) != 2 or min(image_size) < 1:
-            raise ValueError(f"image_size={tuple(image_size)} must be a positive (height, width).")
+            raise errors.ConfigError(f"image_size={tuple(image_size)} must be a positive (height, width).")
         if normalization not in transforms.NORMALIZATIONS:
-            raise ValueError(
+            raise errors.ConfigError(
                 f"Unknown normalization {normalization!r}; set config.data.normalization to one of "
                 f"{transforms.NORMALIZATIONS}."
             )
         unknown = sorted(set(fields) - set(FIELDS))
         if unknown or "video" not in fields:
-            raise ValueError(
+            raise errors.ConfigError(
                 f"config.data.fields={tuple(fields)} must include 'video' and name only {FIELDS}."
             )
         if bicubic not in transforms.BICUBIC_KERNELS:
-            raise ValueError(f"config.data.bicubic={bicubic!r} must be one of {transforms.BICUBIC_KERNELS}.")
+            raise errors.ConfigError(f"config.data.bicubic={bicubic!r} must be one of {transforms.BICUBIC_KERNELS}.")
         if eval_resolution not in EVAL_RESOLUTIONS:
-            raise ValueError(f"config.data.eval_resolution={eval_resolution!r} must be one of {EVAL_RESOLUTIONS}.")
+            raise errors.ConfigError(f"config.data.eval_resolution={eval_resolution!r} must be one of {EVAL_RESOLUTIONS}.")
         self.image_size = (int(image_size[0]), int(image_size[1]))
         self.normalization = normalization
         self.fields = tuple(fields)
         if "boxes" in fields and num_boxes < 1:
-            raise ValueError(f"config.data.fields has 'boxes', which needs config.data.num_boxes >= 1, got {num_boxes}.")
+            raise errors.ConfigError(f"config.data.fields has 'boxes', which needs config.data.num_boxes >= 1, got {num_boxes}.")
         self.bicubic = bicubic
         self.eval_resolution = eval_resolution
         self.num_boxes = num_boxes
@@ -222,11 +223,11 @@ def _process_shard(
         process_index = jax.process_index() if process_index is None else process_index
         process_count = jax.process_count() if process_count is None else process_count
     if not 0 <= process_index < process_count:
-        raise ValueError(
+        raise errors.ConfigError(
             f"process_index={process_index} must be in [0, process_count={process_count})."
         )
     if global_batch_size < 1 or global_batch_size % process_count:
-        raise ValueError(
+        raise errors.ConfigError(
             f"Global batch size {global_batch_size} must be a positive multiple of the "
             f"{process_count} JAX processes; change the batch size in config.data."
         )
@@ -238,7 +239,7 @@ def _with_prefetch(
 ) -> grain.IterDataset:
     """Reads batches in `prefetch_buffer_size` threads (one batch each), in workers if any."""
     if num_workers < 0 or prefetch_buffer_size < 1:
-        raise ValueError(
+        raise errors.ConfigError(
             f"num_workers={num_workers} must be >= 0 and "
             f"prefetch_buffer_size={prefetch_buffer_size} >= 1."
         )
@@ -291,7 +292,7 @@ def train_dataset(
     """
     options = _Options(image_size, normalization, fields, bicubic, num_boxes=num_boxes)
     if not 0.0 <= flip_prob <= 1.0:
-        raise ValueError(f"flip_prob={flip_prob} must be in [0, 1].")
+        raise errors.ConfigError(f"flip_prob={flip_prob} must be in [0, 1].")
     return training_batches(
         len(source),
         _TrainExample(source, options, chunk_length, flip_prob),
@@ -336,7 +337,7 @@ def training_batches(
     )
     shard = grain.MapDataset.range(num_videos)[process_index::process_count]
     if len(shard) == 0:
-        raise ValueError(
+        raise errors.ConfigError(
             f"The source has {num_videos} videos, too few for process {process_index} of "
             f"{process_count}; use a larger split or fewer processes."
         )
@@ -392,7 +393,7 @@ def eval_dataset(
         global_batch_size, process_index, process_count
     )
     if len(source) == 0:
-        raise ValueError("The evaluation source is empty; check config.data.eval_split.")
+        raise errors.ConfigError("The evaluation source is empty; check config.data.eval_split.")
     shard = range(process_index, len(source), process_count)
     longest_shard = -(-len(source) // process_count)
     num_batches = -(-longest_shard // batch_size)

@@ -30,6 +30,7 @@ import grain
 import ml_collections
 import numpy as np
 
+from ssync_jax import errors
 from ssync_jax.data import pipeline
 
 METADATA = "metadata.json"
@@ -61,7 +62,7 @@ def config_metadata(config: ml_collections.ConfigDict, split: str) -> dict[str, 
     """
     encoder = config.model.encoder
     if encoder.backbone != "dinov2":
-        raise ValueError(
+        raise errors.ConfigError(
             f"Pre-extracted tokens stand in for a frozen DINOv2 backbone, but config.model.encoder.backbone="
             f"{encoder.backbone!r}; unset config.data.precomputed_features to train on video."
         )
@@ -103,14 +104,14 @@ def read_metadata(directory: str) -> dict[str, Any]:
     if not os.path.isfile(path):
         unfinished = os.path.isfile(os.path.join(directory, PLAN))
         state = "holds an unfinished extraction" if unfinished else "holds no extracted features"
-        raise FileNotFoundError(
+        raise errors.InputNotFoundError(
             f"config.data.precomputed_features={directory} {state} (no {METADATA}). Run (or rerun, to "
             f"resume) python -m ssync_jax.tools.extract_features --config CONFIG --out {directory}"
         )
     with open(path) as file:
         metadata = json.load(file)
     if metadata.get("format_version") != FORMAT_VERSION:
-        raise ValueError(
+        raise errors.ConfigError(
             f"{path} has format version {metadata.get('format_version')}, this code reads {FORMAT_VERSION}; "
             "extract the features again."
         )
@@ -125,7 +126,7 @@ def check_matches(metadata: Mapping[str, Any], expected: Mapping[str, Any], dire
         if metadata.get(key) != expected[key]
     ]
     if differences:
-        raise ValueError(
+        raise errors.ConfigError(
             f"The features in {directory} were extracted with other settings than this config: "
             f"{'; '.join(differences)}. Extract them again with this config (python -m "
             "ssync_jax.tools.extract_features --config CONFIG --out NEW_DIR) or fix the config."
@@ -181,18 +182,18 @@ def train_dataset(
     """
     metadata = read_metadata(directory)
     if not 0.0 <= flip_prob <= 1.0:
-        raise ValueError(f"flip_prob={flip_prob} must be in [0, 1].")
+        raise errors.ConfigError(f"flip_prob={flip_prob} must be in [0, 1].")
     paths = [os.path.join(directory, name) for name in metadata["shards"]]
     missing = [path for path in paths if not os.path.isfile(path)]
     if missing:
-        raise FileNotFoundError(
+        raise errors.InputNotFoundError(
             f"{len(missing)} shard(s) listed in {os.path.join(directory, METADATA)} are missing, e.g. "
             f"{missing[0]}; extract the features again (python -m ssync_jax.tools.extract_features --overwrite)."
         )
     records = grain.sources.ArrayRecordDataSource(paths)
     expected = 2 * metadata["num_videos"] * metadata["num_frames"]
     if len(records) != expected:
-        raise ValueError(f"{directory} holds {len(records)} records, its metadata {expected}; extract it again.")
+        raise errors.ConfigError(f"{directory} holds {len(records)} records, its metadata {expected}; extract it again.")
     return pipeline.training_batches(
         metadata["num_videos"],
         _TokenChunk(records, metadata, chunk_length, flip_prob),

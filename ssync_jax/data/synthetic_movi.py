@@ -28,6 +28,8 @@ sizes (400 videos) take about 2.5 min at 64x64 and 6 min at 128x128; 10k videos 
 about 2.5 h and 11 GiB.
 """
 
+from ssync_jax import cli  # First: it quiets TensorFlow before anything loads it.
+
 import dataclasses
 import os
 import re
@@ -39,6 +41,7 @@ import tensorflow_datasets as tfds
 from absl import app, flags
 from etils import epath
 
+from ssync_jax import errors
 from ssync_jax.data import features as features_lib
 from ssync_jax.data import synthetic
 
@@ -132,7 +135,7 @@ def make_config(
     """
     match = _CONFIG_NAME.fullmatch(name)
     if match is None or match["variant"] not in VARIANTS:
-        raise ValueError(
+        raise errors.ConfigError(
             f"Unknown {NAME} config {name!r}: expected {{variant}}_{{H}}x{{W}}[_{{S}}frames]"
             f"[_train{{N}}][_validation{{N}}][_test{{N}}] with variant in {sorted(VARIANTS)}, "
             f"e.g. {', '.join(REGISTERED_CONFIGS)}."
@@ -143,7 +146,7 @@ def make_config(
         size = overrides[split] if overrides[split] is not None else match[split]
         sizes[split] = int(size) if size is not None else DEFAULT_SPLIT_SIZES[split]
         if not 1 <= sizes[split] < SEED_STRIDE:
-            raise ValueError(f"{split} size {sizes[split]} of {name!r} must be in [1, {SEED_STRIDE}).")
+            raise errors.ConfigError(f"{split} size {sizes[split]} of {name!r} must be in [1, {SEED_STRIDE}).")
     height, width = int(match["height"]), int(match["width"])
     num_frames = int(match["num_frames"] or DEFAULT_NUM_FRAMES)
     canonical = f"{match['variant']}_{height}x{width}"
@@ -246,7 +249,7 @@ def load_builder(name: str, data_dir: str | os.PathLike | None = None) -> Synthe
     """
     config_name, _, version = name.removeprefix(f"{NAME}/").partition(":")
     if version not in ("", DATASET_VERSION):
-        raise ValueError(f"{name}: only version {DATASET_VERSION} of {NAME} exists.")
+        raise errors.ConfigError(f"{name}: only version {DATASET_VERSION} of {NAME} exists.")
     return SyntheticMovi(config=make_config(config_name).name, data_dir=data_dir)
 
 
@@ -295,13 +298,13 @@ def check_prepared(builder: SyntheticMovi, file_format: str | None = None) -> No
     config = builder.builder_config
     found = {split: info.num_examples for split, info in builder.info.splits.items()}
     if found != config.split_sizes():
-        raise ValueError(
+        raise errors.ConfigError(
             f"{builder.data_path} holds {found} videos but {NAME}/{config.name} means "
             f"{config.split_sizes()}; it was prepared by other code. Delete that directory to "
             "regenerate it."
         )
     if file_format is not None and builder.info.file_format.value != file_format:
-        raise ValueError(
+        raise errors.ConfigError(
             f"{builder.data_path} was prepared as {builder.info.file_format.value}, not "
             f"{file_format}. Use another --data_dir, delete that directory, or convert it: python "
             f"-m ssync_jax.data.movi_convert --name {NAME}/{config.name}:{DATASET_VERSION} --data_dir "
@@ -324,16 +327,13 @@ def main(argv: list[str]) -> None:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     options = flags.FLAGS
     start = time.perf_counter()
-    try:
-        config = make_config(
-            options.config.removeprefix(f"{NAME}/"),
-            train_size=options.train_size,
-            validation_size=options.validation_size,
-            test_size=options.test_size,
-        )
-        builder = prepare(config.name, options.data_dir, file_format=options.file_format)
-    except ValueError as error:
-        sys.exit(f"error: {error}")
+    config = make_config(
+        options.config.removeprefix(f"{NAME}/"),
+        train_size=options.train_size,
+        validation_size=options.validation_size,
+        test_size=options.test_size,
+    )
+    builder = prepare(config.name, options.data_dir, file_format=options.file_format)
     print(
         f"{NAME}/{config.name} ({config.description}) ready in {builder.data_path} "
         f"after {time.perf_counter() - start:.0f} s; use --config.data.name={NAME}/{config.name}",
@@ -353,4 +353,4 @@ if __name__ == "__main__":
         "file_format", "array_record", ["array_record", "tfrecord"], "array_record (random access) or tfrecord"
     )
     flags.register_validator("config", _check_config_flag)
-    app.run(main)
+    cli.run(main)

@@ -9,6 +9,8 @@ from typing import Sequence
 import numpy as np
 from PIL import Image
 
+from ssync_jax import errors
+
 NORMALIZATIONS = ("imagenet", "zero_one", "minus_one_one")
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32)
@@ -54,7 +56,7 @@ def aligned_chunk_start(num_frames: int, chunk_length: int, rng: np.random.Gener
         k * L for k uniform in [0, num_frames // L).
     """
     if not 1 <= chunk_length <= num_frames:
-        raise ValueError(
+        raise errors.ConfigError(
             f"chunk_length={chunk_length} must be between 1 and the video's {num_frames} frames; "
             "set config.data.chunk_length accordingly."
         )
@@ -85,7 +87,7 @@ def resize_bicubic(video: np.ndarray, size: tuple[int, int], kernel: str = "pil"
         float32 [T, H, W, C] in [0, 1].
     """
     if kernel not in BICUBIC_KERNELS:
-        raise ValueError(f"Unknown bicubic kernel {kernel!r}; set config.data.bicubic to one of {BICUBIC_KERNELS}.")
+        raise errors.ConfigError(f"Unknown bicubic kernel {kernel!r}; set config.data.bicubic to one of {BICUBIC_KERNELS}.")
     num_frames, height, width, channels = video.shape
     if (height, width) == tuple(size):
         return video.astype(np.float32) / np.float32(255.0)
@@ -232,7 +234,7 @@ def normalize(video: np.ndarray, normalization: str) -> np.ndarray:
         float32 [..., W, 3], always a new contiguous array.
     """
     if normalization not in _AFFINE:
-        raise ValueError(
+        raise errors.ConfigError(
             f"Unknown normalization {normalization!r}; set config.data.normalization to one of "
             f"{NORMALIZATIONS}."
         )

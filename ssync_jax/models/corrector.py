@@ -55,7 +55,7 @@ class SlotAttention(nn.Module):
         if self.gru_state not in GRU_STATES:
             raise ValueError(f"config.model.corrector.gru_state must be one of {GRU_STATES}, got {self.gru_state!r}")
         num_iterations = self.num_iterations if num_iterations is None else num_iterations
-        slot_dim, input_dim = slots.shape[-1], inputs.shape[-1]
+        slot_dim = slots.shape[-1]
         inputs = nn.LayerNorm(epsilon=TORCH_LAYER_NORM_EPS, dtype=self.dtype, name="norm_features")(inputs)
         keys = Dense(slot_dim, self.init_scheme, use_bias=False, dtype=self.dtype, name="to_k")(inputs)  # [B, N, D]
         values = Dense(slot_dim, self.init_scheme, use_bias=False, dtype=self.dtype, name="to_v")(inputs)

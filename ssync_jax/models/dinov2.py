@@ -11,7 +11,6 @@ decoder's reconstruction target. Load pretrained weights with
 not part of the module (its output is never used), which is why ViT-S/14 has 22,055,424 parameters.
 """
 
-import os
 from typing import Any
 
 import jax

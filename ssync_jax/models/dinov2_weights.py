@@ -13,6 +13,7 @@ from typing import Any
 import jax.numpy as jnp
 import numpy as np
 
+from ssync_jax import errors
 from ssync_jax.models import dinov2
 from ssync_jax.models.state_dict_io import read_state_dict
 
@@ -46,14 +47,20 @@ def load(path_or_name: str | os.PathLike, num_heads: int | None = None) -> tuple
         state = read_state_dict(path)
         architecture = timm_architecture(state, num_heads)
         return architecture, timm_to_flax(state, architecture["depth"])
-    return load(_download_from_hub(str(path_or_name)), num_heads)
+    name = str(path_or_name)
+    if name.startswith((".", "/", "~")) or name.count("/") != 1:  # A path, not a hub name ("owner/model").
+        raise errors.InputNotFoundError(
+            f"No DINOv2 weights at {name}: --config.model.encoder.weights takes a Hugging Face directory "
+            "(config.json + model.safetensors), a timm state-dict file, or a hub name such as facebook/dinov2-small."
+        )
+    return load(_download_from_hub(name), num_heads)
 
 
 def _download_from_hub(name: str) -> Path:
     try:
         import huggingface_hub
     except ImportError as error:
-        raise FileNotFoundError(
+        raise errors.InputNotFoundError(
             f"{name!r} is neither a local directory nor a file, and downloading it from the Hugging Face hub "
             "needs `pip install huggingface_hub`. Offline, download config.json and model.safetensors of "
             f"https://huggingface.co/{name} elsewhere into a directory DIR and pass --config.model.encoder.weights=DIR."
@@ -61,7 +68,7 @@ def _download_from_hub(name: str) -> Path:
     try:
         return Path(huggingface_hub.snapshot_download(name, allow_patterns=["config.json", "model.safetensors"]))
     except Exception as error:
-        raise FileNotFoundError(
+        raise errors.InputNotFoundError(
             f"Could not download {name!r} from the Hugging Face hub ({type(error).__name__}: {error}). Offline, "
             f"copy config.json and model.safetensors of https://huggingface.co/{name} into a directory DIR and "
             "pass --config.model.encoder.weights=DIR (a timm state-dict file works too)."
@@ -71,15 +78,15 @@ def _download_from_hub(name: str) -> Path:
 def _read_hf_directory(path: Path) -> tuple[dict, dict[str, np.ndarray]]:
     config_file = path / "config.json"
     if not config_file.exists():
-        raise FileNotFoundError(f"{path} has no config.json; a Hugging Face DINOv2 directory needs it")
+        raise errors.InputNotFoundError(f"{path} has no config.json; a Hugging Face DINOv2 directory needs it")
     config = json.loads(config_file.read_text())
     if config.get("model_type") != "dinov2":
-        raise ValueError(f"{config_file}: model_type {config.get('model_type')!r} is not 'dinov2'")
+        raise errors.ConfigError(f"{config_file}: model_type {config.get('model_type')!r} is not 'dinov2'")
     if config.get("use_swiglu_ffn"):
-        raise ValueError(f"{config_file}: SwiGLU MLPs (ViT-g) are not supported; use ViT-S/B/L")
+        raise errors.ConfigError(f"{config_file}: SwiGLU MLPs (ViT-g) are not supported; use ViT-S/B/L")
     weights = next((path / n for n in ("model.safetensors", "pytorch_model.bin") if (path / n).exists()), None)
     if weights is None:
-        raise FileNotFoundError(f"{path} has neither model.safetensors nor pytorch_model.bin")
+        raise errors.InputNotFoundError(f"{path} has neither model.safetensors nor pytorch_model.bin")
     patch_size = config.get("patch_size", 14)
     architecture = dict(
         embed_dim=config["hidden_size"],
@@ -145,7 +152,7 @@ def timm_architecture(state: dict[str, np.ndarray], num_heads: int | None = None
     if missing:
         raise KeyError(f"not a timm ViT state dict: missing {missing} (found e.g. {sorted(state)[:5]})")
     if "reg_token" in state:
-        raise ValueError("DINOv2 with register tokens is not supported; use the plain DINOv2 weights")
+        raise errors.ConfigError("DINOv2 with register tokens is not supported; use the plain DINOv2 weights")
     embed_dim = state["cls_token"].shape[-1]
     depth = 1 + max(int(m.group(1)) for k in state if (m := re.match(r"blocks\.(\d+)\.", k)))
     grid = int(round((state["pos_embed"].shape[1] - 1) ** 0.5))
@@ -206,7 +213,7 @@ def timm_to_flax(state: dict[str, np.ndarray], depth: int) -> dict:
         }
     unused = sorted(set(state) - used)
     if unused:
-        raise ValueError(f"DINOv2 state dict has keys this architecture does not use: {unused[:8]}")
+        raise errors.ConfigError(f"DINOv2 state dict has keys this architecture does not use: {unused[:8]}")
     return params
 
 
@@ -249,7 +256,7 @@ def flax_to_timm(params: dict) -> dict[str, np.ndarray]:
 def variant_architecture(variant: str) -> dict:
     """`DinoV2ViT` kwargs of a released variant name ("vit_s14", "vit_b14", "vit_l14")."""
     if variant not in dinov2.VARIANTS:
-        raise ValueError(f"unknown DINOv2 variant {variant!r}; choose one of {sorted(dinov2.VARIANTS)}")
+        raise errors.ConfigError(f"unknown DINOv2 variant {variant!r}; choose one of {sorted(dinov2.VARIANTS)}")
     embed_dim, depth, num_heads = dinov2.VARIANTS[variant]
     return dict(embed_dim=embed_dim, depth=depth, num_heads=num_heads, patch_size=14, pretrained_grid=37)
 
@@ -278,5 +285,5 @@ def from_pretrained(
     model = dinov2.DinoV2ViT(**architecture, dtype=dtype)
     size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
     if size[0] % model.patch_size or size[1] % model.patch_size:
-        raise ValueError(f"image_size {size} is not a multiple of the patch size {model.patch_size}")
+        raise errors.ConfigError(f"image_size {size} is not a multiple of the patch size {model.patch_size}")
     return model, params

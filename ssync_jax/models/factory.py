@@ -6,7 +6,7 @@ import ml_collections
 from flax import linen as nn
 from flax import traverse_util
 
-from ssync_jax import targets
+from ssync_jax import errors, targets
 from ssync_jax.models import dinov2, dinov2_weights
 from ssync_jax.models.corrector import SlotAttention
 from ssync_jax.models.decoders import MLPDecoder, SpatialBroadcastDecoder
@@ -26,7 +26,7 @@ BACKBONE_NAME = "backbone"
 
 def _one_of(kind: str, name: str, choices) -> None:
     if name not in choices:
-        raise ValueError(f"config.model.{kind} = {name!r} is unknown; choose one of {sorted(choices)}")
+        raise errors.ConfigError(f"config.model.{kind} = {name!r} is unknown; choose one of {sorted(choices)}")
 
 
 def build_backbone(encoder: ml_collections.ConfigDict) -> nn.Module:
@@ -98,7 +98,7 @@ def build_model(config: ml_collections.ConfigDict) -> VideoModel:
     target = targets.get(config.decoder.target)
     patch_size = config.decoder.patch_size
     if target.field is None and patch_size != 1:
-        raise ValueError(
+        raise errors.ConfigError(
             f"config.model.decoder.patch_size={patch_size}: the backbone's tokens are reconstructed one per patch; "
             "set it to 1."
         )
@@ -107,7 +107,7 @@ def build_model(config: ml_collections.ConfigDict) -> VideoModel:
     if config.decoder.name == "mlp":
         pixel_grid = tuple(side // patch_size for side in config.image_size)
         if target.field is not None and pixel_grid != patch_grid:
-            raise ValueError(
+            raise errors.ConfigError(
                 f"config.model.decoder.patch_size={patch_size} cuts {tuple(config.image_size)} frames into a "
                 f"{pixel_grid} grid, but the MLP decoder decodes the encoder's {patch_grid} patches; set it to "
                 f"{config.image_size[0] // patch_grid[0]}."
@@ -117,7 +117,7 @@ def build_model(config: ml_collections.ConfigDict) -> VideoModel:
         )
     else:
         if target.field is None:
-            raise ValueError(
+            raise errors.ConfigError(
                 "config.model.decoder.name='spatial_broadcast' decodes pixels, not the backbone's tokens; set "
                 "config.model.decoder.target to one of "
                 f"{sorted(n for n, t in targets.TARGETS.items() if t.field is not None)}, or use the 'mlp' decoder."
@@ -151,14 +151,14 @@ def load_pretrained_backbone(params: dict, config: ml_collections.ConfigDict) ->
     architecture, loaded = dinov2_weights.load(config.encoder.weights)
     expected = dinov2_weights.variant_architecture(config.encoder.dinov2_variant)
     if any(architecture[k] != v for k, v in expected.items()):
-        raise ValueError(
+        raise errors.ConfigError(
             f"{config.encoder.weights} holds a DINOv2 {architecture}, but config.model.encoder.dinov2_variant="
             f"{config.encoder.dinov2_variant!r} needs {expected}; fix one of them"
         )
     current = params["encoder"][BACKBONE_NAME]
     shapes_ok = jax.tree.map(lambda a, b: a.shape == b.shape, current, loaded)
     if not all(jax.tree.leaves(shapes_ok)):
-        raise ValueError(f"{config.encoder.weights}: parameter shapes do not match the configured backbone")
+        raise errors.ConfigError(f"{config.encoder.weights}: parameter shapes do not match the configured backbone")
     encoder = dict(params["encoder"], **{BACKBONE_NAME: jax.tree.map(jnp.asarray, loaded)})
     return dict(params, encoder=encoder)
 

@@ -9,13 +9,15 @@ import ml_dtypes  # noqa: F401  Registers bfloat16 with numpy, which safetensors
 import numpy as np
 import safetensors.numpy
 
+from ssync_jax import errors
+
 
 def load_safetensors(path: str | Path) -> dict[str, np.ndarray]:
     """Every tensor of a safetensors file, with its stored dtype and shape."""
     try:
         return safetensors.numpy.load_file(path)
     except Exception as error:  # The library raises several types for files that are not safetensors.
-        raise ValueError(f"{path} is not a readable safetensors file ({type(error).__name__}: {error})") from error
+        raise errors.ConfigError(f"{path} is not a readable safetensors file ({type(error).__name__}: {error})") from error
 
 
 def read_state_dict(path: str | Path) -> dict[str, np.ndarray]:
@@ -30,7 +32,7 @@ def read_state_dict(path: str | Path) -> dict[str, np.ndarray]:
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"state dict {path} does not exist")
+        raise errors.InputNotFoundError(f"state dict {path} does not exist")
     if path.suffix == ".safetensors":
         return load_safetensors(path)
     if path.suffix == ".npz":
@@ -38,7 +40,7 @@ def read_state_dict(path: str | Path) -> dict[str, np.ndarray]:
             return dict(data)
     if path.suffix in (".pth", ".pt", ".bin", ".ckpt"):
         return _read_torch_file(path)
-    raise ValueError(
+    raise errors.ConfigError(
         f"{path}: unknown weights format {path.suffix!r}; expected .safetensors, .npz, .pth, .pt, .bin or .ckpt"
     )
 

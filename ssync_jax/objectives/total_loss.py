@@ -40,6 +40,7 @@ import jax
 import jax.numpy as jnp
 
 # The loss modules register their losses when imported.
+from ssync_jax import errors
 from ssync_jax.objectives import reconstruction, registry, resample, slot_contrast, srl, ssync  # noqa: F401
 
 Terms = dict[str, jax.Array]
@@ -75,11 +76,11 @@ def build_loss_fn(
     """
     losses = _as_dict(losses, "config.losses")
     if not losses:
-        raise ValueError(f"config.losses is empty; configure at least one of {sorted(registry.LOSSES)}.")
+        raise errors.ConfigError(f"config.losses is empty; configure at least one of {sorted(registry.LOSSES)}.")
     configured = {name: _LossConfig(name, settings) for name, settings in losses.items()}
     target_settings = _resolve("config.ssync", _as_dict(ssync_config or {}, "config.ssync"), SSYNC_SETTINGS)
     if group_size is not None and (isinstance(group_size, bool) or not isinstance(group_size, int) or group_size < 1):
-        raise ValueError(f"config.loss_group_size must be a positive int or None, got {group_size!r}.")
+        raise errors.ConfigError(f"config.loss_group_size must be a positive int or None, got {group_size!r}.")
     inputs = {key for loss in configured.values() for key in loss.inputs}
     uses_ssync = registry.uses_ssync(configured)
     uses_maps = uses_ssync or bool(inputs & set(registry.MAP_INPUTS))
@@ -115,7 +116,7 @@ def build_loss_fn(
         else:
             batch = outputs[model_outputs[0]].shape[0]
             if batch % group_size:
-                raise ValueError(
+                raise errors.ConfigError(
                     f"The batch of {batch} clips does not split into loss groups of "
                     f"config.loss_group_size={group_size}; make the batch a multiple of it."
                 )
@@ -141,7 +142,7 @@ class _LossConfig:
 
     def __init__(self, name: str, settings: Any):
         if name not in registry.LOSSES:
-            raise ValueError(f"Unknown loss '{name}' in config.losses; known losses: {sorted(registry.LOSSES)}.")
+            raise errors.ConfigError(f"Unknown loss '{name}' in config.losses; known losses: {sorted(registry.LOSSES)}.")
         self.function = registry.LOSSES[name]
         self.inputs = registry.loss_inputs(self.function)
         defaults = {**registry.SCHEDULE_DEFAULTS, **registry.loss_settings(self.function)}
@@ -151,17 +152,17 @@ class _LossConfig:
         self.warmup_fraction = resolved.pop("warmup_fraction")
         self.settings = resolved
         if isinstance(self.weight, bool) or not isinstance(self.weight, (int, float)):
-            raise ValueError(f"{where}.weight must be a number, got {self.weight!r}.")
+            raise errors.ConfigError(f"{where}.weight must be a number, got {self.weight!r}.")
         if not 0.0 <= self.warmup_fraction <= 1.0:
-            raise ValueError(f"{where}.warmup_fraction must lie in [0, 1], got {self.warmup_fraction!r}.")
+            raise errors.ConfigError(f"{where}.warmup_fraction must lie in [0, 1], got {self.warmup_fraction!r}.")
         for key, value in resolved.items():
             default = defaults[key]
             if key in ("temperature", "group_size") and not (isinstance(value, (int, float)) and value > 0):
-                raise ValueError(f"{where}.{key} must be positive, got {value!r}.")
+                raise errors.ConfigError(f"{where}.{key} must be positive, got {value!r}.")
             if default is None:
                 continue
             if isinstance(default, bool) != isinstance(value, bool) or not isinstance(value, type(default) | int):
-                raise ValueError(f"{where}.{key} must be a {type(default).__name__} like its default {default!r}, got {value!r}.")
+                raise errors.ConfigError(f"{where}.{key} must be a {type(default).__name__} like its default {default!r}, got {value!r}.")
 
     def __call__(self, available: Mapping[str, jax.Array]) -> jax.Array:
         return self.function(**{key: available[key] for key in self.inputs}, **self.settings)
@@ -171,7 +172,7 @@ def _as_dict(section: Any, where: str) -> dict[str, Any]:
     if hasattr(section, "to_dict"):
         section = section.to_dict()
     if not isinstance(section, Mapping):
-        raise ValueError(f"{where} must be a mapping (dict or ConfigDict), got {type(section).__name__}.")
+        raise errors.ConfigError(f"{where} must be a mapping (dict or ConfigDict), got {type(section).__name__}.")
     return dict(section)
 
 
@@ -179,5 +180,5 @@ def _resolve(where: str, settings: dict[str, Any], defaults: dict[str, Any]) -> 
     """The defaults overridden by `settings`, rejecting names the defaults do not know."""
     unknown = sorted(set(settings) - set(defaults))
     if unknown:
-        raise ValueError(f"Unknown setting(s) {unknown} in {where}; allowed: {sorted(defaults)}.")
+        raise errors.ConfigError(f"Unknown setting(s) {unknown} in {where}; allowed: {sorted(defaults)}.")
     return {**defaults, **settings}

@@ -15,6 +15,8 @@ A reference written with `--float64` (their model in float64 throughout) is comp
 float64 too: then the differences measure the two codes, not float32 rounding.
 """
 
+from ssync_jax import cli  # First: it quiets TensorFlow before anything loads it.
+
 import functools
 import json
 from collections.abc import Mapping
@@ -24,9 +26,9 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
-from absl import app, flags
+from absl import flags
 
-from ssync_jax import evaluate, rollout
+from ssync_jax import errors, evaluate, rollout
 from ssync_jax.data import pipeline
 from ssync_jax.models import build_model
 from ssync_jax.models.authors_checkpoint import flax_to_authors
@@ -73,7 +75,7 @@ def case_config(config: ml_collections.ConfigDict, case: Mapping[str, Any]) -> m
 def _difference(ours: np.ndarray, theirs: np.ndarray) -> dict[str, float]:
     ours, theirs = np.asarray(ours, np.float64), np.asarray(theirs, np.float64)
     if ours.shape != theirs.shape:
-        raise ValueError(f"shapes differ: ours {ours.shape}, theirs {theirs.shape}")
+        raise errors.ConfigError(f"shapes differ: ours {ours.shape}, theirs {theirs.shape}")
     max_abs = float(np.max(np.abs(ours - theirs)))
     return {"max_abs": max_abs, "relative": max_abs / max(float(np.max(np.abs(theirs))), 1e-30)}
 
@@ -97,7 +99,7 @@ def compare(
     config = case_config(config, case)
     in_float64 = reference["video"].dtype == np.float64
     if in_float64 and not jax.config.jax_enable_x64:
-        raise ValueError("the reference was computed in float64: enable jax_enable_x64 (main() does)")
+        raise errors.ConfigError("the reference was computed in float64: enable jax_enable_x64 (main() does)")
     model = _float64(config, build_model) if in_float64 else build_model(config.model)
     params, _ = convert(reference["state"], config.model)
     if in_float64:
@@ -275,4 +277,4 @@ if __name__ == "__main__":
     config_flags.DEFINE_config_file("config", "configs/movi_c.py", "The paper config whose model is compared.")
     flags.DEFINE_string("reference", None, "The .npz written by tests/fixtures/make_authors_fixture.py.", required=True)
     flags.DEFINE_bool("float64", False, "Also measure both sides' gradients against our float64 gradients.")
-    app.run(main)
+    cli.run(main)

@@ -14,15 +14,17 @@ Every tensor of their model is written, the frozen DINOv2 included, under their 
 temporary name first, so an interrupted export leaves nothing that looks complete.
 """
 
+from ssync_jax import cli  # First: it quiets TensorFlow before anything loads it.
+
 import os
 
 import jax
 import ml_collections
 import numpy as np
 import safetensors.numpy
-from absl import app, flags
+from absl import flags
 
-from ssync_jax import inference
+from ssync_jax import errors, inference
 from ssync_jax.models.authors_checkpoint import flax_to_authors
 
 
@@ -42,9 +44,9 @@ def export(params, model_config: ml_collections.ConfigDict, out: str) -> dict[st
         ValueError: the model has no MLP decoder, so the authors' layout does not apply.
     """
     if os.path.exists(out):
-        raise FileExistsError(f"{out} already exists; pass a new --out file (nothing was written)")
+        raise errors.WouldOverwriteError(f"{out} already exists; pass a new --out file (nothing was written)")
     if model_config.decoder.name != "mlp":
-        raise ValueError(
+        raise errors.ConfigError(
             f"config.model.decoder.name={model_config.decoder.name!r}: only the MLP feature decoder of the "
             "SSync configs (configs/movi_c.py, configs/movi_e.py) has the authors' layout"
         )
@@ -71,4 +73,4 @@ if __name__ == "__main__":
     flags.DEFINE_integer("step", None, "The workdir checkpoint to export (default: the latest).")
     flags.DEFINE_string("out", None, "The .safetensors file to create.", required=True)
     config_flags.DEFINE_config_file("config", None, "The config, needed for a params checkpoint only.")
-    app.run(main)
+    cli.run(main)

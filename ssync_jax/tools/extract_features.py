@@ -15,6 +15,8 @@ an interrupted run never looks complete, and rerunning the same command resumes 
 missing shard. A complete directory is only replaced with --overwrite.
 """
 
+from ssync_jax import cli  # First: it quiets TensorFlow before anything loads it.
+
 import contextlib
 import json
 import os
@@ -31,6 +33,7 @@ from absl import app, flags, logging
 from array_record.python import array_record_module
 from ml_collections import config_flags
 
+from ssync_jax import errors
 from ssync_jax.data import movi, precomputed, transforms
 from ssync_jax.models import dinov2_weights, factory
 
@@ -45,13 +48,13 @@ def _check_config(config: ml_collections.ConfigDict, dtype: str) -> None:
     encoder = config.model.encoder
     weights = encoder.get("weights")  # Only DINOv2 encoders have weights to load.
     if encoder.backbone != "dinov2" or not encoder.freeze_backbone or not weights:
-        raise ValueError(
+        raise errors.ConfigError(
             "Only a frozen, pretrained DINOv2 can be extracted once for all of training: the config has "
             f"backbone={encoder.backbone!r}, freeze_backbone={encoder.freeze_backbone}, weights={weights!r}; "
             "set config.model.encoder.weights (and freeze_backbone=True)."
         )
     if dtype not in precomputed.STORAGE_DTYPES:
-        raise ValueError(f"--dtype {dtype!r} is not one of {precomputed.STORAGE_DTYPES}.")
+        raise errors.ConfigError(f"--dtype {dtype!r} is not one of {precomputed.STORAGE_DTYPES}.")
 
 
 def _plan(
@@ -59,12 +62,12 @@ def _plan(
 ) -> dict[str, Any]:
     """The metadata of the extraction about to run (what `precomputed.read_metadata` returns)."""
     if len(source) == 0:
-        raise ValueError(f"Split {split!r} of {config.data.name} is empty; choose another --split.")
+        raise errors.ConfigError(f"Split {split!r} of {config.data.name} is empty; choose another --split.")
     image_size = tuple(int(x) for x in config.data.image_size)
     architecture = dinov2_weights.variant_architecture(config.model.encoder.dinov2_variant)
     patch = architecture["patch_size"]
     if image_size[0] % patch or image_size[1] % patch:
-        raise ValueError(f"config.data.image_size={image_size} is not a multiple of DINOv2's patch size {patch}.")
+        raise errors.ConfigError(f"config.data.image_size={image_size} is not a multiple of DINOv2's patch size {patch}.")
     num_shards = -(-len(source) // videos_per_shard)
     return {
         "format_version": precomputed.FORMAT_VERSION,
@@ -98,7 +101,7 @@ def _prepare_directory(out: str, plan: dict[str, Any], overwrite: bool) -> None:
     os.makedirs(out, exist_ok=True)
     if os.path.exists(metadata) or os.path.exists(in_progress):
         if os.path.exists(metadata) and not overwrite:
-            raise FileExistsError(
+            raise errors.WouldOverwriteError(
                 f"{out} already holds complete features; pass --overwrite to replace them or choose another --out."
             )
         if os.path.exists(in_progress) and not overwrite:
@@ -107,14 +110,14 @@ def _prepare_directory(out: str, plan: dict[str, Any], overwrite: bool) -> None:
             keys = (plan.keys() | previous.keys()) - set(_INFORMATIONAL)
             differences = sorted(k for k in keys if plan.get(k) != previous.get(k))
             if differences:
-                raise FileExistsError(
+                raise errors.WouldOverwriteError(
                     f"{out} holds an unfinished extraction with other settings (differing: {', '.join(differences)}); "
                     "rerun it with its own settings to resume, pass --overwrite to start over, or choose another --out."
                 )
         if overwrite:
             _remove_extraction(out)
     elif os.listdir(out):
-        raise FileExistsError(f"{out} is not empty and holds no extracted features; choose a new --out directory.")
+        raise errors.WouldOverwriteError(f"{out} is not empty and holds no extracted features; choose a new --out directory.")
     _write_json(in_progress, plan)
 
 
@@ -142,7 +145,7 @@ class _PreparedFrames(grain.transforms.Map):
     def map(self, element: int) -> np.ndarray:
         video = self._source[element]["video"]  # [T, h, w, 3] uint8
         if video.shape[0] != self._num_frames:
-            raise ValueError(
+            raise errors.ConfigError(
                 f"Video {element} has {video.shape[0]} frames, the first {self._num_frames}; feature extraction "
                 "(like evaluation's batches of whole videos) needs videos of one length."
             )
@@ -183,7 +186,7 @@ def _write_shard(
         host = np.asarray(tokens, np.float32)[:count]  # [count, N, C]
         stored = host.astype(dtype)
         if not np.isfinite(stored).all():
-            raise ValueError(
+            raise errors.ConfigError(
                 f"Tokens up to {np.abs(host).max():.3g} do not fit in {dtype}; extract again with --dtype "
                 "float32 --overwrite."
             )
@@ -278,19 +281,16 @@ def extract_features(
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-    try:
-        extract_features(
-            flags.FLAGS.config,
-            flags.FLAGS.out,
-            split=flags.FLAGS.split,
-            batch_size=flags.FLAGS.batch_size,
-            dtype=flags.FLAGS.dtype,
-            overwrite=flags.FLAGS.overwrite,
-            videos_per_shard=flags.FLAGS.videos_per_shard,
-            config_name=config_flags.get_config_filename(flags.FLAGS["config"]),
-        )
-    except (FileNotFoundError, FileExistsError, ValueError) as error:
-        raise SystemExit(f"error: {error}") from None
+    extract_features(
+        flags.FLAGS.config,
+        flags.FLAGS.out,
+        split=flags.FLAGS.split,
+        batch_size=flags.FLAGS.batch_size,
+        dtype=flags.FLAGS.dtype,
+        overwrite=flags.FLAGS.overwrite,
+        videos_per_shard=flags.FLAGS.videos_per_shard,
+        config_name=config_flags.get_config_filename(flags.FLAGS["config"]),
+    )
 
 
 if __name__ == "__main__":
@@ -303,4 +303,4 @@ if __name__ == "__main__":
     flags.DEFINE_bool("overwrite", False, "Replace complete or differently configured features in --out.")
     flags.DEFINE_integer("videos_per_shard", 64, "Videos per array_record file (the unit of resumption).")
     flags.mark_flags_as_required(["config", "out"])
-    app.run(main)
+    cli.run(main)

@@ -9,6 +9,8 @@ directory holds `{"params": ...}` written by `orbax.checkpoint.StandardCheckpoin
 exist yet. A checkpoint without the frozen DINOv2 gets it from `config.model.encoder.weights`.
 """
 
+from ssync_jax import cli  # First: it quiets TensorFlow before anything loads it.
+
 from pathlib import Path
 
 import jax
@@ -18,6 +20,7 @@ import orbax.checkpoint as ocp
 from absl import app, flags, logging
 from ml_collections import config_flags
 
+from ssync_jax import errors
 from ssync_jax.models import build_model, load_pretrained_backbone
 from ssync_jax.models.authors_checkpoint import authors_to_flax
 from ssync_jax.models.state_dict_io import read_state_dict
@@ -42,7 +45,7 @@ def convert(state: dict, model_config: ml_collections.ConfigDict) -> tuple[dict,
     )
     if "backbone" not in params["encoder"]:
         if not model_config.encoder.weights:
-            raise ValueError(
+            raise errors.ConfigError(
                 "the checkpoint holds no DINOv2 backbone (encoder.module.backbone.model.*); set "
                 "--config.model.encoder.weights to a Hugging Face directory or timm file of the same variant"
             )
@@ -54,7 +57,7 @@ def convert(state: dict, model_config: ml_collections.ConfigDict) -> tuple[dict,
         if got.shape != want.shape
     ]
     if jax.tree.structure(params) != jax.tree.structure(expected) or mismatched:
-        raise ValueError(
+        raise errors.ConfigError(
             "the checkpoint does not fit config.model (slot dim, slots, variant, decoder widths?): "
             + ("; ".join(mismatched[:5]) or "different parameter trees")
         )
@@ -69,7 +72,7 @@ def import_checkpoint(ckpt: str | Path, model_config: ml_collections.ConfigDict,
     """
     out = Path(out).absolute()
     if out.exists():
-        raise FileExistsError(f"{out} already exists; pass a new --out directory (nothing was written)")
+        raise errors.WouldOverwriteError(f"{out} already exists; pass a new --out directory (nothing was written)")
     params, unused = convert(read_state_dict(ckpt), model_config)
     checkpointer = ocp.StandardCheckpointer()
     checkpointer.save(out, {"params": jax.tree.map(jnp.asarray, params)})
@@ -93,4 +96,4 @@ if __name__ == "__main__":
     config_flags.DEFINE_config_file("config", None, "Config whose `model` section fits the checkpoint.")
     flags.DEFINE_string("ckpt", None, "The authors' checkpoint: .ckpt/.pt/.pth (torch) or .safetensors/.npz.")
     flags.DEFINE_string("out", None, "New directory for the orbax checkpoint.")
-    app.run(main)
+    cli.run(main)

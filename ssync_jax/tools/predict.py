@@ -16,13 +16,14 @@ Frames are resized to the model's input size (frames of another aspect ratio are
 `ssync_jax.inference`); the masks come back at the input's size.
 """
 
+from ssync_jax import cli  # First: it quiets TensorFlow before anything loads it.
+
 import os
-import sys
 
 import numpy as np
 from absl import app, flags
 
-from ssync_jax import inference, video_io
+from ssync_jax import errors, inference, video_io
 from ssync_jax.summaries import overlay
 
 MASKS_FILE = "masks.npz"
@@ -64,7 +65,7 @@ def parse_boxes(text: str, size: tuple[int, int]) -> np.ndarray:
     except ValueError:
         boxes = np.zeros((0, 0))
     if boxes.ndim != 2 or boxes.shape[1] != 4:
-        raise ValueError(f"--boxes={text!r}: expected y_min,x_min,y_max,x_max in pixels, boxes separated by ';'")
+        raise errors.ConfigError(f"--boxes={text!r}: expected y_min,x_min,y_max,x_max in pixels, boxes separated by ';'")
     return boxes / np.array([size[0], size[1], size[0], size[1]], np.float32)
 
 
@@ -84,14 +85,11 @@ def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     options = flags.FLAGS
-    try:
-        # The input first: a wrong path should not wait for the model to load.
-        video = video_io.read_video(options.input)
-        boxes = parse_boxes(options.boxes, video.shape[1:3]) if options.boxes else None
-        predictor = inference.load(options.workdir, options.step)
-        prediction = predictor.predict(video, fit=options.fit, boxes=boxes)
-    except (FileNotFoundError, ValueError) as error:
-        sys.exit(f"Error: {error}")
+    # The input first: a wrong path should not wait for the model to load.
+    video = video_io.read_video(options.input)
+    boxes = parse_boxes(options.boxes, video.shape[1:3]) if options.boxes else None
+    predictor = inference.load(options.workdir, options.step)
+    prediction = predictor.predict(video, fit=options.fit, boxes=boxes)
     masks_path, overlay_path = write_prediction(video, prediction, options.out, options.fps, options.format)
     num_frames, height, width = prediction.masks.shape
     print(f"{num_frames} frames of {width}x{height}, {prediction.slots.shape[1]} slots:")
@@ -117,4 +115,4 @@ if __name__ == "__main__":
         "them to it (squash), or pad them to its aspect ratio first, repeating the edge pixels (pad)."
     )
     flags.mark_flags_as_required(["workdir", "input", "out"])
-    app.run(main)
+    cli.run(main)

@@ -25,8 +25,9 @@ slot merge sees all its frames), with the config's `ssync` settings, whether or 
 losses were on in training.
 """
 
+from ssync_jax import cli  # First: it quiets TensorFlow before anything loads it.
+
 import os
-import sys
 from collections.abc import Mapping, Sequence
 
 import ml_collections
@@ -226,11 +227,8 @@ def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     options = flags.FLAGS
-    try:
-        predictor = inference.load(options.workdir, options.checkpoint)
-        paths = write_visualizations(predictor, options.split, options.num, options.out, options.format, options.fps)
-    except (FileNotFoundError, ValueError) as error:  # No checkpoint or dataset, an unknown split, ...
-        sys.exit(f"Error: {error}")
+    predictor = inference.load(options.workdir, options.checkpoint)
+    paths = write_visualizations(predictor, options.split, options.num, options.out, options.format, options.fps)
     print(f"Wrote {len(paths)} videos of the {options.split} split to {os.path.abspath(options.out)}:")
     for path in paths:
         print(" ", path)
@@ -246,4 +244,4 @@ if __name__ == "__main__":
     flags.DEFINE_enum("format", "gif", ["gif", "mp4", "png"], "Video format, or png: a still of 3 frames.")
     flags.DEFINE_float("fps", 4.0, "Frames per second.", lower_bound=0.01)
     flags.mark_flags_as_required(["workdir", "out"])
-    app.run(main)
+    cli.run(main)

@@ -26,7 +26,7 @@ def _assert_short_error(result: subprocess.CompletedProcess, option: str) -> Non
     assert result.returncode != 0
     assert "Traceback" not in result.stderr, result.stderr[-3000:]
     errors = [
-        line for line in result.stderr.splitlines() if line.startswith(("FATAL Flags parsing error:", "error:"))
+        line for line in result.stderr.splitlines() if line.startswith(("FATAL Flags parsing error:", "Error:"))
     ]
     assert len(errors) == 1 and option in errors[0], result.stderr[-3000:]
 
