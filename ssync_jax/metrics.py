@@ -4,9 +4,10 @@ Every metric compares ground-truth ids with predicted segment ids, `[B, T, H, W]
 per video (all frames of a video pooled into one clustering, the paper's "video" numbers) or per
 frame (`per_frame=True`, the "image" numbers). Ground-truth id 0 is background: it is left out
 of FG-ARI entirely and is never an object for mBO/mIoU, although predicted segments keep the
-background pixels they cover (so covering background lowers a segment's IoU).
+background pixels they cover (so covering background lowers a segment's IoU). `ari` scores every
+pixel, background included, for the protocols that report it (SAVi's `eval_ari`).
 
-All three metrics are read off one contingency table n_ik = #pixels with true id i and predicted
+All metrics are read off one contingency table n_ik = #pixels with true id i and predicted
 id k, built with one-hot einsums so the shapes stay fixed (`num_true`, `num_pred` are static).
 The einsum is exact: one-hot entries are exact in every matmul precision (bf16, tf32, f32) and
 float32 accumulation counts exactly up to 2^24 pixels per video (24 frames of 836x836).
@@ -144,6 +145,32 @@ def fg_ari(
     else:
         values = jnp.where(has_foreground, adjusted_rand_index(table), 0.0)  # [B, G]
         valid = has_foreground
+    return _ungroup(values, per_frame), _ungroup(valid, per_frame)
+
+
+def ari(
+    true_ids: jax.Array, pred_ids: jax.Array, num_true: int, num_pred: int, per_frame: bool = False
+) -> tuple[jax.Array, jax.Array]:
+    """ARI = ARI(true_p, pred_p) over every pixel p, background included, per video or per frame.
+
+    SAVi's `Ari` ("eval_ari") and the authors' `VideoARI(ignore_background=False)`: the background
+    is one more true cluster, so a model that splits the background, or merges it with objects, loses.
+
+    Args:
+        true_ids: `[B, T, H, W]` int ground-truth ids in [0, num_true), 0 = background.
+        pred_ids: `[B, T, H, W]` int predicted segment ids in [0, num_pred).
+        num_true: number of ground-truth ids, background included (static).
+        num_pred: number of predicted segments (static).
+        per_frame: one value per frame instead of one per video.
+
+    Returns:
+        values: `[B]` (or `[B, T]`) float32 ARI.
+        valid: same shape, bool, False only where no pixel has an id in range (never for real frames;
+            the caller masks evaluation padding, which is all background).
+    """
+    table = contingency_table(true_ids, pred_ids, num_true, num_pred, per_frame)  # [B, G, I, K]
+    valid = table.sum((-2, -1)) > 0  # [B, G]
+    values = jnp.where(valid, adjusted_rand_index(table), 0.0)  # [B, G]
     return _ungroup(values, per_frame), _ungroup(valid, per_frame)
 
 
