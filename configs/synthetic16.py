@@ -12,7 +12,7 @@ position embedding; 7 slots x 64 drawn from a learned Gaussian; slot attention (
 the first frame, 2 after); a one-block transformer predictor; the decoder (the variant's second
 part) on the 16x16 grid, reconstructing each cell's 2x2 pixels:
     "sb"  SAVi's spatial-broadcast CNN decoder (2 convolutions of 32, kernel 3), as the default;
-    "mlp" the paper's decoder: one MLP (3 x 128, ReLU) per slot and patch, from the slot plus a
+    "mlp" the paper's decoder: one MLP (3 x 64, ReLU) per slot and patch, from the slot plus a
           learned patch position embedding (`configs/movi_c.py` decodes DINOv2 features this way).
 Objective: pixel MSE + SlotContrast 0.5; ":ssync" adds SSync's boundary and interior losses (weight
 1 each, τ 0.7, from 30 % of training: the paper's settings, unchanged). Training: 15,000 steps of
@@ -64,7 +64,7 @@ def get_config(variant: str = "base,mlp") -> ml_collections.ConfigDict:
     # Model (ssync_jax/models/factory.py): a SAVi-S-like CNN at stride 2 (a 16x16 patch grid), 7 slots,
     # SAVi's conventions (Flax initialisation, GRU on the slots, standard attention scale).
     if decoder == "mlp":
-        decoder_config = common.mlp_decoder(hidden_sizes=(128, 128, 128), target="video", patch_size=2)
+        decoder_config = common.mlp_decoder(hidden_sizes=(64, 64, 64), target="video", patch_size=2)
     else:
         decoder_config = common.spatial_broadcast_decoder(
             resolution=(16, 16), features=(32, 32), upsample=(False, False), kernel_size=3, patch_size=2
