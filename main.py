@@ -122,6 +122,7 @@ def main(argv: list[str]) -> None:
     if len(argv) > 1:
         _usage_error(f"unexpected arguments {argv[1:]}; options are --flag=value, see --help")
     # Imported here so that `--help` and flag errors come back without loading JAX and TensorFlow.
+    cli.import_tensorflow_quietly()
     import jax
 
     from ssync_jax import checkpoints, paths, sharding, train

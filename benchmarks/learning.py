@@ -32,6 +32,8 @@ and the validation curves (`--plot`).
     taskset -c 1 python -m benchmarks.learning --study ablations --root R --only boundary_only &
 """
 
+from ssync_jax import cli  # First: it quiets TensorFlow (read_panels loads it) before anything loads it.
+
 import csv
 import importlib.util
 import json
@@ -41,7 +43,7 @@ import sys
 import time
 
 import numpy as np
-from absl import app, flags
+from absl import flags
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
@@ -301,6 +303,7 @@ def read_panels(workdir: str) -> dict[str, dict[int, float]]:
     """{panel: {step: value}} of the TensorBoard scalars in `PANELS` a run logged."""
     import glob
 
+    cli.import_tensorflow_quietly()
     import tensorflow as tf  # Only reports that read events pay for it.
 
     panels: dict[str, dict[int, float]] = {}
@@ -329,15 +332,16 @@ def _cell(record: dict | None, metric: str) -> str:
     return f"{value:.4f}" if metric == "reconstruction_mse" else f"{100 * value:.1f}"
 
 
-def report_study(study: studies.Study, root: str, plot_path: str | None) -> None:
-    """Prints a study's tables (metrics per run; SSync runs' panels around the switch-on) and plots its curves."""
+def report_study(study: studies.Study, root: str, plot_path: str | None, csv_path: str | None) -> None:
+    """Prints a study's tables (metrics per run; SSync runs' panels around the switch-on), writes the first
+    as CSV (`csv_path`, default ROOT/<study>.csv) and plots the validation curves."""
     print(f"## {study.description}\n")
     columns = ("video_fg_ari", "enc_video_fg_ari", "video_mbo", *OBJECTIVE_METRICS)
     header = "| run | SSync on at | last step | " + " | ".join(f"val {c}" for c in columns)
     header += " | " + " | ".join(f"test {c}" for c in METRICS[:3]) if study.test else ""
     print(header + " |")
     print("|---|---:|---:|" + "---:|" * (len(columns) + (3 if study.test else 0)))
-    curves, panel_rows = {}, []
+    curves, panel_rows, csv_rows = {}, [], []
     for run in study.runs:
         workdir = os.path.join(root, run.name)
         evaluations = checkpoints.read_evaluations(workdir)
@@ -348,15 +352,26 @@ def report_study(study: studies.Study, root: str, plot_path: str | None) -> None
         last = evaluations[-1]
         switch = switch_on_step(config)
         cells = [_cell(last, c) for c in columns]
+        csv_row = {"run": run.name, "slots": config.model.num_slots, "seed": config.seed, "ssync_on_at": switch,
+                   "last_step": last["step"], **{f"val_{c}": last.get(c) for c in columns}}
         if study.test:
             test = None
             if os.path.exists(os.path.join(workdir, TEST_JSON)):
                 with open(os.path.join(workdir, TEST_JSON)) as file:
                     test = json.load(file)
             cells += [_cell(test, c) for c in METRICS[:3]]
+            csv_row.update({f"test_{m}": (test or {}).get(m) for m in METRICS})
+        csv_rows.append(csv_row)
         print(f"| {run.name} | {switch if switch is not None else '–'} | {last['step']} | " + " | ".join(cells) + " |")
         if switch is not None:
             panel_rows.append((run.name, switch, read_panels(workdir)))
+    csv_path = csv_path or os.path.join(root, f"{study.name}.csv")
+    if csv_rows:
+        with open(csv_path, "w", newline="") as file:
+            writer = csv.DictWriter(file, fieldnames=list(csv_rows[0]))
+            writer.writeheader()
+            writer.writerows(csv_rows)
+        print(f"\nPer-run values -> {csv_path}")
     if panel_rows:
         print("\nTraining batches' panels (boundary / interior fraction / merged slots per clip / reconstruction "
               "MSE), logged every log_every_steps, at steps relative to the switch-on:\n")
@@ -394,7 +409,7 @@ def run_study(options) -> None:
         for run in study.runs:
             if only is None or run.name in only:
                 train_study_run(study, run, options.root)
-    report_study(study, options.root, options.plot)
+    report_study(study, options.root, options.plot, options.csv)
 
 
 def main(argv: list[str]) -> None:
@@ -464,4 +479,5 @@ if __name__ == "__main__":
     flags.DEFINE_string("study", None, f"A named study of benchmarks/studies.py: {', '.join(sorted(studies.STUDIES))}.")
     flags.DEFINE_string("only", None, "With --study: train only these runs (comma-separated names), then report all.")
     flags.mark_flag_as_required("root")
-    app.run(main, argv=repeat_multi_value_flags(sys.argv))
+    sys.argv = repeat_multi_value_flags(sys.argv)
+    cli.run(main)

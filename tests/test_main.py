@@ -58,6 +58,8 @@ def assert_one_error_line(result: subprocess.CompletedProcess, message: str) -> 
     assert "Traceback" not in result.stderr, result.stderr[-3000:]
     errors = [line for line in result.stderr.splitlines() if line.startswith("Error: ")]
     assert len(errors) == 1 and re.search(message, errors[0]), result.stderr[-3000:]
+    for chatter in ("oneDNN", "absl::InitializeLog", "Unable to initialize backend", "checkpoint_manager"):
+        assert chatter not in result.stderr, chatter  # The libraries' start-up lines stay out.
 
 
 def test_a_missing_dataset_is_one_line_naming_it_and_both_ways_out(tmp_path):
