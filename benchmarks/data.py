@@ -1,6 +1,6 @@
 r"""Data throughput in one table: generated videos/s and training-pipeline batches/s.
 
-    python -m benchmarks.data                    # full run, ~4 min on a loaded 2-core CPU
+    python -m benchmarks.data                    # full run, a few minutes on 2 cores
     python -m benchmarks.data --quick            # smoke run: tiny shapes, seconds
     python -m benchmarks.data --csv data.csv     # also write the table
 
@@ -10,8 +10,8 @@ Input pipeline (benchmarks/pipeline.py): training batches/s from an in-memory so
 videos, the first batch (worker start-up) and the read-ahead after it excluded, at
   - the MOVi-C training shape (configs/movi_c.py, one of the authors' 2 GPUs: 64 x 4 x 336²,
     imagenet normalisation, 128² source videos) with 0 and 2 grain workers;
-  - the default config's shape (configs/synthetic.py: 8 x 4 x 64², zero_one, 64² source videos)
-    with its 0 workers.
+  - the default config's shape (configs/synthetic.py's batch, clip length, input size,
+    normalisation and workers, read from the file; its generated source videos).
 Rates are wall clock: on a shared machine they swing with the load (printed with the machine).
 """
 

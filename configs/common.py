@@ -1,7 +1,6 @@
-"""Small constructors of config sections. Every recipe value is an argument, given in the config file.
-
-The defaults here are the settings every recipe of the paper shares (Adam's betas, SSync's
-neighbourhood thresholds n_bd = n_noise = n_nbd = 1, SlotContrast's τ 0.1), and bookkeeping.
+"""Small constructors of config sections. Every value is an argument without a default, given in the
+config file, so that a config shows each value a reader checks against the paper; these functions
+only name and document the keys, and build the placeholders (`None` values a flag may set).
 """
 
 import ml_collections
@@ -20,8 +19,12 @@ def data(
     num_workers: int,
     prefetch_buffer_size: int,
     num_slots: ml_collections.FieldReference,
-    flip_prob: float = 0.5,
-    fields: tuple[str, ...] = ("video", "segmentations"),
+    flip_prob: float,
+    fields: tuple[str, ...],
+    train_split: str,
+    eval_split: str,
+    data_dir: str | None,
+    precomputed_features: str | None,
 ) -> ml_collections.ConfigDict:
     """The input pipeline (ssync_jax/data/pipeline.py).
 
@@ -42,13 +45,19 @@ def data(
         flip_prob: probability of a horizontal flip per training example.
         fields: carried per video: "video" plus any of "segmentations", "depth", "forward_flow",
             "backward_flow" (per pixel), "boxes" (first-frame object boxes, for box-conditioned slots).
+        train_split: the split training reads (random aligned windows).
+        eval_split: the split evaluation reads (whole videos, one pass); `--mode eval` with
+            `--config.data.eval_split=test` scores the held-out split.
+        data_dir: the TFDS data directory; None: TFDS's default (~/tensorflow_datasets).
+        precomputed_features: pre-extracted frozen-backbone tokens to train from instead of frames
+            (written by `python -m ssync_jax.tools.extract_features`); None runs the backbone every step.
     """
     return ml_collections.ConfigDict(
         dict(
             name=name,
-            data_dir=ml_collections.config_dict.placeholder(str),  # None: TFDS's default directory.
-            train_split="train",
-            eval_split="validation",  # Whole videos, one pass.
+            data_dir=_placeholder(data_dir, str),
+            train_split=train_split,
+            eval_split=eval_split,
             image_size=image_size,
             chunk_length=chunk_length,
             normalization=normalization,
@@ -61,14 +70,17 @@ def data(
             num_workers=num_workers,
             prefetch_buffer_size=prefetch_buffer_size,
             num_boxes=num_slots - 1,
-            # Pre-extracted frozen-backbone tokens to train from instead of frames (written by
-            # `python -m ssync_jax.tools.extract_features`); None runs the backbone in every step.
-            precomputed_features=ml_collections.config_dict.placeholder(str),
+            precomputed_features=_placeholder(precomputed_features, str),
         )
     )
 
 
-def mlp_decoder(hidden_sizes: tuple[int, ...], target: str = "features", patch_size: int = 1) -> dict:
+def _placeholder(value, kind: type):
+    """`value`, or a typed None that a `--config.KEY=VALUE` flag can set."""
+    return ml_collections.config_dict.placeholder(kind) if value is None else value
+
+
+def mlp_decoder(hidden_sizes: tuple[int, ...], target: str, patch_size: int) -> dict:
     """The SSync/VideoSAUR decoder: one MLP per slot and patch of the encoder's grid, reconstructing
     the backbone's features there (or each patch's p x p pixels of a per-pixel target,
     `ssync_jax/targets.py`)."""
@@ -81,7 +93,7 @@ def spatial_broadcast_decoder(
     upsample: tuple[bool, ...],
     kernel_size: int,
     patch_size: int,
-    target: str = "video",
+    target: str,
 ) -> dict:
     """SAVi's CNN decoder of a per-pixel target (`ssync_jax/targets.py`): "video" (RGB), "depth"
     (log(1 + depth)) or "flow" (forward flow, d_row and d_col); `patch_size` p > 1 reconstructs p x p
@@ -104,7 +116,7 @@ def losses(
     slot_contrast: float,
     ssync: float,
     ssync_warmup: float,
-    slot_contrast_temperature: float = 0.1,
+    slot_contrast_temperature: float,
 ) -> ml_collections.ConfigDict:
     """Reconstruction + SlotContrast, and for variant "ssync" both SSync losses after `ssync_warmup`.
 
@@ -128,9 +140,9 @@ def losses(
 
 
 def ssync(
-    merge_iou_threshold: float, min_diff_boundary: int = 1, min_same_boundary: int = 1, max_diff_interior: int = 1
+    merge_iou_threshold: float, min_diff_boundary: int, min_same_boundary: int, max_diff_interior: int
 ) -> ml_collections.ConfigDict:
-    """SSync's pseudo-label settings (`ssync_jax.objectives.ssync.ssync_targets`)."""
+    """SSync's pseudo-label settings (`ssync_jax.objectives.ssync.ssync_targets`): τ, n_bd, n_noise, n_nbd."""
     return ml_collections.ConfigDict(
         dict(
             merge_iou_threshold=merge_iou_threshold,
@@ -142,7 +154,7 @@ def ssync(
 
 
 def adam(
-    learning_rate: float, warmup_steps: int, final_lr_fraction: float, grad_clip_norm: float, b1=0.9, b2=0.999
+    learning_rate: float, warmup_steps: int, final_lr_fraction: float, grad_clip_norm: float, b1: float, b2: float
 ) -> ml_collections.ConfigDict:
     """Adam with global-norm clipping, linear warm-up, exponential decay to `final_lr_fraction` at the end."""
     return ml_collections.ConfigDict(
@@ -166,7 +178,15 @@ def set_loop(
     eval_every: int,
     checkpoint_every: int,
     keep_best: int,
-    max_to_keep: int = 2,
+    max_to_keep: int,
+    keep_steps: tuple[int, ...],
+    stop_after_step: int | None,
+    async_checkpointing: bool,
+    profile_steps: int,
+    shard_params: bool,
+    init_from: str | None,
+    init_from_step: int | None,
+    init_from_params_only: bool,
 ) -> None:
     """The training loop's settings (ssync_jax/train.py), set on `config`.
 
@@ -179,43 +199,54 @@ def set_loop(
         checkpoint_every: steps between checkpoints.
         keep_best: also keep this many checkpoints with the best validation video FG-ARI (0: off).
         max_to_keep: how many of the latest checkpoints stay.
+        keep_steps: checkpoints of these steps are also saved and never deleted (runs branch off them).
+        stop_after_step: leave after this step, resumable (None: run to the end).
+        async_checkpointing: write checkpoints in a background thread.
+        profile_steps: >0: a profiler trace of this many steps into the workdir.
+        shard_params: split large params over the data axis (FSDP-style) instead of replicating them.
+        init_from: start from another run's checkpoint instead of a random initialisation (only when
+            this workdir has none of its own): a workdir continues from its train state (params,
+            optimizer state, step, RNG) and, when its data settings and seed equal this run's, its
+            data position; a params checkpoint (e.g. imported weights) gives the params alone, from
+            step 0. None: a fresh start.
+        init_from_step: which checkpoint of `init_from` (None: its latest).
+        init_from_params_only: take a workdir's params alone (fresh optimizer, step 0): fine-tuning.
     """
     config.num_train_steps = num_train_steps
-    config.stop_after_step = ml_collections.config_dict.placeholder(int)  # Leave early (resumable).
+    config.stop_after_step = _placeholder(stop_after_step, int)
     config.log_every_steps = log_every
     config.image_every_steps = image_every
     config.eval_every_steps = eval_every
     config.checkpoint_every_steps = checkpoint_every
     config.max_checkpoints_to_keep = max_to_keep
     config.keep_best_checkpoints = keep_best
-    config.keep_checkpoint_steps = ()  # Checkpoints of these steps are never deleted (runs branch off them).
-    # Start from another run's checkpoint instead of a random initialisation (only when this workdir has
-    # none of its own): a workdir continues from its train state (params, optimizer state, step, RNG)
-    # and, when its data settings and seed equal this run's, its data position; a params checkpoint
-    # (e.g. imported weights) gives the params alone, from step 0.
-    config.init_from = ml_collections.config_dict.placeholder(str)
-    config.init_from_step = ml_collections.config_dict.placeholder(int)  # None: its latest checkpoint.
-    config.init_from_params_only = False  # True: a workdir's params alone, fresh optimizer, step 0.
-    config.async_checkpointing = True
-    config.num_profile_steps = 0  # >0: a profiler trace of this many steps into the workdir.
-    config.shard_params = False  # Split large params over the data axis (FSDP-style).
+    config.keep_checkpoint_steps = tuple(keep_steps)
+    config.init_from = _placeholder(init_from, str)
+    config.init_from_step = _placeholder(init_from_step, int)
+    config.init_from_params_only = init_from_params_only
+    config.async_checkpointing = async_checkpointing
+    config.num_profile_steps = profile_steps
+    config.shard_params = shard_params
 
 
-def evaluation(chunk_length: int, num_true_ids: int, fg_ari_without_foreground: str) -> ml_collections.ConfigDict:
+def evaluation(
+    chunk_length: int, num_true_ids: int, fg_ari_without_foreground: str, params_checkpoint: str | None
+) -> ml_collections.ConfigDict:
     """Evaluation on whole videos (ssync_jax/evaluate.py).
 
     Args:
         chunk_length: frames per model call, the slots carried between calls.
         num_true_ids: the largest ground-truth id + 1 (background 0).
         fg_ari_without_foreground: frames (videos) without objects: "skip", or "one" (the authors').
+        params_checkpoint: an orbax params checkpoint to evaluate instead of the workdir's (e.g. the
+            authors' weights converted by `python -m ssync_jax.tools.import_torch_checkpoint`);
+            `--mode eval` only. None: the workdir's.
     """
     return ml_collections.ConfigDict(
         dict(
             chunk_length=chunk_length,
             num_true_ids=num_true_ids,
             fg_ari_without_foreground=fg_ari_without_foreground,
-            # An orbax params checkpoint to evaluate instead of the workdir's (e.g. the authors' weights
-            # converted by `python -m ssync_jax.tools.import_torch_checkpoint`); --mode eval only.
-            params_checkpoint=ml_collections.config_dict.placeholder(str),
+            params_checkpoint=_placeholder(params_checkpoint, str),
         )
     )

@@ -17,11 +17,10 @@ train in fp16 mixed precision. Ours is bfloat16, two switches, both off here (fl
 recipe computes what their float32 code computes, docs/RESULTS.md §0): `model.dtype="bfloat16"`
 computes the trainable parts in bfloat16 while parameters, optimizer state, softmaxes, losses and
 SSync's pseudo-labels stay float32; `model.encoder.backbone_dtype="bfloat16"` runs the frozen ViT in
-bfloat16. Each loss term stays within 1 % of float32 (tests/test_mixed_precision.py). Measured on a
-quiet 2-core AVX512-BF16 CPU (2026-12-01, `python -m benchmarks.vs_authors`, batch 2 x 4 x 336²,
-median of 3): both on, our step goes from 8.53 s to 4.51 s on frames and from 6.13 s to 2.84 s on
-pre-extracted tokens; the authors' step takes 9.96 s in float32 and 4.48 s under PyTorch's bfloat16
-autocast. On GPUs and TPUs bfloat16 is native; `benchmarks/accelerator.sh` measures it there.
+bfloat16. Each loss term stays within 1 % of float32 (tests/test_mixed_precision.py). bfloat16 pays
+only on hardware that runs it natively: GPUs, TPUs, and CPUs with AVX512-BF16 (docs/RESULTS.md §2
+has the step times beside the authors', `python -m benchmarks.vs_authors`); on a CPU without it,
+keep float32.
 
 Data: convert Kubric's MOVi-C once (see ssync_jax/data/movi.py), then
 
@@ -82,6 +81,12 @@ def dinov2_recipe(
         num_workers=8,
         prefetch_buffer_size=4,
         num_slots=num_slots,
+        flip_prob=0.5,
+        fields=("video", "segmentations"),
+        train_split="train",
+        eval_split="validation",
+        data_dir=None,  # TFDS's default directory.
+        precomputed_features=None,  # Frames, the backbone run every step.
     )
     config.model = ml_collections.ConfigDict(
         dict(
@@ -105,15 +110,30 @@ def dinov2_recipe(
                 num_iterations=2, first_frame_iterations=3, mlp_multiplier=4, eps=1e-8, gru_state="normalized_slots"
             ),
             predictor=dict(num_blocks=1, num_heads=4, mlp_multiplier=4, attention_logit_scale="sqrt_head_dim"),
-            decoder=common.mlp_decoder(hidden_sizes=(1024, 1024, 1024)),
+            decoder=common.mlp_decoder(hidden_sizes=(1024, 1024, 1024), target="features", patch_size=1),
         )
     )
-    config.losses = common.losses(variant, reconstruction=1.0, slot_contrast=0.5, ssync=1.0, ssync_warmup=0.3)
-    config.ssync = common.ssync(merge_iou_threshold=merge_iou)
+    config.losses = common.losses(variant, reconstruction=1.0, slot_contrast=0.5, ssync=1.0, ssync_warmup=0.3, slot_contrast_temperature=0.1)
+    config.ssync = common.ssync(merge_iou_threshold=merge_iou, min_diff_boundary=1, min_same_boundary=1, max_diff_interior=1)
     config.loss_group_size = 64  # The authors' per-GPU batch: 2 GPUs x 64 clips, losses per GPU.
-    config.optimizer = common.adam(learning_rate=8e-4, warmup_steps=2_500, final_lr_fraction=0.5, grad_clip_norm=0.05)
+    config.optimizer = common.adam(learning_rate=8e-4, warmup_steps=2_500, final_lr_fraction=0.5, grad_clip_norm=0.05, b1=0.9, b2=0.999)
     common.set_loop(
-        config, steps, log_every=100, image_every=2_000, eval_every=10_000, checkpoint_every=2_000, keep_best=1
+        config,
+        steps,
+        log_every=100,
+        image_every=2_000,
+        eval_every=10_000,
+        checkpoint_every=2_000,
+        keep_best=1,
+        max_to_keep=2,
+        keep_steps=(),
+        stop_after_step=None,
+        async_checkpointing=True,
+        profile_steps=0,
+        shard_params=False,
+        init_from=None,
+        init_from_step=None,
+        init_from_params_only=False,
     )
-    config.eval = common.evaluation(chunk_length=24, num_true_ids=num_true_ids, fg_ari_without_foreground="one")
+    config.eval = common.evaluation(chunk_length=24, num_true_ids=num_true_ids, fg_ari_without_foreground="one", params_checkpoint=None)
     return config

@@ -40,6 +40,12 @@ def get_config(variant: str = "ssync") -> ml_collections.ConfigDict:
         num_workers=8,
         num_slots=num_slots,
         prefetch_buffer_size=4,
+        flip_prob=0.5,
+        fields=("video", "segmentations"),
+        train_split="train",
+        eval_split="validation",
+        data_dir=None,  # TFDS's default directory.
+        precomputed_features=None,  # Frames, the backbone run every step.
     )
     config.model = ml_collections.ConfigDict(
         dict(
@@ -60,16 +66,32 @@ def get_config(variant: str = "ssync") -> ml_collections.ConfigDict:
             corrector=dict(num_iterations=2, first_frame_iterations=3, mlp_multiplier=4, eps=1e-8, gru_state="slots"),
             predictor=dict(num_blocks=1, num_heads=4, mlp_multiplier=4, attention_logit_scale="rsqrt_head_dim"),
             decoder=common.spatial_broadcast_decoder(
-                resolution=(8, 8), features=(64, 64, 64, 64), upsample=(True, True, True, False), kernel_size=5, patch_size=1
+                resolution=(8, 8), features=(64, 64, 64, 64), upsample=(True, True, True, False), kernel_size=5, patch_size=1,
+                target="video",
             ),
         )
     )
-    config.losses = common.losses(variant, reconstruction=1.0, slot_contrast=0.0, ssync=1.0, ssync_warmup=0.3)
-    config.ssync = common.ssync(merge_iou_threshold=0.7)
+    config.losses = common.losses(variant, reconstruction=1.0, slot_contrast=0.0, ssync=1.0, ssync_warmup=0.3, slot_contrast_temperature=0.1)
+    config.ssync = common.ssync(merge_iou_threshold=0.7, min_diff_boundary=1, min_same_boundary=1, max_diff_interior=1)
     config.loss_group_size = ml_collections.config_dict.placeholder(int)  # The whole batch.
-    config.optimizer = common.adam(learning_rate=2e-4, warmup_steps=2_500, final_lr_fraction=0.5, grad_clip_norm=0.05)
+    config.optimizer = common.adam(learning_rate=2e-4, warmup_steps=2_500, final_lr_fraction=0.5, grad_clip_norm=0.05, b1=0.9, b2=0.999)
     common.set_loop(
-        config, 100_000, log_every=100, image_every=2_000, eval_every=10_000, checkpoint_every=2_000, keep_best=1
+        config,
+        100_000,
+        log_every=100,
+        image_every=2_000,
+        eval_every=10_000,
+        checkpoint_every=2_000,
+        keep_best=1,
+        max_to_keep=2,
+        keep_steps=(),
+        stop_after_step=None,
+        async_checkpointing=True,
+        profile_steps=0,
+        shard_params=False,
+        init_from=None,
+        init_from_step=None,
+        init_from_params_only=False,
     )
-    config.eval = common.evaluation(chunk_length=24, num_true_ids=11, fg_ari_without_foreground="skip")
+    config.eval = common.evaluation(chunk_length=24, num_true_ids=11, fg_ari_without_foreground="skip", params_checkpoint=None)
     return config

@@ -53,6 +53,12 @@ def get_config(variant: str = "base") -> ml_collections.ConfigDict:
         num_workers=0,
         num_slots=num_slots,
         prefetch_buffer_size=2,
+        flip_prob=0.5,
+        fields=("video", "segmentations"),
+        train_split="train",
+        eval_split="validation",
+        data_dir=None,  # TFDS's default directory.
+        precomputed_features=None,  # Frames, the backbone run every step.
     )
 
     # Model (ssync_jax/models/factory.py): a SAVi-S-like CNN at stride 4 (an 8x8 patch grid), 7 slots,
@@ -78,21 +84,36 @@ def get_config(variant: str = "base") -> ml_collections.ConfigDict:
             # On the encoder's grid, reconstructing each cell's 4x4 pixels: ~16x cheaper than decoding at
             # 32², and its masks are on the grid SSync compares with the encoder's.
             decoder=common.spatial_broadcast_decoder(
-                resolution=(8, 8), features=(32, 32), upsample=(False, False), kernel_size=3, patch_size=4
+                resolution=(8, 8), features=(32, 32), upsample=(False, False), kernel_size=3, patch_size=4, target="video"
             ),
         )
     )
 
     # Objective (ssync_jax/objectives/total_loss.py): reconstruction + SlotContrast; `:ssync` adds SSync from 30 % on.
-    config.losses = common.losses(variant, reconstruction=1.0, slot_contrast=0.5, ssync=1.0, ssync_warmup=0.3)
-    config.ssync = common.ssync(merge_iou_threshold=0.7)
+    config.losses = common.losses(variant, reconstruction=1.0, slot_contrast=0.5, ssync=1.0, ssync_warmup=0.3, slot_contrast_temperature=0.1)
+    config.ssync = common.ssync(merge_iou_threshold=0.7, min_diff_boundary=1, min_same_boundary=1, max_diff_interior=1)
     config.loss_group_size = ml_collections.config_dict.placeholder(int)  # None: the whole global batch.
-    config.optimizer = common.adam(learning_rate=4e-4, warmup_steps=200, final_lr_fraction=0.5, grad_clip_norm=0.05)
+    config.optimizer = common.adam(learning_rate=4e-4, warmup_steps=200, final_lr_fraction=0.5, grad_clip_norm=0.05, b1=0.9, b2=0.999)
 
     # Loop (ssync_jax/train.py) and evaluation (ssync_jax/evaluate.py): whole 8-frame videos, up to 5
     # objects + background.
     common.set_loop(
-        config, 20_000, log_every=100, image_every=2000, eval_every=2000, checkpoint_every=2000, keep_best=0
+        config,
+        20_000,
+        log_every=100,
+        image_every=2000,
+        eval_every=2000,
+        checkpoint_every=2000,
+        keep_best=0,
+        max_to_keep=2,
+        keep_steps=(),
+        stop_after_step=None,
+        async_checkpointing=True,
+        profile_steps=0,
+        shard_params=False,
+        init_from=None,
+        init_from_step=None,
+        init_from_params_only=False,
     )
-    config.eval = common.evaluation(chunk_length=8, num_true_ids=6, fg_ari_without_foreground="skip")
+    config.eval = common.evaluation(chunk_length=8, num_true_ids=6, fg_ari_without_foreground="skip", params_checkpoint=None)
     return config

@@ -31,6 +31,7 @@ import ml_collections
 from configs import common
 
 DECODERS = ("sb", "mlp")
+VARIANTS = tuple(f"{losses},{decoder}" for losses in ("base", "ssync") for decoder in DECODERS)
 
 
 def get_config(variant: str = "base,mlp") -> ml_collections.ConfigDict:
@@ -59,6 +60,11 @@ def get_config(variant: str = "base,mlp") -> ml_collections.ConfigDict:
         num_slots=num_slots,
         prefetch_buffer_size=2,
         flip_prob=0.5,
+        fields=("video", "segmentations"),
+        train_split="train",
+        eval_split="validation",
+        data_dir=None,  # TFDS's default directory.
+        precomputed_features=None,  # Frames, the backbone run every step.
     )
 
     # Model (ssync_jax/models/factory.py): a SAVi-S-like CNN at stride 2 (a 16x16 patch grid), 7 slots,
@@ -67,7 +73,7 @@ def get_config(variant: str = "base,mlp") -> ml_collections.ConfigDict:
         decoder_config = common.mlp_decoder(hidden_sizes=(64, 64, 64), target="video", patch_size=2)
     else:
         decoder_config = common.spatial_broadcast_decoder(
-            resolution=(16, 16), features=(32, 32), upsample=(False, False), kernel_size=3, patch_size=2
+            resolution=(16, 16), features=(32, 32), upsample=(False, False), kernel_size=3, patch_size=2, target="video"
         )
     config.model = ml_collections.ConfigDict(
         dict(
@@ -92,10 +98,10 @@ def get_config(variant: str = "base,mlp") -> ml_collections.ConfigDict:
     )
 
     # Objective: reconstruction + SlotContrast; `ssync` adds SSync from 30 % on, the paper's settings.
-    config.losses = common.losses(losses_variant, reconstruction=1.0, slot_contrast=0.5, ssync=1.0, ssync_warmup=0.3)
-    config.ssync = common.ssync(merge_iou_threshold=0.7)
+    config.losses = common.losses(losses_variant, reconstruction=1.0, slot_contrast=0.5, ssync=1.0, ssync_warmup=0.3, slot_contrast_temperature=0.1)
+    config.ssync = common.ssync(merge_iou_threshold=0.7, min_diff_boundary=1, min_same_boundary=1, max_diff_interior=1)
     config.loss_group_size = ml_collections.config_dict.placeholder(int)  # None: the whole global batch.
-    config.optimizer = common.adam(learning_rate=4e-4, warmup_steps=200, final_lr_fraction=0.5, grad_clip_norm=0.05)
+    config.optimizer = common.adam(learning_rate=4e-4, warmup_steps=200, final_lr_fraction=0.5, grad_clip_norm=0.05, b1=0.9, b2=0.999)
 
     # Loop and evaluation: whole 8-frame videos, up to 5 objects + background.
     common.set_loop(
@@ -106,7 +112,15 @@ def get_config(variant: str = "base,mlp") -> ml_collections.ConfigDict:
         eval_every=1500,
         checkpoint_every=1500,
         keep_best=0,
+        max_to_keep=2,
+        keep_steps=(round(0.3 * num_train_steps),),  # Where SSync runs branch off.
+        stop_after_step=None,
+        async_checkpointing=True,
+        profile_steps=0,
+        shard_params=False,
+        init_from=None,
+        init_from_step=None,
+        init_from_params_only=False,
     )
-    config.keep_checkpoint_steps = (round(0.3 * num_train_steps),)  # Where SSync runs branch off.
-    config.eval = common.evaluation(chunk_length=8, num_true_ids=6, fg_ari_without_foreground="skip")
+    config.eval = common.evaluation(chunk_length=8, num_true_ids=6, fg_ari_without_foreground="skip", params_checkpoint=None)
     return config

@@ -22,10 +22,8 @@ A MOVi-C-sized dataset (9,750 / 250 / 1,000 videos at 128x128; about 10k videos)
     python -m ssync_jax.data.synthetic_movi --config c_128x128 --data_dir DIR \
         --train_size 9750 --validation_size 250 --test_size 1000
 
-Cost on a 2-core CPU (benchmarks/tfds_synthetic_movi.py): about 0.35 s and 0.35 MiB per 64x64
-video, 0.8 s and 1.1 MiB per 128x128 video, most of it TFDS encoding the example. The default
-sizes (400 videos) take about 2.5 min at 64x64 and 6 min at 128x128; 10k videos at 128x128 take
-about 2.5 h and 11 GiB.
+What preparing costs per video (time and bytes; most of the time is TFDS encoding the example) is
+measured by `python -m benchmarks.tfds_synthetic_movi`; the figures are in the README's data section.
 """
 
 from ssync_jax import cli  # First: it quiets TensorFlow before anything loads it.

@@ -223,7 +223,7 @@ def normalize(video: np.ndarray, normalization: str) -> np.ndarray:
 
     "imagenet": (x - mean) / std with ImageNet statistics (DINO/ViT encoders); "zero_one": x;
     "minus_one_one": 2x - 1 (CNN encoders as in SAVi). Applied as x * scale + offset with the
-    per-channel constants tiled along the row, which is ~6x faster than broadcasting over a
+    per-channel constants tiled along the row, which vectorises better than broadcasting over a
     trailing axis of 3.
 
     Args:

@@ -4,10 +4,8 @@ XLA:CPU (jax 0.10) runs a bfloat16 product on its native bfloat16 kernel (AVX512
 form: row-major [M, K] @ [K, N] with a float32 result. Any other form is computed by converting both
 operands to float32 first, which is slower than float32 throughout: a bfloat16 result (Flax's `Dense`
 under `dtype=bfloat16`), and a transposed operand, which is what autodiff makes of the backward
-pass (dx = g @ wᵀ, dw = xᵀ @ g: XLA folds the transposes into the product). Measured on a 2-core
-AVX512-BF16 EPYC (`python -m benchmarks.matmul`, [50688, 1024] @ [1024, 1024], GFLOP/s): float32
-155 / 162 / 179 (x @ w, g @ wᵀ, xᵀ @ g); bfloat16 as Flax and autodiff write it 137 / 138 / 143;
-bfloat16 written as here 273 / 283 / 328.
+pass (dx = g @ wᵀ, dw = xᵀ @ g: XLA folds the transposes into the product). `python -m
+benchmarks.matmul` times each form; its figures are in docs/RESULTS.md §2.1.
 
 `dense` (x @ w + b, the product of every `ssync_jax.models.layers.Dense`) leaves float32 and other
 types to XLA unchanged. A bfloat16 product accumulates in float32 and returns bfloat16, and on CPU

@@ -276,7 +276,7 @@ def test_tokens_cannot_stand_in_for_a_trained_backbone_or_train_a_pixel_decoder(
         apply_on_tokens(build_model(config))
     config.encoder.freeze_backbone = True
     config.decoder = common.spatial_broadcast_decoder(
-        resolution=(3, 3), features=(8,), upsample=(False,), kernel_size=3, patch_size=1
+        resolution=(3, 3), features=(8,), upsample=(False,), kernel_size=3, patch_size=1, target="video"
     )
     with pytest.raises(ValueError, match="decoder.name='mlp'"):
         apply_on_tokens(build_model(config))
