@@ -89,7 +89,7 @@ REGIME_STEPS = 15_000
 REGIME_SWITCH_ON = round(0.3 * REGIME_STEPS)
 
 
-def _premise(decoder: str) -> Study:
+def _premise(decoder: str, overrides: tuple[str, ...] = ()) -> Study:
     """§1.6: does SSync's premise hold on the base model at 30 % of training (validation split)?
 
     A 7-slot and a 1-slot base run, both stopped at the switch-on step. The 7-slot run is the
@@ -97,9 +97,9 @@ def _premise(decoder: str) -> Study:
     """
     return Study(
         config="configs/synthetic16.py",
-        description=f"SSync's premise on configs/synthetic16.py:base,{decoder} at 30 % of training "
-        f"(step {REGIME_SWITCH_ON} of {REGIME_STEPS}); validation split",
-        overrides=(f"--config.num_train_steps={REGIME_STEPS}", f"--config.stop_after_step={REGIME_SWITCH_ON}"),
+        description=f"SSync's premise on configs/synthetic16.py:base,{decoder} {' '.join(overrides)} at 30 % of "
+        f"training (step {REGIME_SWITCH_ON} of {REGIME_STEPS}); validation split",
+        overrides=(f"--config.num_train_steps={REGIME_STEPS}", f"--config.stop_after_step={REGIME_SWITCH_ON}", *overrides),
         test=False,
         runs=(
             Run("base_slots7_seed0", f"base,{decoder}"),
@@ -108,7 +108,9 @@ def _premise(decoder: str) -> Study:
     )
 
 
-def _table7(decoder: str, slots: tuple[int, ...] = (7, 15), seeds: tuple[int, ...] = (0, 1, 2)) -> Study:
+def _table7(
+    decoder: str, overrides: tuple[str, ...] = (), slots: tuple[int, ...] = (7, 15), seeds: tuple[int, ...] = (0, 1, 2)
+) -> Study:
     """§1.7: the paper's Table 7 in miniature: base vs SSync at several slot counts, 3 seeds, test split.
 
     Each SSync run branches from its base twin's checkpoint at 30 %: the pair shares its first 30 %
@@ -123,11 +125,12 @@ def _table7(decoder: str, slots: tuple[int, ...] = (7, 15), seeds: tuple[int, ..
             runs.append(Run(f"ssync_slots{count}_seed{seed}", f"ssync,{decoder}", settings, branch=(base, REGIME_SWITCH_ON)))
     return Study(
         config="configs/synthetic16.py",
-        description=f"Table 7 in miniature: configs/synthetic16.py:{{base,ssync}},{decoder}, "
+        description=f"Table 7 in miniature: configs/synthetic16.py:{{base,ssync}},{decoder} {' '.join(overrides)}, "
         f"{REGIME_STEPS} steps, SSync from step {REGIME_SWITCH_ON} (branched from the base twin there)",
         overrides=(
             f"--config.num_train_steps={REGIME_STEPS}",
             f"--config.keep_checkpoint_steps=({REGIME_SWITCH_ON},)",
+            *overrides,
         ),
         test=True,
         runs=tuple(runs),
@@ -140,6 +143,9 @@ STUDIES = {
     "premise_sb": lambda: _premise("sb"),
     "table7_mlp": lambda: _table7("mlp"),
     "table7_sb": lambda: _table7("sb"),
+    # The third candidate: slots of 32 values, so that one slot cannot carry a whole scene.
+    "premise_sb32": lambda: _premise("sb", ("--config.model.slot_dim=32",)),
+    "table7_sb32": lambda: _table7("sb", ("--config.model.slot_dim=32",)),
 }
 
 
