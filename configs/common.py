@@ -187,6 +187,7 @@ def set_loop(
     init_from: str | None,
     init_from_step: int | None,
     init_from_params_only: bool,
+    steps_per_dispatch: int,
 ) -> None:
     """The training loop's settings (ssync_jax/train.py), set on `config`.
 
@@ -211,6 +212,9 @@ def set_loop(
             step 0. None: a fresh start.
         init_from_step: which checkpoint of `init_from` (None: its latest).
         init_from_params_only: take a workdir's params alone (fresh optimizer, step 0): fine-tuning.
+        steps_per_dispatch: training steps per call into the compiled program (`lax.scan` over
+            that many batches): small models spend less time in the host loop; results are those
+            of single steps. Logging, evaluation and checkpoints still happen at their steps.
     """
     config.num_train_steps = num_train_steps
     config.stop_after_step = _placeholder(stop_after_step, int)
@@ -227,6 +231,7 @@ def set_loop(
     config.async_checkpointing = async_checkpointing
     config.num_profile_steps = profile_steps
     config.shard_params = shard_params
+    config.steps_per_dispatch = steps_per_dispatch
 
 
 def evaluation(

@@ -134,6 +134,7 @@ def dinov2_recipe(
         init_from=None,
         init_from_step=None,
         init_from_params_only=False,
+        steps_per_dispatch=1,
     )
     config.eval = common.evaluation(chunk_length=24, num_true_ids=num_true_ids, fg_ari_without_foreground="one", params_checkpoint=None)
     return config

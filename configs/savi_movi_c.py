@@ -92,6 +92,7 @@ def get_config(variant: str = "ssync") -> ml_collections.ConfigDict:
         init_from=None,
         init_from_step=None,
         init_from_params_only=False,
+        steps_per_dispatch=1,
     )
     config.eval = common.evaluation(chunk_length=24, num_true_ids=11, fg_ari_without_foreground="skip", params_checkpoint=None)
     return config

@@ -89,12 +89,13 @@ def with_shardings(abstract_state: Any, shardings: Any) -> Any:
     )
 
 
-def global_batch(local_batch: Mapping[str, np.ndarray], mesh: Mesh) -> dict[str, jax.Array]:
+def global_batch(local_batch: Mapping[str, np.ndarray], mesh: Mesh, batch_axis: int = 0) -> dict[str, jax.Array]:
     """Assembles the global batch from every process's local piece.
 
     Args:
-        local_batch: this process's numpy arrays, batch axis first (global batch / process count).
+        local_batch: this process's numpy arrays (global batch / process count on `batch_axis`).
         mesh: the `data` mesh.
+        batch_axis: the batch axis; 1 for several steps' batches stacked on a leading step axis.
 
     Returns:
         Global `jax.Array`s sharded over `data`, batch = sum of the local batches.
@@ -103,12 +104,12 @@ def global_batch(local_batch: Mapping[str, np.ndarray], mesh: Mesh) -> dict[str,
         ValueError: if the local batch does not divide evenly over this process's devices.
     """
     local_devices = jax.local_device_count()
-    sharding = batch_sharding(mesh)
+    sharding = NamedSharding(mesh, PartitionSpec(*([None] * batch_axis), DATA_AXIS))
     out = {}
     for name, value in local_batch.items():
-        if value.shape[0] % local_devices:
+        if value.shape[batch_axis] % local_devices:
             raise ValueError(
-                f"The per-process batch of {value.shape[0]} ('{name}') does not split over the "
+                f"The per-process batch of {value.shape[batch_axis]} ('{name}') does not split over the "
                 f"{local_devices} local devices; make the batch size in config.data a multiple of "
                 f"{local_devices * jax.process_count()}."
             )

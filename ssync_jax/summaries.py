@@ -1,14 +1,13 @@
-"""What goes to TensorBoard: scalar averages of the train step, images of masks and SSync labels.
+"""What goes to TensorBoard besides the train step's scalars (averaged on the devices between two
+writes, `ssync_jax.train_state.ScalarSums`): images of masks and SSync labels, and the hparams.
 
-Scalars (`loss/*`, `ssync/*`, `optim/*`, `<loss>/active`) are averaged over the steps between two
-writes with a `clu.metrics.Collection`. Images show the first example of a batch, its frames side by
+Images show the first example of a batch, its frames side by
 side: the input, the decoder's and the encoder's slot masks, and the merged SSync pseudo-labels
 with the patches each loss uses outlined (white: boundary patches, where the encoder teaches the
 decoder; black: interior patches, where the decoder teaches the encoder).
 """
 
-import functools
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import flax
@@ -16,7 +15,6 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
-from clu import metrics as clu_metrics
 
 from ssync_jax.objectives import ssync
 
@@ -34,41 +32,6 @@ PALETTE = np.array(
 )  # fmt: skip
 _MASK_OPACITY = 0.6
 SSYNC_PANELS = ("enc_labels", "dec_labels", "boundary_mask", "interior_mask")
-
-
-def _field(name: str) -> str:
-    """A scalar's name as a Python identifier, which `clu.metrics.Collection` fields must be."""
-    return name.replace("/", "__")
-
-
-@functools.lru_cache
-def _collection(names: tuple[str, ...]) -> type[clu_metrics.Collection]:
-    return clu_metrics.Collection.create(**{_field(n): clu_metrics.Average.from_output(_field(n)) for n in names})
-
-
-def train_collection(names: Iterable[str]) -> type[clu_metrics.Collection]:
-    """A Collection averaging each named scalar of the train step over steps (one class per set of names).
-
-    Args:
-        names: the scalar names, e.g. "loss/total", "ssync/boundary_fraction".
-
-    Returns:
-        A Collection class; `single_from_model_output(**{_field(n): v})` per step, merge, compute.
-    """
-    return _collection(tuple(names))
-
-
-def accumulate(metrics: clu_metrics.Collection | None, scalars: Mapping[str, Any]) -> clu_metrics.Collection:
-    """`metrics` (None: none yet) merged with one step's scalars; device arrays stay on the devices."""
-    step = train_collection(scalars).single_from_model_output(
-        **{_field(n): jnp.asarray(v, jnp.float32) for n, v in scalars.items()}
-    )
-    return step if metrics is None else metrics.merge(step)
-
-
-def computed(metrics: clu_metrics.Collection) -> dict[str, float]:
-    """Averages by their original names ("loss/total"), ready for `write_scalars` (a host transfer)."""
-    return {name.replace("__", "/"): float(value) for name, value in jax.device_get(metrics.compute()).items()}
 
 
 def _display(video: np.ndarray) -> np.ndarray:

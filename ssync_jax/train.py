@@ -14,11 +14,11 @@ import functools
 import json
 import os
 import signal
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import ml_collections
 import numpy as np
 from absl import logging
@@ -31,9 +31,11 @@ from ssync_jax.models import build_model, load_pretrained_backbone
 from ssync_jax.objectives import registry
 from ssync_jax.train_state import (
     MODEL_INPUTS,
+    ScalarSums,
     StateLayout,
     TrainState,
     abstract_params,
+    make_dispatch,
     make_train_step,
     state_layout,
 )
@@ -86,25 +88,63 @@ def _any_process(flag: bool) -> bool:
     return bool(np.any(multihost_utils.process_allgather(np.int32(flag))))
 
 
-@jax.jit
-def _first_nonfinite(first_bad: jax.Array, scalars: Mapping[str, jax.Array], step: jax.Array) -> jax.Array:
-    """The first step whose scalars were not all finite, or -1: kept on the devices between checks."""
-    finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(value)) for value in scalars.values()]))
-    return jnp.where((first_bad < 0) & ~finite, step, first_bad)
-
-
-def _check_finite(first_bad: jax.Array, train_metrics, manager) -> None:
+def _check_finite(sums: ScalarSums, manager) -> None:
     """Raises FloatingPointError naming the first non-finite step and its non-finite averages."""
-    step = int(first_bad)
+    step = int(sums.first_nonfinite)
     if step < 0:
         return
-    bad = sorted(name for name, value in summaries.computed(train_metrics).items() if not np.isfinite(value))
+    bad = sorted(name for name, value in sums.averages().items() if not np.isfinite(value))
     manager.wait_until_finished()
     raise FloatingPointError(
         f"Non-finite {', '.join(bad) or 'scalars'} at step {step}; training stopped. The last good checkpoint "
         f"(step {manager.latest_step()}) is in {manager.directory}; lower config.optimizer."
         "learning_rate or check the input data, then rerun the same command to resume from it."
     )
+
+
+def steps_in_dispatch(step: int, last_step: int, every: tuple[int, ...], on: tuple[int, ...], limit: int) -> int:
+    """How many steps the next dispatch after `step` takes: `limit`, unless a step where the host
+    has work (a multiple of one of `every`, one of `on`, `last_step`) comes sooner; then one, so
+    that such steps end a dispatch and only two programs compile (`limit` steps and one).
+
+    Args:
+        step: the steps taken so far.
+        last_step: where this run stops.
+        every: periods of host work (logging, images, evaluation, checkpoints).
+        on: single steps of host work (kept checkpoints).
+        limit: `config.steps_per_dispatch`.
+    """
+    upcoming = [last_step, *(s for s in on if s > step), *((step // p + 1) * p for p in every if p > 0)]
+    return limit if min(upcoming) - step >= limit else 1
+
+
+class LoopTimer:
+    """Wall time of the loop's parts, for `benchmarks/loop_speed.py` (None in a real run: no cost).
+
+    Attributes:
+        seconds: {part: seconds}: "read" (the next batches from the pipeline, stacked), "transfer"
+            (onto the devices), "dispatch" (enqueuing the jitted steps), "wait" (for the steps in
+            flight), "host" (hooks, checks, logging; evaluation, images and checkpoints excluded).
+        steps: the steps timed.
+    """
+
+    def __init__(self):
+        self.seconds = collections.defaultdict(float)
+        self.steps = 0
+        self._last = None
+
+    def start(self) -> None:
+        self._last = time.perf_counter()
+
+    def lap(self, part: str) -> None:
+        now = time.perf_counter()
+        self.seconds[part] += now - self._last
+        self._last = now
+
+
+def _stacked(local_batches: list[Mapping[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """The model inputs of consecutive batches, stacked on a leading step axis [k, B, ...]."""
+    return {key: np.stack([batch[key] for batch in local_batches]) for key in MODEL_INPUTS if key in local_batches[0]}
 
 
 def _initial_state(config: ml_collections.ConfigDict, init_state: Callable, shardings: Any) -> TrainState:
@@ -187,13 +227,20 @@ def _preview_video(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh) -
     return jax.device_put(video, sharding.replicated(mesh)), video
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *, run_evaluation: bool = True) -> TrainState:
+def train_and_evaluate(
+    config: ml_collections.ConfigDict,
+    workdir: str,
+    *,
+    run_evaluation: bool = True,
+    timer: LoopTimer | None = None,
+) -> TrainState:
     """Trains (resuming from the latest checkpoint in `workdir`) and evaluates periodically.
 
     Args:
         config: the experiment config (see configs/synthetic.py for every field).
         workdir: where checkpoints, TensorBoard events and `eval_metrics.json` go.
         run_evaluation: evaluate every `eval_every_steps` and at the end (False: `--mode train`).
+        timer: collects the loop's wall time by part (`benchmarks/loop_speed.py`); None in real runs.
 
     Returns:
         The final train state.
@@ -233,11 +280,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *, run_e
 
     # ----------------------------------------------------------------------------------------
     # Update step: one compilation, the old state's buffers reused for the new one.
-    train_step = jax.jit(
-        make_train_step(model, layout.tx, layout.schedule, config),
-        donate_argnums=0,
-        out_shardings=(shardings, replicated),
-    )
+    train_step_fn = make_train_step(model, layout.tx, layout.schedule, config)
     image_step = make_image_step(model, config, mesh)
 
     # ----------------------------------------------------------------------------------------
@@ -283,25 +326,47 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *, run_e
         )
         if config.num_profile_steps:
             hooks.append(periodic_actions.Profile(num_profile_steps=config.num_profile_steps, logdir=workdir))
-    # No device-to-host transfer on a step that neither logs, evaluates nor saves: its scalars stay
-    # on the devices (summed by clu metrics, non-finite ones caught by `_first_nonfinite`), and the
-    # host only waits for the step before the previous one, so the next batch is read and sent
-    # while a step runs and at most two batches are in flight.
-    train_metrics, first_bad, in_flight = None, jnp.int32(-1), collections.deque()
+    # One dispatch runs `steps_per_dispatch` steps (fewer where the host has work: `steps_in_dispatch`),
+    # their scalars summed and checked on the devices (`ScalarSums`): no device-to-host transfer on
+    # a step that neither logs, evaluates nor saves. The host only waits for the dispatch before the
+    # previous one, so the next batches are read and sent while the devices compute.
+    dispatch = jax.jit(
+        make_dispatch(train_step_fn), donate_argnums=(0, 1), out_shardings=(shardings, replicated, replicated)
+    )
+    every = (config.log_every_steps, config.image_every_steps, config.checkpoint_every_steps)
+    every += (config.eval_every_steps,) if run_evaluation else ()
+    sums, in_flight, step = None, collections.deque(), int(state.step)
     try:
         with _StopRequest() as stop:
-            for step in range(int(state.step) + 1, last_step + 1):
-                with jax.profiler.StepTraceAnnotation("train", step_num=step):
-                    local_batch = next(train_iterator)
-                    batch = sharding.global_batch({k: local_batch[k] for k in MODEL_INPUTS if k in local_batch}, mesh)
-                    state, scalars = train_step(state, batch)
-                first_bad = _first_nonfinite(first_bad, scalars, state.step)
-                train_metrics = summaries.accumulate(train_metrics, scalars)
-                in_flight.append(scalars["loss/total"])
+            if timer is not None:
+                timer.start()
+            while step < last_step:
+                count = steps_in_dispatch(step, last_step, every, tuple(config.keep_checkpoint_steps), config.steps_per_dispatch)
+                with jax.profiler.StepTraceAnnotation("train", step_num=step + count):
+                    local_batches = [next(train_iterator) for _ in range(count)]
+                    stacked = _stacked(local_batches)
+                    if timer is not None:
+                        timer.lap("read")
+                    batches = sharding.global_batch(stacked, mesh, batch_axis=1)
+                    if sums is None:  # After every reset: the scalar names come from the step's shapes.
+                        first = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype), batches)
+                        names = jax.eval_shape(train_step_fn, layout.abstract, first)[1]
+                        sums = jax.device_put(ScalarSums.zeros(names), replicated)
+                    if timer is not None:
+                        timer.lap("transfer")
+                    state, sums, done = dispatch(state, sums, batches)
+                    if timer is not None:
+                        timer.lap("dispatch")
+                step += count
+                in_flight.append(done)
                 if len(in_flight) > 2:
                     in_flight.popleft().block_until_ready()
+                if timer is not None:
+                    timer.lap("wait")
+                    timer.steps += count
                 for hook in hooks:
-                    hook(step)
+                    for hooked in range(step - count + 1, step + 1):  # clu's actions count every step.
+                        hook(hooked)
                 log_now = step % config.log_every_steps == 0 or step == last_step
                 evaluate_now = run_evaluation and (step % config.eval_every_steps == 0 or step == num_steps)
                 # One process stops on its own flag; several agree on theirs when they log (a collective).
@@ -315,13 +380,16 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *, run_e
                     or step in config.keep_checkpoint_steps
                 )
                 if log_now or evaluate_now or save_now:
-                    _check_finite(first_bad, train_metrics, manager)  # Nothing non-finite is saved.
+                    _check_finite(sums, manager)  # Nothing non-finite is saved.
                 if log_now:
-                    writer.write_scalars(step, summaries.computed(train_metrics))
-                    train_metrics = None
+                    writer.write_scalars(step, sums.averages())
+                    sums = None
+                if timer is not None:
+                    timer.lap("host")
                 if config.image_every_steps and step % config.image_every_steps == 0:
-                    video, local_video = (batch["video"], local_batch["video"]) if preview is None else preview
-                    maps = jax.device_get(image_step(state.params, video, batch.get("boxes")))
+                    last_batch = jax.tree.map(lambda x: x[-1], batches)  # The dispatch's last step's batch.
+                    video, local_video = (last_batch["video"], local_batches[-1]["video"]) if preview is None else preview
+                    maps = jax.device_get(image_step(state.params, video, last_batch.get("boxes")))
                     # The global batch's first example is process 0's first, the one the writer shows.
                     images = summaries.image_summaries(
                         local_video[0], maps["dec_ids"], maps["enc_ids"], maps.get("ssync")
@@ -337,6 +405,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *, run_e
                 if preempted:
                     logging.warning("Stopped at step %d after a checkpoint; rerun the command to resume.", step)
                     break
+                if timer is not None:
+                    timer.start()  # Images, evaluation and checkpoints are not the loop's own time.
     finally:
         manager.wait_until_finished()
         manager.close()

@@ -148,6 +148,68 @@ def make_train_step(
     return train_step
 
 
+@flax.struct.dataclass
+class ScalarSums:
+    """The train step's scalars summed on the devices between two log steps, and the first bad step.
+
+    Attributes:
+        totals: {scalar name: float32 sum over the steps since the last reset}.
+        count: int32, the steps summed.
+        first_nonfinite: int32, the first step (after its update) whose scalars were not all
+            finite, or -1.
+    """
+
+    totals: dict[str, jax.Array]
+    count: jax.Array
+    first_nonfinite: jax.Array
+
+    @classmethod
+    def zeros(cls, names: Any) -> "ScalarSums":
+        """Sums of nothing for the scalar names `names`."""
+        return cls({name: jnp.zeros((), jnp.float32) for name in names}, jnp.zeros((), jnp.int32), jnp.int32(-1))
+
+    def averages(self) -> dict[str, float]:
+        """{name: mean over the summed steps} on the host (one transfer)."""
+        totals, count = jax.device_get((self.totals, self.count))
+        return {name: float(total) / max(int(count), 1) for name, total in totals.items()}
+
+
+def make_dispatch(train_step: Callable) -> Callable:
+    """Several training steps in one dispatch: `(state, sums, batches) -> (state, sums, step)`.
+
+    `batches` carries a leading axis of k steps (every entry [k, B, ...]); `train_step` runs over it
+    with `lax.scan`, each step's scalars added to `sums` (`ScalarSums`) and checked for non-finite
+    values on the devices, so the host reads nothing until it logs. k = 1 is one step. The result
+    equals k dispatches of `train_step` one after the other (tests/test_train.py checks it).
+
+    Args:
+        train_step: from `make_train_step`.
+
+    Returns:
+        The dispatch function; jit it with the state and the sums donated. `step` is the step count
+        after it, in a buffer of its own (never donated): what the host waits on.
+    """
+
+    def dispatch(
+        state: TrainState, sums: ScalarSums, batches: Mapping[str, jax.Array]
+    ) -> tuple[TrainState, ScalarSums, jax.Array]:
+        def one_step(carry, batch):
+            state, sums = carry
+            state, scalars = train_step(state, batch)
+            finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(value)) for value in scalars.values()]))
+            sums = ScalarSums(
+                totals={name: sums.totals[name] + scalars[name].astype(jnp.float32) for name in sums.totals},
+                count=sums.count + 1,
+                first_nonfinite=jnp.where((sums.first_nonfinite < 0) & ~finite, state.step, sums.first_nonfinite),
+            )
+            return (state, sums), None
+
+        (state, sums), _ = jax.lax.scan(one_step, (state, sums), batches)
+        return state, sums, state.step + 0
+
+    return dispatch
+
+
 def make_initializer(
     model, config: ml_collections.ConfigDict
 ) -> tuple[Callable, optax.GradientTransformation, optax.Schedule]:

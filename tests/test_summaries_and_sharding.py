@@ -7,12 +7,21 @@ from jax.sharding import PartitionSpec
 from ssync_jax import sharding, summaries
 
 
-def test_train_metrics_average_each_named_scalar_over_steps():
-    merged = summaries.accumulate(
-        summaries.accumulate(None, {"loss/total": 1.0, "ssync/merged_slots": 2.0}),
-        {"loss/total": 3.0, "ssync/merged_slots": 0.0},
-    )
-    assert summaries.computed(merged) == {"loss/total": 2.0, "ssync/merged_slots": 1.0}
+def test_a_dispatch_sums_each_named_scalar_over_its_steps_and_notes_the_first_non_finite_one():
+    from ssync_jax import train_state
+
+    def fake_step(state, batch):  # The update counts steps; the scalars come from the batch.
+        return state.replace(step=state.step + 1), {"loss/total": batch["x"], "ssync/merged_slots": 2.0 * batch["x"]}
+
+    dispatch = jax.jit(train_state.make_dispatch(fake_step))
+    state = train_state.TrainState(np.int32(0), {}, {}, np.zeros(2, np.uint32))
+    sums = train_state.ScalarSums.zeros(["loss/total", "ssync/merged_slots"])
+    state, sums, _ = dispatch(state, sums, {"x": np.array([1.0, 3.0], np.float32)})
+    state, sums, done = dispatch(state, sums, {"x": np.array([5.0], np.float32)})
+    assert int(state.step) == int(done) == 3 and int(sums.count) == 3 and int(sums.first_nonfinite) == -1
+    assert sums.averages() == {"loss/total": 3.0, "ssync/merged_slots": 6.0}
+    _, sums, _ = dispatch(state, sums, {"x": np.array([2.0, np.inf, np.nan], np.float32)})
+    assert int(sums.first_nonfinite) == 5  # After step 5's update: the step that saw the inf.
 
 
 def test_images_put_frames_side_by_side_and_tint_each_slot_differently():

@@ -326,3 +326,29 @@ def test_starting_from_a_missing_step_or_another_model_says_what_to_change(data_
     config.model.slot_dim = 8
     with pytest.raises(ValueError, match="does not fit this run's model"):
         train.train_and_evaluate(config, str(tmp_path / "other_model"), run_evaluation=False)
+
+
+def test_several_steps_per_dispatch_equal_single_steps_and_resume_on_the_next_batch(data_dir, tmp_path):
+    config = tiny_config(data_dir, num_train_steps=6)
+    config.log_every_steps = config.checkpoint_every_steps = 3
+    single = train.train_and_evaluate(config, str(tmp_path / "single"), run_evaluation=False)
+    config.steps_per_dispatch = 3
+    config.stop_after_step = 3  # A stop (as after SIGTERM) at a dispatch's end, then a resume.
+    train.train_and_evaluate(config, str(tmp_path / "scanned"), run_evaluation=False)
+    config.stop_after_step = None
+    scanned = train.train_and_evaluate(config, str(tmp_path / "scanned"), run_evaluation=False)
+    assert int(scanned.step) == 6
+    jax.tree.map(np.testing.assert_array_equal, jax.device_get(scanned.params), jax.device_get(single.params))
+    expected, got = read_events(str(tmp_path / "single")), read_events(str(tmp_path / "scanned"))
+    for tag in ("loss/total", "loss/ssync_interior", "optim/l2_grads", "ssync/boundary_fraction"):
+        assert sorted(got[tag]) == [3, 6]  # Averages over the same steps, logged at the same steps.
+        np.testing.assert_allclose([got[tag][s] for s in (3, 6)], [expected[tag][s] for s in (3, 6)], rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "step, expected",
+    [(0, 4), (96, 4), (97, 1), (99, 1), (100, 4), (196, 4), (1996, 1), (1997, 1)],
+)
+def test_a_dispatch_ends_on_every_step_where_the_host_has_work(step, expected):
+    # Logs every 100 steps, a kept checkpoint at 1,000 and 1,998; the run stops at 2,000.
+    assert train.steps_in_dispatch(step, 2000, every=(100, 0), on=(1000, 1998), limit=4) == expected
