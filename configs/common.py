@@ -25,6 +25,7 @@ def data(
     eval_split: str,
     data_dir: str | None,
     precomputed_features: str | None,
+    keep_decoded: bool,
 ) -> ml_collections.ConfigDict:
     """The input pipeline (ssync_jax/data/pipeline.py).
 
@@ -51,6 +52,8 @@ def data(
         data_dir: the TFDS data directory; None: TFDS's default (~/tensorflow_datasets).
         precomputed_features: pre-extracted frozen-backbone tokens to train from instead of frames
             (written by `python -m ssync_jax.tools.extract_features`); None runs the backbone every step.
+        keep_decoded: keep each video decoded in memory after its first read (each reading process
+            its own copy): for datasets that fit in memory, whose decoding otherwise dominates.
     """
     return ml_collections.ConfigDict(
         dict(
@@ -71,6 +74,7 @@ def data(
             prefetch_buffer_size=prefetch_buffer_size,
             num_boxes=num_slots - 1,
             precomputed_features=_placeholder(precomputed_features, str),
+            keep_decoded=keep_decoded,
         )
     )
 

@@ -87,6 +87,7 @@ def dinov2_recipe(
         eval_split="validation",
         data_dir=None,  # TFDS's default directory.
         precomputed_features=None,  # Frames, the backbone run every step.
+        keep_decoded=False,  # ~10k videos: too many to keep decoded.
     )
     config.model = ml_collections.ConfigDict(
         dict(

@@ -46,6 +46,7 @@ def get_config(variant: str = "ssync") -> ml_collections.ConfigDict:
         eval_split="validation",
         data_dir=None,  # TFDS's default directory.
         precomputed_features=None,  # Frames, the backbone run every step.
+        keep_decoded=False,  # ~10k videos: too many to keep decoded.
     )
     config.model = ml_collections.ConfigDict(
         dict(

@@ -65,6 +65,7 @@ def get_config(variant: str = "base,mlp") -> ml_collections.ConfigDict:
         eval_split="validation",
         data_dir=None,  # TFDS's default directory.
         precomputed_features=None,  # Frames, the backbone run every step.
+        keep_decoded=True,  # 400 small videos: a few MB decoded.
     )
 
     # Model (ssync_jax/models/factory.py): a SAVi-S-like CNN at stride 2 (a 16x16 patch grid), 7 slots,

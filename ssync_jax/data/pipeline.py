@@ -405,6 +405,28 @@ def eval_dataset(
     return _with_prefetch(dataset, num_workers, prefetch_buffer_size)
 
 
+class KeptDecoded(grain.sources.RandomAccessDataSource):
+    """A source whose examples are kept, decoded, after their first read (`config.data.keep_decoded`).
+
+    Decoding a video (its PNG frames and TFDS's feature tree) costs more than everything else the
+    pipeline does to a small one, and a small dataset fits in memory many times over: from the
+    second epoch on, examples come from memory. Each reading process keeps its own copy.
+    """
+
+    def __init__(self, source: Source):
+        self._source = source
+        self._examples: list[Example | None] = [None] * len(source)
+
+    def __len__(self) -> int:
+        return len(self._examples)
+
+    def __getitem__(self, index: int) -> Example:
+        example = self._examples[index]
+        if example is None:  # Two threads may both decode it once; either copy is the same.
+            example = self._examples[index] = self._source[index]
+        return example
+
+
 def source_fields(fields: Sequence[str]) -> tuple[str, ...]:
     """The feature paths a source must decode for `fields`: each field and its quantisation range.
 
@@ -435,7 +457,7 @@ def dataset_from_config(
     Args:
         data_config: `config.data`: name, data_dir, train_split, eval_split, image_size,
             chunk_length, normalization, flip_prob, fields, global_batch_size, eval_batch_size,
-            num_workers, prefetch_buffer_size.
+            num_workers, prefetch_buffer_size, keep_decoded.
         train: training batches of `train_split`, or one evaluation pass over `eval_split`.
         seed: the training seed (unused for evaluation, which is deterministic).
         process_index: this process (default `jax.process_index()`).
@@ -450,6 +472,8 @@ def dataset_from_config(
     source = movi.data_source(
         data_config.name, split, data_config.data_dir, fields=source_fields(data_config.fields)
     )
+    if data_config.keep_decoded:
+        source = KeptDecoded(source)
     common = dict(
         image_size=tuple(data_config.image_size),
         normalization=data_config.normalization,

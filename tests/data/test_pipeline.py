@@ -303,3 +303,21 @@ def test_boxes_need_their_count_and_read_the_segmentations():
     with pytest.raises(ValueError, match="needs config.data.num_boxes >= 1"):
         _train([_mirror_example()], fields=("video", "boxes"))
     assert pipeline.source_fields(("video", "boxes")) == ("video", "segmentations")
+
+
+def test_kept_decoded_videos_are_read_once_and_give_the_same_batches():
+    videos = [_random_video(seed) for seed in range(6)]
+    reads = []
+
+    class CountingSource:  # A source that decodes (here: copies) on every read, counting them.
+        def __len__(self):
+            return len(videos)
+
+        def __getitem__(self, index):
+            reads.append(index)
+            return {key: np.copy(value) for key, value in videos[index].items()}
+
+    kept = pipeline.KeptDecoded(CountingSource())
+    three_epochs = _take(_train(kept, chunk_length=2), 9)  # 18 examples: every video three times.
+    assert sorted(reads) == list(range(6))
+    _assert_same_batches(three_epochs, _take(_train(videos, chunk_length=2), 9))
