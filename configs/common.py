@@ -216,7 +216,7 @@ def set_loop(
             step 0. None: a fresh start.
         init_from_step: which checkpoint of `init_from` (None: its latest).
         init_from_params_only: take a workdir's params alone (fresh optimizer, step 0): fine-tuning.
-        steps_per_dispatch: training steps per call into the compiled program (`lax.scan` over
+        steps_per_dispatch: training steps per call into the compiled program (that many copies of the step, over
             that many batches): small models spend less time in the host loop; results are those
             of single steps. Logging, evaluation and checkpoints still happen at their steps.
     """

@@ -122,15 +122,19 @@ class LoopTimer:
     """Wall time of the loop's parts, for `benchmarks/loop_speed.py` (None in a real run: no cost).
 
     Attributes:
-        seconds: {part: seconds}: "read" (the next batches from the pipeline, stacked), "transfer"
-            (onto the devices), "dispatch" (enqueuing the jitted steps), "wait" (for the steps in
-            flight), "host" (hooks, checks, logging; evaluation, images and checkpoints excluded).
+        seconds: {part: seconds} after the first `warmup_steps` steps (compilation): "read" (the
+            next batches from the pipeline, stacked), "transfer" (onto the devices), "dispatch"
+            (enqueuing the jitted steps), "wait" (for the steps in flight), "host" (hooks, checks,
+            logging; evaluation, images and checkpoints excluded).
         steps: the steps timed.
+        warmup_steps: steps not timed at the start.
     """
 
-    def __init__(self):
+    def __init__(self, warmup_steps: int = 0):
         self.seconds = collections.defaultdict(float)
         self.steps = 0
+        self.warmup_steps = warmup_steps
+        self._seen = 0
         self._last = None
 
     def start(self) -> None:
@@ -138,8 +142,15 @@ class LoopTimer:
 
     def lap(self, part: str) -> None:
         now = time.perf_counter()
-        self.seconds[part] += now - self._last
+        if self._seen >= self.warmup_steps:
+            self.seconds[part] += now - self._last
         self._last = now
+
+    def count(self, steps: int) -> None:
+        """`steps` more steps have finished (timed once the warm-up is over)."""
+        if self._seen >= self.warmup_steps:
+            self.steps += steps
+        self._seen += steps
 
 
 def _stacked(local_batches: list[Mapping[str, np.ndarray]]) -> dict[str, np.ndarray]:
@@ -363,7 +374,7 @@ def train_and_evaluate(
                     in_flight.popleft().block_until_ready()
                 if timer is not None:
                     timer.lap("wait")
-                    timer.steps += count
+                    timer.count(count)
                 for hook in hooks:
                     for hooked in range(step - count + 1, step + 1):  # clu's actions count every step.
                         hook(hooked)

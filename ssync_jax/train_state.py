@@ -177,10 +177,11 @@ class ScalarSums:
 def make_dispatch(train_step: Callable) -> Callable:
     """Several training steps in one dispatch: `(state, sums, batches) -> (state, sums, step)`.
 
-    `batches` carries a leading axis of k steps (every entry [k, B, ...]); `train_step` runs over it
-    with `lax.scan`, each step's scalars added to `sums` (`ScalarSums`) and checked for non-finite
-    values on the devices, so the host reads nothing until it logs. k = 1 is one step. The result
-    equals k dispatches of `train_step` one after the other (tests/test_train.py checks it).
+    `batches` carries a leading axis of k steps (every entry [k, B, ...]); `train_step` runs on each
+    in turn, each step's scalars added to `sums` (`ScalarSums`) and checked for non-finite
+    values on the devices, so the host reads nothing until it logs. k = 1 is one step, bit for bit;
+    k > 1 equals k single steps up to float32 rounding (XLA orders some sums differently in the
+    larger program; tests/test_train.py bounds it).
 
     Args:
         train_step: from `make_train_step`.
@@ -204,7 +205,13 @@ def make_dispatch(train_step: Callable) -> Callable:
             )
             return (state, sums), None
 
-        (state, sums), _ = jax.lax.scan(one_step, (state, sums), batches)
+        # k copies of the step in one program (compiling takes about k times as long), not a
+        # `lax.scan`: XLA:CPU runs convolutions inside a loop many times slower than outside
+        # (jax-ml/jax#12868; 30x for the default's step, even a one-step scan).
+        carry = (state, sums)
+        for index in range(jax.tree.leaves(batches)[0].shape[0]):
+            carry, _ = one_step(carry, jax.tree.map(lambda x: x[index], batches))
+        state, sums = carry
         return state, sums, state.step + 0
 
     return dispatch

@@ -14,7 +14,8 @@ import orbax.checkpoint as ocp
 import pytest
 
 from configs import movi_c, movi_e, savi_movi_c, synthetic
-from ssync_jax import checkpoints, train, train_state
+from ssync_jax import checkpoints, sharding, train, train_state
+from ssync_jax.models import build_model
 from ssync_jax.data import movi
 from tests import tiny_train_config
 
@@ -328,7 +329,7 @@ def test_starting_from_a_missing_step_or_another_model_says_what_to_change(data_
         train.train_and_evaluate(config, str(tmp_path / "other_model"), run_evaluation=False)
 
 
-def test_several_steps_per_dispatch_equal_single_steps_and_resume_on_the_next_batch(data_dir, tmp_path):
+def test_several_steps_per_dispatch_match_single_steps_and_resume_on_the_next_batch(data_dir, tmp_path):
     config = tiny_config(data_dir, num_train_steps=6)
     config.log_every_steps = config.checkpoint_every_steps = 3
     single = train.train_and_evaluate(config, str(tmp_path / "single"), run_evaluation=False)
@@ -338,11 +339,20 @@ def test_several_steps_per_dispatch_equal_single_steps_and_resume_on_the_next_ba
     config.stop_after_step = None
     scanned = train.train_and_evaluate(config, str(tmp_path / "scanned"), run_evaluation=False)
     assert int(scanned.step) == 6
-    jax.tree.map(np.testing.assert_array_equal, jax.device_get(scanned.params), jax.device_get(single.params))
+    # The same steps on the same batches: equal up to float32 rounding (XLA orders some sums otherwise
+    # in a program of three steps; Adam turns a near-zero gradient's rounding into a whole update, so
+    # the bound is on the parameters as a whole), far below what the six steps moved them.
+    got, expected, start = (
+        np.concatenate([np.ravel(leaf) for leaf in jax.tree.leaves(jax.device_get(tree))])
+        for tree in (scanned.params, single.params, train_state.state_layout(
+            build_model(config.model), config, sharding.make_mesh(jax.devices()[:1])
+        ).init_state(jax.random.key(config.seed)).params)
+    )
+    assert np.linalg.norm(got - expected) < 1e-3 * np.linalg.norm(expected - start)
     expected, got = read_events(str(tmp_path / "single")), read_events(str(tmp_path / "scanned"))
     for tag in ("loss/total", "loss/ssync_interior", "optim/l2_grads", "ssync/boundary_fraction"):
         assert sorted(got[tag]) == [3, 6]  # Averages over the same steps, logged at the same steps.
-        np.testing.assert_allclose([got[tag][s] for s in (3, 6)], [expected[tag][s] for s in (3, 6)], rtol=1e-6)
+        np.testing.assert_allclose([got[tag][s] for s in (3, 6)], [expected[tag][s] for s in (3, 6)], rtol=1e-5)
 
 
 @pytest.mark.parametrize(
