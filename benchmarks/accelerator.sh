@@ -5,7 +5,7 @@
 #   benchmarks/accelerator.sh --per_device_batch 32 --config configs/movi_e.py
 #
 # Prints seconds per step, clips per second, the trainable part's FLOP/s and MFU, and peak device
-# memory (benchmarks/accelerator.py says how each is measured). Run from the repository root with
+# memory (benchmarks/train_speed.py says how each is measured). Run from the repository root with
 # the virtualenv that launch/gpu/train.sh --install or launch/tpu/setup.sh made.
 set -euo pipefail
 if [[ "${1:-}" == "--help" || "${1:-}" == "-h" ]]; then
@@ -13,4 +13,5 @@ if [[ "${1:-}" == "--help" || "${1:-}" == "-h" ]]; then
   exit 0
 fi
 cd "$(dirname "$0")/.."
-exec "${PYTHON:-python}" -m benchmarks.accelerator "$@"
+exec "${PYTHON:-python}" -m benchmarks.train_speed --config configs/movi_c.py --per_device_batch 64 \
+  --dtypes float32,bfloat16 "$@"

@@ -1,15 +1,19 @@
-r"""Training throughput on an accelerator host: step time, examples/s, FLOP/s, MFU and peak memory.
+r"""Speed of a config's jitted training step on any host: step time, steps/s, FLOP/s, MFU, peak memory.
 
+    python -m benchmarks.train_speed --config configs/synthetic.py          # the config's own batch
     benchmarks/accelerator.sh                                   # configs/movi_c.py, 64 clips per device
-    python -m benchmarks.accelerator --config configs/movi_e.py --dtypes bfloat16 --steps 20
+    python -m benchmarks.train_speed --config configs/movi_e.py --per_device_batch 64 --dtypes bfloat16
 
-The config's model and objective (SSync active) train on random frames at `--per_device_batch`
-clips per device (the authors': 64 per GPU) over every device of the host, data parallel as
-main.py shards it, with the backbone's random weights (no download). For each of `--dtypes` (the
-compute dtype of the trainable parts and of the backbone; parameters and optimizer state stay
-float32): compilation, then `--steps` steps dispatched back to back and timed to the last one's end.
+The config's model and objective (SSync active) train on random frames, at the config's global
+batch or at `--per_device_batch` clips per device (the authors': 64 per GPU) over every device of
+the host, data parallel as main.py shards it, with the backbone's random weights (no download).
+For each of `--dtypes` (the compute dtype of the trainable parts and of the backbone; parameters
+and optimizer state stay float32; `config`: the config's own): compilation, then `--steps` steps
+dispatched back to back and timed to the last one's end. The input pipeline and the loop around the
+step are not timed (`benchmarks/loop_speed.py` compares the two).
 
-Printed per dtype: seconds per step, examples (clips) per second, the trainable part's FLOPs per
+Printed per dtype: seconds per step, steps/s and the hours `num_train_steps` would take at that
+speed, examples (clips) per second, the trainable part's FLOPs per
 step (XLA's cost analysis of the whole step minus that of the frozen backbone's forward pass, which
 the authors' MFU-free setting runs every step too), its achieved FLOP/s, MFU against the device's
 dense peak for that dtype (`PEAK_TFLOPS`, or `--peak_tflops`; float32 is measured against the
@@ -17,6 +21,8 @@ TF32/bf16-pass peak XLA uses by default on GPUs and TPUs), and the device's peak
 (where the backend reports it). Runs in a few minutes on one GPU or TPU host; on a CPU it runs at
 any size you can wait for (the tests run it at a tiny one) and prints no MFU.
 """
+
+from ssync_jax import cli  # First: it quiets TensorFlow before anything loads it.
 
 import time
 
@@ -53,14 +59,21 @@ def peak_flops(device_kind: str, dtype: str, override: float | None) -> float | 
     return None
 
 
-def measure(config: ml_collections.ConfigDict, dtype: str, per_device_batch: int, steps: int) -> dict[str, float]:
-    """Times `steps` training steps of `config` in `dtype`; see the module docstring."""
+def measure(
+    config: ml_collections.ConfigDict,
+    dtype: str,
+    per_device_batch: int | None,
+    steps: int,
+    peak_tflops: float | None = None,
+) -> dict[str, float]:
+    """Times `steps` training steps of `config` in `dtype` ("config": its own); see the module docstring."""
     config = config.copy_and_resolve_references()
-    config.model.dtype = config.model.encoder.backbone_dtype = dtype
+    if dtype != "config":
+        config.model.dtype = config.model.encoder.backbone_dtype = dtype
     if config.model.encoder.backbone == "dinov2":
         config.model.encoder.weights = None
     mesh = sharding.make_mesh()
-    batch_size = per_device_batch * jax.device_count()
+    batch_size = config.data.global_batch_size if per_device_batch is None else per_device_batch * jax.device_count()
     config.data.global_batch_size = batch_size
     if config.loss_group_size and batch_size % config.loss_group_size:
         config.loss_group_size = None  # Fewer clips than one of the authors' groups: one group.
@@ -87,10 +100,12 @@ def measure(config: ml_collections.ConfigDict, dtype: str, per_device_batch: int
     jax.block_until_ready(scalars)
     seconds = (time.perf_counter() - start) / steps
     trainable_flops = _flops(compiled) - backbone_flops
-    peak = peak_flops(jax.devices()[0].device_kind, dtype, flags.FLAGS.peak_tflops)
+    peak = peak_flops(jax.devices()[0].device_kind, config.model.dtype, peak_tflops)
     memory = jax.devices()[0].memory_stats() or {}
     return {
         "seconds_per_step": seconds,
+        "steps_per_second": 1 / seconds,
+        "hours_for_the_run": config.num_train_steps * seconds / 3600,
         "examples_per_second": batch_size / seconds,
         "trainable_tflops_per_step": trainable_flops / 1e12,
         "achieved_tflops": trainable_flops / seconds / 1e12,
@@ -110,24 +125,33 @@ def main(argv: list[str]) -> None:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     options = flags.FLAGS
     config = options.config
+    clips = (
+        f"{config.data.global_batch_size} clips (the config's batch)"
+        if options.per_device_batch is None
+        else f"{options.per_device_batch} clips per device"
+    )
     print(
-        f"{machine.describe()}; {jax.device_count()} devices; {options.per_device_batch} clips of "
-        f"{config.data.chunk_length} x {config.data.image_size[0]}x{config.data.image_size[1]} per device; "
-        f"mean of {options.steps} steps after compilation"
+        f"{machine.describe()}; {jax.device_count()} devices; {clips} of {config.data.chunk_length} x "
+        f"{config.data.image_size[0]}x{config.data.image_size[1]}; mean of {options.steps} steps after compilation"
     )
     for dtype in options.dtypes:
-        result = measure(config, dtype, options.per_device_batch, options.steps)
+        result = measure(config, dtype, options.per_device_batch, options.steps, options.peak_tflops)
         print(
-            f"  {dtype:9s} {result['seconds_per_step']:8.3f} s/step  {result['examples_per_second']:8.1f} clips/s  "
+            f"  {dtype:9s} {result['seconds_per_step']:8.3f} s/step = {result['steps_per_second']:.2f} steps/s "
+            f"({config.num_train_steps} steps ~ {result['hours_for_the_run']:.2f} h)  "
+            f"{result['examples_per_second']:8.1f} clips/s  "
             f"trainable {result['trainable_tflops_per_step']:.3g} TFLOP/step {result['achieved_tflops']:.3g} TFLOP/s  "
             f"MFU {100 * result['mfu']:5.1f} %  peak memory {result['peak_memory_gib']:6.2f} GiB"
         )
 
 
 if __name__ == "__main__":
-    config_flags.DEFINE_config_file("config", "configs/movi_c.py", "Experiment config (model and objective).")
-    flags.DEFINE_integer("per_device_batch", 64, "Clips per device (the authors': 64 per GPU).", lower_bound=1)
+    config_flags.DEFINE_config_file("config", "configs/synthetic.py", "Experiment config (model and objective).")
+    flags.DEFINE_integer(
+        "per_device_batch", None, "Clips per device (the authors': 64 per GPU); default the config's global batch.",
+        lower_bound=1,
+    )
     flags.DEFINE_integer("steps", 10, "Timed steps per dtype.", lower_bound=1)
-    flags.DEFINE_list("dtypes", ["float32", "bfloat16"], "Compute dtypes to measure.")
+    flags.DEFINE_list("dtypes", ["config"], "Compute dtypes to measure: float32, bfloat16, or config (its own).")
     flags.DEFINE_float("peak_tflops", None, "Dense peak TFLOP/s of one chip, for devices not in PEAK_TFLOPS.")
-    app.run(main)
+    cli.run(main)
