@@ -25,7 +25,7 @@ from absl import logging
 from clu import metric_writers, periodic_actions
 from jax.experimental import multihost_utils
 
-from ssync_jax import checkpoints, errors, evaluate, paths, rollout, sharding, summaries, targets
+from ssync_jax import checkpoints, costs, errors, evaluate, paths, rollout, sharding, summaries, targets
 from ssync_jax.data import pipeline, precomputed
 from ssync_jax.models import build_model, load_pretrained_backbone
 from ssync_jax.objectives import registry
@@ -347,6 +347,9 @@ def train_and_evaluate(
     every = (config.log_every_steps, config.image_every_steps, config.checkpoint_every_steps)
     every += (config.eval_every_steps,) if run_evaluation else ()
     sums, in_flight, step = None, collections.deque(), int(state.step)
+    # Compiled once per dispatch length (at most two); the first one's cost is printed before it runs,
+    # the measured speed once a whole log interval has been timed.
+    compiled, cost, log_mark, speed_reported = {}, None, None, False
     try:
         with _StopRequest() as stop:
             if timer is not None:
@@ -365,7 +368,15 @@ def train_and_evaluate(
                         sums = jax.device_put(ScalarSums.zeros(names), replicated)
                     if timer is not None:
                         timer.lap("transfer")
-                    state, sums, done = dispatch(state, sums, batches)
+                    if count not in compiled:
+                        compiled[count] = dispatch.lower(state, sums, batches).compile()
+                        if cost is None:
+                            cost = costs.step_cost(compiled[count], state, count)
+                            if jax.process_index() == 0:
+                                devices = f"{jax.device_count()} x {jax.devices()[0].device_kind}"
+                                for line in costs.describe(cost, devices):
+                                    logging.info("%s", line)
+                    state, sums, done = compiled[count](state, sums, batches)
                     if timer is not None:
                         timer.lap("dispatch")
                 step += count
@@ -416,6 +427,13 @@ def train_and_evaluate(
                 if preempted:
                     logging.warning("Stopped at step %d after a checkpoint; rerun the command to resume.", step)
                     break
+                if log_now and jax.process_index() == 0:
+                    now = time.perf_counter()
+                    if log_mark is not None and not speed_reported and step < last_step:
+                        rate = (step - log_mark[0]) / (now - log_mark[1])
+                        logging.info("%s", costs.describe_speed(cost, rate, last_step - step))
+                        speed_reported = True
+                    log_mark = (step, now)
                 if timer is not None:
                     timer.start()  # Images, evaluation and checkpoints are not the loop's own time.
     finally:

@@ -6,6 +6,7 @@ The tiny setting is tests/tiny_train_config.py.
 
 import json
 import os
+import re
 
 import jax
 from jax._src import array
@@ -362,3 +363,34 @@ def test_several_steps_per_dispatch_match_single_steps_and_resume_on_the_next_ba
 def test_a_dispatch_ends_on_every_step_where_the_host_has_work(step, expected):
     # Logs every 100 steps, a kept checkpoint at 1,000 and 1,998; the run stops at 2,000.
     assert train.steps_in_dispatch(step, 2000, every=(100, 0), on=(1000, 1998), limit=4) == expected
+
+
+def test_a_run_prints_its_step_cost_before_the_first_step_and_the_flops_are_the_convolutions_and_a_bit(
+    data_dir, tmp_path, caplog
+):
+    config = tiny_config(data_dir, num_train_steps=2)
+    with caplog.at_level("INFO", logger="absl"):
+        train.train_and_evaluate(config, str(tmp_path), run_evaluation=False)
+    messages = [record.getMessage() for record in caplog.records]
+    cost_at = next(i for i, m in enumerate(messages) if m.startswith("One training step:"))
+    assert cost_at < next(i for i, m in enumerate(messages) if "loss/total=" in m)  # Before the first step's scalars.
+    assert messages[cost_at + 1].startswith("Memory: parameters") and "optimizer state" in messages[cost_at + 1]
+    cost_line = messages[cost_at]
+    xla_flops = float(re.search(r"One training step: ([\d.e+-]+) GFLOP", cost_line).group(1)) * 1e9
+
+    # By hand: the multiply-adds of the convolutions, most of this model's work. Encoder: 5x5
+    # convolutions with strides; decoder: per slot, 3x3 convolutions on its grid and the readout to
+    # 4x4 pixel patches + an alpha. Forward + backward (input and weight gradients) = 3 forwards.
+    frames = config.data.global_batch_size * config.data.chunk_length
+    size, channels, encoder = config.data.image_size[0], 3, 0
+    for width, stride in zip(config.model.encoder.cnn_features, config.model.encoder.cnn_strides):
+        size //= stride
+        encoder += 2 * size * size * width * 5 * 5 * channels
+        channels = width
+    side, channels, decoder = config.model.decoder.resolution[0], config.model.slot_dim, 0
+    for width in config.model.decoder.features:
+        decoder += 2 * side * side * width * 3 * 3 * channels
+        channels = width
+    decoder += 2 * side * side * channels * (3 * config.model.decoder.patch_size**2 + 1)
+    by_hand = 3 * frames * (encoder + config.model.num_slots * decoder)
+    assert by_hand < xla_flops < 1.6 * by_hand, (xla_flops, by_hand)
