@@ -33,7 +33,7 @@ from absl import app, flags
 from ml_collections import config_flags
 
 from benchmarks import machine
-from ssync_jax import sharding, train_state
+from ssync_jax import costs, sharding, train_state
 from ssync_jax.models import build_model
 
 # Dense peak TFLOP/s per chip by device kind (prefix match) and compute dtype.
@@ -99,7 +99,8 @@ def measure(
         state, scalars = compiled(state, {"video": video})
     jax.block_until_ready(scalars)
     seconds = (time.perf_counter() - start) / steps
-    trainable_flops = _flops(compiled) - backbone_flops
+    cost = costs.step_cost(compiled, state)
+    trainable_flops = cost.flops - backbone_flops
     peak = peak_flops(jax.devices()[0].device_kind, config.model.dtype, peak_tflops)
     memory = jax.devices()[0].memory_stats() or {}
     return {
@@ -111,13 +112,12 @@ def measure(
         "achieved_tflops": trainable_flops / seconds / 1e12,
         "mfu": trainable_flops / seconds / (peak * jax.device_count()) if peak else float("nan"),
         "peak_memory_gib": memory.get("peak_bytes_in_use", float("nan")) / 2**30,
+        "buffer_mib": cost.buffer_bytes / 2**20,
     }
 
 
 def _flops(compiled) -> float:
-    analysis = compiled.cost_analysis()
-    analysis = analysis[0] if isinstance(analysis, (list, tuple)) else analysis
-    return float((analysis or {}).get("flops", float("nan")))
+    return costs.step_cost(compiled, ()).flops
 
 
 def main(argv: list[str]) -> None:

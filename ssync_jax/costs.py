@@ -59,7 +59,8 @@ def step_cost(compiled, state: Any, steps_per_dispatch: int = 1) -> StepCost:
 
     Args:
         compiled: `jax.jit(...).lower(...).compile()` of the dispatch (or of a single step).
-        state: the train state (arrays or `jax.ShapeDtypeStruct`s) with `params` and `opt_state`.
+        state: the train state (arrays or `jax.ShapeDtypeStruct`s) with `params` and `opt_state`
+            (anything else: no parameter or optimizer bytes, e.g. for a part of a model).
         steps_per_dispatch: the steps the compiled program takes.
     """
     analysis = _analysis(compiled)
@@ -75,8 +76,8 @@ def step_cost(compiled, state: Any, steps_per_dispatch: int = 1) -> StepCost:
     return StepCost(
         flops=float(analysis.get("flops", float("nan"))) / steps_per_dispatch,
         bytes_accessed=float(analysis.get("bytes accessed", float("nan"))) / steps_per_dispatch,
-        param_bytes=tree_bytes(state.params),
-        optimizer_bytes=tree_bytes(state.opt_state),
+        param_bytes=tree_bytes(getattr(state, "params", ())),
+        optimizer_bytes=tree_bytes(getattr(state, "opt_state", ())),
         buffer_bytes=int(buffers),
     )
 
