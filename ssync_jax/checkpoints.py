@@ -10,12 +10,21 @@ have read next. A *params checkpoint* (`{"params": ...}`, e.g. the authors' weig
 
 Which checkpoints stay: the latest `max_to_keep`, plus, with `keep_best`, the `keep_best` ones
 with the highest validation FG-ARI among those saved with metrics.
+
+A *model directory* is a trained model in three small files anyone can load without the workdir
+(`inference.load(DIR)`; the one shipped with the package is `SHIPPED_MODEL`): `params.safetensors`
+(the params, one tensor per leaf, named by its path), `config.json` (the run's config) and
+`model.json` (where it came from: step, metrics, the command that trained it).
 """
 
 import json
 import os
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+import numpy as np
+import safetensors.numpy
+from flax import traverse_util
 
 import grain
 import jax
@@ -33,6 +42,10 @@ EVAL_CONFIG_FILE = "eval_config.json"  # The config of the last `--mode eval`, i
 EVAL_JSON = "eval_metrics.json"
 EVAL_HISTORY = "eval_history.jsonl"
 _CHECKPOINTS = "checkpoints"
+MODEL_PARAMS = "params.safetensors"
+MODEL_INFO = "model.json"
+# The default's trained model, shipped inside the package (ssync_jax/pretrained/default).
+SHIPPED_MODEL = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pretrained", "default")
 
 
 def checkpoint_dir(workdir: str) -> str:
@@ -308,3 +321,42 @@ def restore_params(path: str, abstract_params: Any, step: int | None = None) -> 
     finally:
         manager.close()
     return restored[STATE_ITEM]["params"], step
+
+
+def is_model_dir(path: str) -> bool:
+    """Whether `path` is a model directory (`write_model_dir`)."""
+    return os.path.isfile(os.path.join(path, MODEL_PARAMS)) and os.path.isfile(os.path.join(path, CONFIG_FILE))
+
+
+def write_model_dir(out: str, config: ml_collections.ConfigDict, params: Any, info: Mapping[str, Any]) -> None:
+    """Writes a model directory; refuses to overwrite one that exists.
+
+    Args:
+        out: the directory to create.
+        config: the run's config.
+        params: its params (arrays on any device).
+        info: what `model.json` records (step, metrics, command, ...).
+    """
+    if os.path.exists(out) and os.listdir(out):
+        raise errors.WouldOverwriteError(f"{out} exists and is not empty; choose a new --out or remove it first.")
+    os.makedirs(out, exist_ok=True)
+    flat = traverse_util.flatten_dict(jax.device_get(params), sep="/")
+    safetensors.numpy.save_file({name: np.asarray(value) for name, value in flat.items()}, os.path.join(out, MODEL_PARAMS))
+    paths.write_json(os.path.join(out, CONFIG_FILE), json.loads(config.to_json_best_effort()))
+    paths.write_json(os.path.join(out, MODEL_INFO), dict(info))
+
+
+def read_model_dir(path: str, abstract_params: Any) -> Any:
+    """A model directory's params, checked against the model's and placed on their shardings."""
+    flat = safetensors.numpy.load_file(os.path.join(path, MODEL_PARAMS))
+    expected = traverse_util.flatten_dict(abstract_params, sep="/")
+    if set(flat) != set(expected) or any(flat[k].shape != expected[k].shape for k in expected):
+        raise errors.ConfigError(f"{path}: its params do not fit the model its config.json describes; the files disagree.")
+    placed = {k: jax.device_put(flat[k].astype(expected[k].dtype), expected[k].sharding) for k in expected}
+    return traverse_util.unflatten_dict(placed, sep="/")
+
+
+def read_model_info(path: str) -> dict[str, Any]:
+    """A model directory's `model.json`."""
+    with open(os.path.join(path, MODEL_INFO)) as file:
+        return json.load(file)

@@ -1,5 +1,6 @@
 """Slot masks for your own videos from a trained model.
 
+    predictor = inference.load()                                 # the default's trained model, shipped
     predictor = inference.load("workdirs/synthetic")            # a training workdir, latest step
     predictor = inference.load("checkpoints/ssync_movi_c", config=movi_c.get_config())  # params only
     prediction = predictor.predict(video)                        # uint8 [T, H, W, 3], any H, W
@@ -234,14 +235,16 @@ def _checked_video(video: Any) -> np.ndarray:
 
 
 def load(
-    path: str | os.PathLike, step: int | None = None, config: ml_collections.ConfigDict | None = None
+    path: str | os.PathLike | None = None, step: int | None = None, config: ml_collections.ConfigDict | None = None
 ) -> Predictor:
-    """A `Predictor` from a training workdir or an orbax params checkpoint.
+    """A `Predictor` from a training workdir, a model directory or an orbax params checkpoint.
 
     Args:
         path: a training workdir, local or in a bucket (gs://...), holding `checkpoints/` and the
-            `config.json` main.py writes; or an orbax `{"params": ...}` checkpoint such as
-            `python -m ssync_jax.tools.import_torch_checkpoint` writes.
+            `config.json` main.py writes; a model directory (`python -m ssync_jax.tools.save_model`);
+            or an orbax `{"params": ...}` checkpoint such as `python -m
+            ssync_jax.tools.import_torch_checkpoint` writes. None: the model shipped with the
+            package (`checkpoints.SHIPPED_MODEL`, the default config trained by its README command).
         step: the workdir checkpoint to load; None for the latest.
         config: the experiment config; required for a params checkpoint, else read from
             `config.json`.
@@ -255,7 +258,15 @@ def load(
         ValueError: `path` is a file or one step directory of a workdir, or a params checkpoint comes
             without `config` or with `step`.
     """
-    path = paths.absolute(os.fspath(path))
+    path = checkpoints.SHIPPED_MODEL if path is None else paths.absolute(os.fspath(path))
+    if checkpoints.is_model_dir(path):
+        if step is not None:
+            raise errors.ConfigError(f"{path} is a model directory with a single step; leave the step unset.")
+        config = checkpoints.read_config(path) if config is None else config
+        model = build_model(config.model)
+        first_device = sharding.make_mesh(jax.local_devices()[:1])
+        params = checkpoints.read_model_dir(path, train_state.abstract_params(model, config, first_device))
+        return Predictor(model, params, config)
     if checkpoints.is_workdir(path):
         config = checkpoints.read_config(path) if config is None else config
     elif config is None:

@@ -19,7 +19,7 @@ import pytest
 from jax.experimental.compilation_cache import compilation_cache as jax_compilation_cache
 from PIL import Image
 
-from ssync_jax import checkpoints, inference, train, train_state, video_io
+from ssync_jax import checkpoints, errors, inference, train, train_state, video_io
 from ssync_jax.data import movi
 from ssync_jax.summaries import PALETTE
 from tests import tiny_train_config
@@ -296,3 +296,20 @@ def test_predict_cli_boxes_are_pixels_of_the_input_turned_into_fractions():
 def test_boxes_for_a_model_without_box_conditioning_are_refused(predictor):
     with pytest.raises(ValueError, match="not box-conditioned"):
         predictor.predict(moving_squares(2, *SIZE), boxes=np.zeros((1, 4)))
+
+
+def test_a_model_directory_predicts_what_its_workdir_does_and_is_never_overwritten(workdir, predictor, tmp_path):
+    from ssync_jax.tools import save_model
+
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "test_metrics.json").write_text('{"video_fg_ari": 0.5}')
+    info = save_model.save_model(workdir, str(tmp_path / "model"), None, str(tmp_path / "run" / "test_metrics.json"), "tiny")
+    assert info["step"] == 2 and info["test_metrics"] == {"video_fg_ari": 0.5} and info["note"] == "tiny"
+    assert sorted(os.listdir(tmp_path / "model")) == ["config.json", "model.json", "params.safetensors"]
+    loaded = inference.load(str(tmp_path / "model"))
+    video = moving_squares(3, *SIZE)
+    expected, got = predictor.predict(video), loaded.predict(video)
+    np.testing.assert_array_equal(got.masks, expected.masks)
+    np.testing.assert_array_equal(got.slots, expected.slots)
+    with pytest.raises(errors.WouldOverwriteError, match="exists and is not empty"):
+        save_model.save_model(workdir, str(tmp_path / "model"), None, None, "again")

@@ -1,7 +1,12 @@
 r"""Slot masks for your own video from a trained model.
 
+    python -m ssync_jax.tools.predict --input my_video.mp4 --out predictions      # the shipped model
     python -m ssync_jax.tools.predict --workdir workdirs/synthetic --input my_video.mp4 --out predictions \
         [--step N] [--fps 8] [--format mp4|gif] [--fit squash|pad]
+
+`--workdir` is a training workdir or a model directory (`python -m ssync_jax.tools.save_model`);
+without it, the default config's trained model that ships with the package
+(`ssync_jax/pretrained/default`, made by its README command on generated MOVi-A-like scenes at 32²).
 
 `--input` is a video file FFmpeg reads (MP4, MOV, WebM, GIF, ...) or a folder of PNG/JPEG frames
 in file-name order. Writes to `--out`:
@@ -100,7 +105,10 @@ def main(argv: list[str]) -> None:
 
 if __name__ == "__main__":
     # Defined here, not at import, so that importing this module beside other CLIs' flags cannot clash.
-    flags.DEFINE_string("workdir", None, "Training workdir (holds config.json and checkpoints/).")
+    flags.DEFINE_string(
+        "workdir", None, "A training workdir or a model directory (tools/save_model.py); default: the trained "
+        "default model shipped with the package."
+    )
     flags.DEFINE_integer("step", None, "Checkpoint step; default the latest.")
     flags.DEFINE_string("input", None, "Video file or folder of PNG/JPEG frames.")
     flags.DEFINE_string("out", None, "Output folder (created if missing).")
@@ -114,5 +122,5 @@ if __name__ == "__main__":
         "fit", "squash", list(inference.FITS), "Frames of another aspect ratio than the model's input: resize "
         "them to it (squash), or pad them to its aspect ratio first, repeating the edge pixels (pad)."
     )
-    flags.mark_flags_as_required(["workdir", "input", "out"])
+    flags.mark_flags_as_required(["input", "out"])
     cli.run(main)

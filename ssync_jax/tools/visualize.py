@@ -2,6 +2,7 @@ r"""Videos of what a trained model does on its dataset: slots, ground truth and 
 
     python -m ssync_jax.tools.visualize --workdir workdirs/synthetic --split validation --num 8 \
         --out workdirs/synthetic/videos [--checkpoint STEP] [--format gif|mp4|png] [--fps 4]
+    python -m ssync_jax.tools.visualize --out videos      # the shipped model, on its generated data
 
 The first `--num` videos of the split go through the evaluation pipeline of the workdir's
 `config.json` (resize, normalisation) and the model (whole videos, chunks with the slots carried,
@@ -236,12 +237,15 @@ def main(argv: list[str]) -> None:
 
 if __name__ == "__main__":
     # Defined here, not at import, so that importing this module beside other CLIs' flags cannot clash.
-    flags.DEFINE_string("workdir", None, "Training workdir (holds config.json and checkpoints/).")
+    flags.DEFINE_string(
+        "workdir", None, "A training workdir or a model directory (tools/save_model.py); default: the trained "
+        "default model shipped with the package."
+    )
     flags.DEFINE_integer("checkpoint", None, "Checkpoint step to show; default the latest.")
     flags.DEFINE_string("split", "validation", "Dataset split of the workdir's config.data to show.")
     flags.DEFINE_integer("num", 8, "How many videos (the first of the split).", lower_bound=1)
     flags.DEFINE_string("out", None, "Folder for the videos (created if missing).")
     flags.DEFINE_enum("format", "gif", ["gif", "mp4", "png"], "Video format, or png: a still of 3 frames.")
     flags.DEFINE_float("fps", 4.0, "Frames per second.", lower_bound=0.01)
-    flags.mark_flags_as_required(["workdir", "out"])
+    flags.mark_flags_as_required(["out"])
     cli.run(main)

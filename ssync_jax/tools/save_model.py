@@ -1,0 +1,64 @@
+r"""A trained run as a model directory: its params, config and results in three small files.
+
+    python -m ssync_jax.tools.save_model --workdir workdirs/synthetic --out my_model [--step N]
+    python -m ssync_jax.tools.predict --model my_model --input video.mp4 --out predictions
+
+The directory (`ssync_jax.checkpoints.write_model_dir`) holds `params.safetensors`, the run's
+`config.json`, and `model.json` with the step, the workdir's last evaluation (`eval_metrics.json`),
+its test metrics when there are some (`test_metrics.json`, as `benchmarks.learning` writes them, or
+`--test_metrics FILE`) and `--note`. It is what ships with the package as the default's trained
+model (ssync_jax/pretrained/default, loaded by `inference.load()` with no argument); a directory
+that exists is never overwritten.
+"""
+
+from ssync_jax import cli  # First: it quiets TensorFlow before anything loads it.
+
+import datetime
+import json
+import os
+
+import jax
+from absl import app, flags
+
+from ssync_jax import checkpoints, errors, paths, train_state
+from ssync_jax.models import build_model
+
+
+def save_model(workdir: str, out: str, step: int | None, test_metrics: str | None, note: str) -> dict:
+    """Writes the model directory of `workdir`'s checkpoint `step` (latest: None); returns its model.json."""
+    workdir = paths.absolute(workdir)
+    config = checkpoints.read_config(workdir)
+    model = build_model(config.model)
+    params, step = checkpoints.restore_params(workdir, train_state.abstract_params(model, config), step)
+    info = {"step": step, "saved": datetime.date.today().isoformat(), "note": note}
+    evaluation = os.path.join(workdir, checkpoints.EVAL_JSON)
+    if os.path.exists(evaluation):
+        with open(evaluation) as file:
+            info["last_evaluation"] = json.load(file)
+    test_metrics = test_metrics or os.path.join(workdir, "test_metrics.json")
+    if os.path.exists(test_metrics):
+        with open(test_metrics) as file:
+            info["test_metrics"] = json.load(file)
+    checkpoints.write_model_dir(out, config, jax.device_get(params), info)
+    return info
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    options = flags.FLAGS
+    if options.test_metrics and not os.path.isfile(options.test_metrics):
+        raise errors.InputNotFoundError(f"--test_metrics {options.test_metrics}: no such file.")
+    info = save_model(options.workdir, options.out, options.step, options.test_metrics, options.note)
+    size = sum(os.path.getsize(os.path.join(options.out, name)) for name in os.listdir(options.out))
+    print(f"Step {info['step']} of {options.workdir} -> {os.path.abspath(options.out)} ({size / 2**20:.2f} MiB)")
+
+
+if __name__ == "__main__":
+    flags.DEFINE_string("workdir", None, "Training workdir (holds config.json and checkpoints/).")
+    flags.DEFINE_string("out", None, "The model directory to create (must not exist or be empty).")
+    flags.DEFINE_integer("step", None, "Checkpoint step; default the latest.")
+    flags.DEFINE_string("test_metrics", None, "A JSON of test metrics; default WORKDIR/test_metrics.json if there.")
+    flags.DEFINE_string("note", "", "What the model is and how it was trained (recorded in model.json).")
+    flags.mark_flags_as_required(["workdir", "out"])
+    cli.run(main)
