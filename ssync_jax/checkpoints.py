@@ -169,14 +169,10 @@ def restore_run(
     directory = checkpoint_dir(path)
     manager = ocp.CheckpointManager(directory, options=ocp.CheckpointManagerOptions(read_only=True))
     try:
-        steps = sorted(manager.all_steps())
-        if not steps or (step is not None and step not in steps):
-            wanted = "checkpoint" if step is None else f"checkpoint of step {step}"
-            raise errors.InputNotFoundError(
-                f"config.init_from={path}: no {wanted} in {directory} (steps there: {steps}); set "
-                "config.init_from_step to one of those steps."
-            )
-        step = steps[-1] if step is None else step
+        step = _existing_step(
+            manager, step, f"config.init_from={path}: no {{wanted}} in {directory} (steps there: {{steps}}); set "
+            "config.init_from_step to one of those steps."
+        )
         try:
             state = restore(manager, abstract_state, data_iterator, step)
         except ValueError as error:
@@ -188,6 +184,16 @@ def restore_run(
     finally:
         manager.close()
     return state, step
+
+
+def _existing_step(manager: ocp.CheckpointManager, step: int | None, message: str) -> int:
+    """`step`, or the latest when None, if the manager holds it; else `message` (with {wanted} and
+    {steps} filled in) as an InputNotFoundError."""
+    steps = sorted(manager.all_steps())
+    if not steps or (step is not None and step not in steps):
+        wanted = "checkpoint" if step is None else f"checkpoint of step {step}"
+        raise errors.InputNotFoundError(message.format(wanted=wanted, steps=steps))
+    return steps[-1] if step is None else step
 
 
 def write_config(workdir: str, config: ml_collections.ConfigDict, evaluation: bool = False) -> str:
@@ -305,14 +311,10 @@ def restore_params(path: str, abstract_params: Any, step: int | None = None) -> 
         )
     manager = ocp.CheckpointManager(directory, options=ocp.CheckpointManagerOptions(read_only=True))
     try:
-        steps = sorted(manager.all_steps())
-        if not steps or (step is not None and step not in steps):
-            wanted = "a checkpoint" if step is None else f"a checkpoint of step {step}"
-            raise errors.InputNotFoundError(
-                f"No {wanted} in {directory} (steps there: {steps}); pick one of those steps, or train "
-                f"first (python main.py --config ... --workdir {path})."
-            )
-        step = steps[-1] if step is None else step
+        step = _existing_step(
+            manager, step, f"No {{wanted}} in {directory} (steps there: {{steps}}); pick one of those steps, or train "
+            f"first (python main.py --config ... --workdir {path})."
+        )
         item = {"params": abstract_params}
         restore = ocp.args.PyTreeRestore(
             item=item, restore_args=ocp.checkpoint_utils.construct_restore_args(item), partial_restore=True

@@ -66,7 +66,8 @@ class Evaluator:
             per_video_scores,
             num_true=config.eval.num_true_ids,
             num_pred=config.model.num_slots,
-            fg_ari_without_foreground=config.eval.fg_ari_without_foreground,
+            video_without_foreground=config.eval.fg_ari_without_foreground,
+            frame_without_foreground=config.eval.fg_ari_without_foreground,
         )
         self._scores = jax.jit(scores, out_shardings=sharding.replicated(mesh))
         statistics = functools.partial(
@@ -137,7 +138,9 @@ def per_video_scores(
     *,
     num_true: int,
     num_pred: int,
-    fg_ari_without_foreground: str,
+    video_without_foreground: str,
+    frame_without_foreground: str,
+    with_ari: bool = False,
 ) -> dict[str, jax.Array]:
     """Per-video and per-frame FG-ARI and mBO, and the IoU matrices mIoU needs, of one batch (jit-able).
 
@@ -147,22 +150,30 @@ def per_video_scores(
         valid: `[B]` False for padding.
         num_true: `config.eval.num_true_ids`.
         num_pred: the slot count.
-        fg_ari_without_foreground: "skip" or "one" (`ssync_jax.metrics.fg_ari`).
+        video_without_foreground: videos without objects: "skip" or "one" (`ssync_jax.metrics.fg_ari`).
+        frame_without_foreground: the same for frames.
+        with_ari: also the video ARI with the background ("<prefix>video_ari").
 
     Returns:
-        "<name>" values and "<name>_valid" masks for the FG-ARI and mBO names, and
+        "<name>" values and "<name>_valid" masks for the FG-ARI, mBO (and ARI) names, and
         "<prefix><level>_iou" / "_present" for `batch_scores` to turn into mIoU on the host.
     """
-    fg_ari = functools.partial(metrics.fg_ari, without_foreground=fg_ari_without_foreground)
     out = {}
     for prefix, key in PREDICTIONS.items():
+        pred_ids = predictions[key]
         for level, per_frame in LEVELS.items():
             real = valid[:, None] if per_frame else valid  # [B, 1] or [B]
-            for metric, fn in (("fg_ari", fg_ari), ("mbo", metrics.mbo)):
-                values, ok = fn(true_ids, predictions[key], num_true, num_pred, per_frame)
+            without = frame_without_foreground if per_frame else video_without_foreground
+            scores = {
+                "fg_ari": metrics.fg_ari(true_ids, pred_ids, num_true, num_pred, per_frame, without),
+                "mbo": metrics.mbo(true_ids, pred_ids, num_true, num_pred, per_frame),
+            }
+            if with_ari and not per_frame:
+                scores["ari"] = metrics.ari(true_ids, pred_ids, num_true, num_pred)
+            for metric, (values, ok) in scores.items():
                 out[f"{prefix}{level}_{metric}"] = values
                 out[f"{prefix}{level}_{metric}_valid"] = ok & real
-            iou, present = metrics.iou_matrix(true_ids, predictions[key], num_true, num_pred, per_frame)
+            iou, present = metrics.iou_matrix(true_ids, pred_ids, num_true, num_pred, per_frame)
             out[f"{prefix}{level}_iou"] = iou
             out[f"{prefix}{level}_present"] = present & real[..., None]
     return out

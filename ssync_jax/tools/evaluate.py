@@ -168,55 +168,6 @@ def protocol_labels(segmentations: np.ndarray, size: tuple[int, int], drop_first
     return resized[:, 1:] if drop_first_frame else resized
 
 
-def protocol_scores(
-    true_ids: jax.Array,
-    predictions: Mapping[str, jax.Array],
-    valid: jax.Array,
-    *,
-    num_true: int,
-    num_pred: int,
-    video_without_foreground: str,
-    frame_without_foreground: str,
-) -> dict[str, jax.Array]:
-    """One batch's per-video and per-frame scores under one protocol (jit-able), labels and masks already
-    at its resolution and frames.
-
-    Args:
-        true_ids: `[B, T, H, W]` ground-truth ids.
-        predictions: {"dec_ids", "enc_ids"}: `[B, T, H, W]` predicted segment ids.
-        valid: `[B]` False for padding.
-        num_true: `config.eval.num_true_ids`.
-        num_pred: the slot count.
-        video_without_foreground: "one" or "skip" (`metrics.fg_ari`) for videos.
-        frame_without_foreground: the same for frames.
-
-    Returns:
-        "<name>" values and "<name>_valid" masks for the FG-ARI, ARI and mBO names of `NAMES`, and
-        "<prefix><level>_iou" / "_present" for the host to turn into mIoU.
-    """
-    out = {}
-    for prefix, key in PREDICTIONS.items():
-        pred_ids = predictions[key]
-        for level, per_frame, without in (
-            ("video", False, video_without_foreground),
-            ("image", True, frame_without_foreground),
-        ):
-            real = valid[:, None] if per_frame else valid  # [B, 1] or [B]
-            scores = {
-                "fg_ari": metrics.fg_ari(true_ids, pred_ids, num_true, num_pred, per_frame, without),
-                "mbo": metrics.mbo(true_ids, pred_ids, num_true, num_pred, per_frame),
-            }
-            if not per_frame:
-                scores["ari"] = metrics.ari(true_ids, pred_ids, num_true, num_pred)
-            for metric, (values, ok) in scores.items():
-                out[f"{prefix}{level}_{metric}"] = values
-                out[f"{prefix}{level}_{metric}_valid"] = ok & real
-            iou, present = metrics.iou_matrix(true_ids, pred_ids, num_true, num_pred, per_frame)
-            out[f"{prefix}{level}_iou"] = iou
-            out[f"{prefix}{level}_present"] = present & real[..., None]
-    return out
-
-
 class ProtocolScorer:
     """Scores masks under several protocols at once and averages each column over what is valid.
 
@@ -240,11 +191,12 @@ class ProtocolScorer:
         self._scores = {
             protocol.name: jax.jit(
                 functools.partial(
-                    protocol_scores,
+                    evaluate.per_video_scores,
                     num_true=num_true,
                     num_pred=num_pred,
                     video_without_foreground=protocol.video_without_foreground,
                     frame_without_foreground=protocol.frame_without_foreground,
+                    with_ari=True,
                 ),
                 out_shardings=sharding.replicated(mesh),
             )
@@ -291,13 +243,7 @@ class ProtocolScorer:
             batch = sharding.global_batch({"segmentations": labels, "valid": np.asarray(valid, bool)}, self.mesh)
             start = 1 if protocol.drop_first_frame else 0
             ids = {key: value[:, start:] for key, value in predictions[size].items()}
-            scores = jax.device_get(self._scores[protocol.name](batch["segmentations"], ids, batch["valid"]))
-            for prefix in PREDICTIONS:
-                for level in ("video", "image"):
-                    iou, present = scores.pop(f"{prefix}{level}_iou"), scores.pop(f"{prefix}{level}_present")
-                    scores[f"{prefix}{level}_miou"], scores[f"{prefix}{level}_miou_valid"] = metrics.hungarian_miou(
-                        iou, present
-                    )
+            scores = evaluate.batch_scores(self._scores[protocol.name], batch["segmentations"], ids, batch["valid"])
             totals = self._totals.setdefault(protocol.name, {})
             for name in NAMES:
                 batch_average = metrics.ValidAverage.from_model_output(
