@@ -348,7 +348,9 @@ def report_study(study: studies.Study, root: str, plot_path: str | None, csv_pat
         if not evaluations:
             continue
         config = checkpoints.read_config(workdir)
-        curves[(run.name, config.model.num_slots, config.seed)] = evaluations
+        # A study with a test split compares variants over seeds: its curves are grouped by variant.
+        label = run.variant.split(",")[0] if study.test else run.name
+        curves[(label, config.model.num_slots, config.seed)] = evaluations
         last = evaluations[-1]
         switch = switch_on_step(config)
         cells = [_cell(last, c) for c in columns]
@@ -365,6 +367,18 @@ def report_study(study: studies.Study, root: str, plot_path: str | None, csv_pat
         print(f"| {run.name} | {switch if switch is not None else '–'} | {last['step']} | " + " | ".join(cells) + " |")
         if switch is not None:
             panel_rows.append((run.name, switch, read_panels(workdir)))
+    tested = [row for row in csv_rows if row.get(f"test_{METRICS[0]}") is not None]
+    if tested:
+        print(f"\nTest split, mean ± sample std over seeds, in % ({len(tested)} runs):\n")
+        grouped = [
+            {"variant": row["run"].split("_slots")[0], "slots": row["slots"], **{m: row[f"test_{m}"] for m in METRICS}}
+            for row in tested
+        ]
+        print("| variant | slots | runs | " + " | ".join(METRICS) + " |")
+        print("|---|---|---|" + "---|" * len(METRICS))
+        for entry in summarise(grouped):
+            cells = " | ".join(f"{entry[m][0]:.1f} ± {entry[m][1]:.1f}" for m in METRICS)
+            print(f"| {entry['variant']} | {entry['slots']} | {entry['runs']} | {cells} |")
     csv_path = csv_path or os.path.join(root, f"{study.name}.csv")
     if csv_rows:
         with open(csv_path, "w", newline="") as file:
