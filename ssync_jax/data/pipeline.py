@@ -472,7 +472,7 @@ def dataset_from_config(
     source = movi.data_source(
         data_config.name, split, data_config.data_dir, fields=source_fields(data_config.fields)
     )
-    if data_config.keep_decoded:
+    if data_config.get("keep_decoded", False):  # Absent from the configs of runs made before it existed.
         source = KeptDecoded(source)
     common = dict(
         image_size=tuple(data_config.image_size),

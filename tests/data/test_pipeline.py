@@ -258,7 +258,7 @@ def test_dataset_from_config_reads_the_configured_splits(monkeypatch):
         train_split="train", eval_split="validation",
         image_size=(6, 6), chunk_length=2, normalization="minus_one_one", flip_prob=0.5,
         fields=("video", "segmentations"), global_batch_size=2, eval_batch_size=2,
-        num_workers=0, prefetch_buffer_size=1, bicubic="pil", eval_resolution="dataset",
+        num_workers=0, prefetch_buffer_size=1, bicubic="pil", eval_resolution="dataset", keep_decoded=True,
     ))
     train = _take(pipeline.dataset_from_config(config, train=True, seed=0, **SINGLE), 1)[0]
     evaluation = list(pipeline.dataset_from_config(config, train=False, seed=0, **SINGLE))
