@@ -27,7 +27,7 @@ from jax.experimental import multihost_utils
 
 from ssync_jax import checkpoints, costs, errors, evaluate, paths, rollout, sharding, summaries, targets
 from ssync_jax.data import pipeline, precomputed
-from ssync_jax.models import build_model, load_pretrained_backbone
+from ssync_jax.models import build_model, load_pretrained_backbone, precision
 from ssync_jax.objectives import registry
 from ssync_jax.train_state import (
     MODEL_INPUTS,
@@ -285,6 +285,13 @@ def train_and_evaluate(
     # Model & optimizer, and the state's shapes and shardings: it is created (or restored) on them.
     model = build_model(config.model)
     _check_inputs(config, model)
+    if "bfloat16" in (config.model.dtype, config.model.encoder.backbone_dtype) and not precision.bfloat16_pays():
+        logging.warning(
+            "config.model.dtype / encoder.backbone_dtype is bfloat16, but this CPU has no native bfloat16 product "
+            "(none of %s in its flags): XLA converts every bfloat16 product to float32, so the step is slower "
+            "than in float32. Set both to float32 here.",
+            ", ".join(precision.NATIVE_BFLOAT16_FLAGS),
+        )
     layout = state_layout(model, config, mesh)
     shardings = layout.shardings
     replicated = sharding.replicated(mesh)

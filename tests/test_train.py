@@ -394,3 +394,14 @@ def test_a_run_prints_its_step_cost_before_the_first_step_and_the_flops_are_the_
     decoder += 2 * side * side * channels * (3 * config.model.decoder.patch_size**2 + 1)
     by_hand = 3 * frames * (encoder + config.model.num_slots * decoder)
     assert by_hand < xla_flops < 1.6 * by_hand, (xla_flops, by_hand)
+
+
+def test_bfloat16_on_a_cpu_without_a_native_bfloat16_product_is_warned_against(data_dir, tmp_path, caplog, monkeypatch):
+    from ssync_jax.models import precision
+
+    monkeypatch.setattr(precision, "cpu_flags", lambda: frozenset({"avx2", "fma"}))
+    config = tiny_config(data_dir, num_train_steps=0)
+    config.model.dtype = "bfloat16"
+    with caplog.at_level("WARNING", logger="absl"):
+        train.train_and_evaluate(config, str(tmp_path), run_evaluation=False)
+    assert "no native bfloat16 product" in caplog.text and "Set both to float32 here" in caplog.text

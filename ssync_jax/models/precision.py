@@ -16,8 +16,35 @@ with float32 accumulation, as GPUs and TPUs compute it; off the CPU, `dense` is 
 writes it.
 """
 
+import functools
+import pathlib
+
 import jax
 import jax.numpy as jnp
+
+# CPU instruction sets that give XLA:CPU a native bfloat16 product (AVX-512 BF16, AMX).
+NATIVE_BFLOAT16_FLAGS = ("avx512_bf16", "amx_bf16")
+
+
+@functools.cache
+def cpu_flags() -> frozenset[str]:
+    """The CPU's instruction-set flags (Linux /proc/cpuinfo; empty elsewhere)."""
+    cpuinfo = pathlib.Path("/proc/cpuinfo")
+    if not cpuinfo.exists():
+        return frozenset()
+    for line in cpuinfo.read_text().splitlines():
+        if line.startswith("flags"):
+            return frozenset(line.split(":", 1)[1].split())
+    return frozenset()
+
+
+def bfloat16_pays() -> bool:
+    """Whether bfloat16 computation is faster than float32 here: on GPUs and TPUs, and on CPUs with a
+    native bfloat16 product. Without one (AVX2-only CPUs) XLA converts every bfloat16 product to
+    float32 and the step is slower than in float32 (docs/RESULTS.md §2)."""
+    if jax.default_backend() != "cpu":
+        return True
+    return bool(cpu_flags() & set(NATIVE_BFLOAT16_FLAGS))
 
 
 def transposed_copy(x: jax.Array) -> jax.Array:

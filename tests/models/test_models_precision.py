@@ -124,3 +124,12 @@ def test_plain_bfloat16_dense_gradients_are_what_the_module_avoids():
     x, w = bf16_inputs((96, 64), (64, 64))
     products = matrix_products(jax.grad(lambda x, w: jnp.sum((x @ w).astype(jnp.float32) ** 2), argnums=(0, 1)), x, w)
     assert len(products) == 3 and ("f32", "f32") in products
+
+
+def test_bfloat16_pays_only_where_the_cpu_has_a_native_bfloat16_product(monkeypatch):
+    from ssync_jax.models import precision
+
+    monkeypatch.setattr(precision, "cpu_flags", lambda: frozenset({"avx2", "fma", "avx512f"}))
+    assert not precision.bfloat16_pays()  # AVX-512 alone converts bfloat16 products to float32.
+    monkeypatch.setattr(precision, "cpu_flags", lambda: frozenset({"avx2", "avx512f", "avx512_bf16"}))
+    assert precision.bfloat16_pays()
