@@ -21,7 +21,7 @@ import importlib.util
 import os
 import sys
 
-from ssync_jax import cli  # First: it quiets TensorFlow's C++ logs before anything loads TensorFlow.
+from ssync_jax import cli, logs  # First: they quiet TensorFlow's C++ logs before anything loads TensorFlow.
 
 from absl import flags, logging  # noqa: E402
 from ml_collections import config_dict, config_flags  # noqa: E402
@@ -122,7 +122,7 @@ def main(argv: list[str]) -> None:
     if len(argv) > 1:
         _usage_error(f"unexpected arguments {argv[1:]}; options are --flag=value, see --help")
     # Imported here so that `--help` and flag errors come back without loading JAX and TensorFlow.
-    cli.import_tensorflow_quietly()
+    logs.import_tensorflow_quietly()
     import jax
 
     from ssync_jax import checkpoints, paths, sharding, train

@@ -48,7 +48,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from benchmarks import studies
-from ssync_jax import checkpoints
+from ssync_jax import checkpoints, logs
 
 METRICS = ("video_fg_ari", "image_fg_ari", "video_mbo", "image_mbo", "enc_video_fg_ari", "enc_video_mbo")
 # The validation metrics of the learning curves: decoder masks, then the encoder's slot attention.
@@ -303,7 +303,7 @@ def read_panels(workdir: str) -> dict[str, dict[int, float]]:
     """{panel: {step: value}} of the TensorBoard scalars in `PANELS` a run logged."""
     import glob
 
-    cli.import_tensorflow_quietly()
+    logs.import_tensorflow_quietly()
     import tensorflow as tf  # Only reports that read events pay for it.
 
     panels: dict[str, dict[int, float]] = {}

@@ -9,7 +9,6 @@ and a user's mistake (`ssync_jax.errors.UserError`) printed as one line, exit st
 
 import os
 import sys
-import tempfile
 
 # TensorFlow's C++ INFO lines ("oneDNN custom operations are on") go straight to stderr; only this
 # variable, read when TensorFlow loads, stops them.
@@ -21,30 +20,6 @@ from absl import app, flags  # noqa: E402
 from ssync_jax import errors, logs  # noqa: E402
 
 flags.DEFINE_bool("log_libraries", False, "Show the libraries' INFO and WARNING log lines (orbax, JAX, TFDS, ...).")
-
-
-def import_tensorflow_quietly() -> None:
-    """Imports TensorFlow with its C++ start-up lines (oneDNN, CPU features, absl's pre-init warning)
-    kept off stderr: they are printed before any log level applies. With --log_libraries, or if the
-    import fails, they are shown."""
-    if "tensorflow" in sys.modules or "--log_libraries" in sys.argv:
-        import tensorflow  # noqa: F401
-
-        return
-    stderr = sys.stderr.fileno()
-    saved = os.dup(stderr)
-    with tempfile.TemporaryFile() as sink:
-        os.dup2(sink.fileno(), stderr)
-        try:
-            import tensorflow  # noqa: F401
-        except BaseException:
-            os.dup2(saved, stderr)
-            sink.seek(0)
-            sys.stderr.buffer.write(sink.read())
-            raise
-        finally:
-            os.dup2(saved, stderr)
-            os.close(saved)
 
 
 def report(error: errors.UserError) -> None:

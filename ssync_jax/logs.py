@@ -8,6 +8,9 @@ lines are dropped and their errors kept; `--log_libraries` (`ssync_jax.cli`) sho
 """
 
 import logging
+import os
+import sys
+import tempfile
 import warnings
 
 from absl import logging as absl_logging
@@ -43,3 +46,27 @@ def quiet_libraries(show: bool = False) -> None:
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", category=DeprecationWarning, module="tensorflow")
     warnings.filterwarnings("ignore", category=DeprecationWarning, module="tensorflow_datasets")
+
+
+def import_tensorflow_quietly() -> None:
+    """Imports TensorFlow with its C++ start-up lines (oneDNN, CPU features, absl's pre-init warning)
+    kept off stderr: they are printed before any log level applies. With --log_libraries, or if the
+    import fails, they are shown."""
+    if "tensorflow" in sys.modules or "--log_libraries" in sys.argv:
+        import tensorflow  # noqa: F401
+
+        return
+    stderr = sys.stderr.fileno()
+    saved = os.dup(stderr)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), stderr)
+        try:
+            import tensorflow  # noqa: F401
+        except BaseException:
+            os.dup2(saved, stderr)
+            sink.seek(0)
+            sys.stderr.buffer.write(sink.read())
+            raise
+        finally:
+            os.dup2(saved, stderr)
+            os.close(saved)

@@ -41,3 +41,14 @@ def test_log_libraries_lets_every_line_through(monkeypatch):
     assert not handler.filter(library_warning)
     logs.quiet_libraries(show=True)
     assert handler.filter(library_warning)
+
+
+def test_tensorflow_loads_without_its_start_up_lines_unless_asked_for():
+    import subprocess
+    import sys
+
+    code = "import ssync_jax.data.movi"  # With `-c`, sys.argv holds the arguments after the code.
+    quiet = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "oneDNN" not in quiet.stderr and "absl::InitializeLog" not in quiet.stderr, quiet.stderr
+    loud = subprocess.run([sys.executable, "-c", code, "--log_libraries"], capture_output=True, text=True, check=True)
+    assert "oneDNN custom operations" in loud.stderr  # The lines exist: they are kept out, not absent.

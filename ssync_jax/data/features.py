@@ -6,9 +6,13 @@ our data. Real MOVi additionally has `normal`, `object_coordinates`, `events` an
 """
 
 import numpy as np
-import tensorflow_datasets as tfds
 
-from ssync_jax.data.synthetic.geometry import SHAPE_NAMES
+from ssync_jax import logs
+
+logs.import_tensorflow_quietly()  # Its C++ start-up lines stay off stderr (--log_libraries shows them).
+import tensorflow_datasets as tfds  # noqa: E402
+
+from ssync_jax.data.synthetic.geometry import SHAPE_NAMES  # noqa: E402
 
 
 def _instance_features(num_frames: int) -> dict[str, tfds.features.FeatureConnector]:

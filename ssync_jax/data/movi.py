@@ -24,13 +24,17 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import tensorflow as tf
-import tensorflow_datasets as tfds
-from etils import epath
-from PIL import Image
 
-from ssync_jax import errors
-from ssync_jax.data import synthetic_movi
+from ssync_jax import logs
+
+logs.import_tensorflow_quietly()  # TensorFlow's C++ start-up lines stay off stderr (--log_libraries shows them).
+import tensorflow as tf  # noqa: E402
+import tensorflow_datasets as tfds  # noqa: E402
+from etils import epath  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from ssync_jax import errors  # noqa: E402
+from ssync_jax.data import synthetic_movi  # noqa: E402
 
 # What training and evaluation read by default, and what `convert` keeps unless told otherwise;
 # real MOVi also carries large depth, flow, normal and object-coordinate maps.

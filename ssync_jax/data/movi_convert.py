@@ -36,16 +36,19 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import tensorflow as tf
-import tensorflow_datasets as tfds
-import tqdm
-from absl import app, flags
-from array_record.python import array_record_module
-from etils import epath
-from google.protobuf import json_format
+from ssync_jax import logs
 
-from ssync_jax import errors
-from ssync_jax.data import movi
+logs.import_tensorflow_quietly()  # Its C++ start-up lines stay off stderr (--log_libraries shows them).
+import tensorflow as tf  # noqa: E402
+import tensorflow_datasets as tfds  # noqa: E402
+import tqdm  # noqa: E402
+from absl import app, flags  # noqa: E402
+from array_record.python import array_record_module  # noqa: E402
+from etils import epath  # noqa: E402
+from google.protobuf import json_format  # noqa: E402
+
+from ssync_jax import errors  # noqa: E402
+from ssync_jax.data import movi  # noqa: E402
 
 # TFDS's prefix for unfinished files; shards are renamed from it when fully written.
 _INCOMPLETE_PREFIX = "incomplete."

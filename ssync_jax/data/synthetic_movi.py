@@ -35,13 +35,16 @@ import sys
 import time
 from collections.abc import Iterator
 
-import tensorflow_datasets as tfds
-from absl import app, flags
-from etils import epath
+from ssync_jax import logs
 
-from ssync_jax import errors
-from ssync_jax.data import features as features_lib
-from ssync_jax.data import synthetic
+logs.import_tensorflow_quietly()  # Its C++ start-up lines stay off stderr (--log_libraries shows them).
+import tensorflow_datasets as tfds  # noqa: E402
+from absl import app, flags  # noqa: E402
+from etils import epath  # noqa: E402
+
+from ssync_jax import errors  # noqa: E402
+from ssync_jax.data import features as features_lib  # noqa: E402
+from ssync_jax.data import synthetic  # noqa: E402
 
 NAME = "synthetic_movi"
 DATASET_VERSION = "1.0.0"
