@@ -123,7 +123,7 @@ def get_config(variant: str = "base,mlp") -> ml_collections.ConfigDict:
         init_from=None,
         init_from_step=None,
         init_from_params_only=False,
-        steps_per_dispatch=1,
+        steps_per_dispatch=4,
     )
     config.eval = common.evaluation(chunk_length=8, num_true_ids=6, fg_ari_without_foreground="skip", params_checkpoint=None)
     return config

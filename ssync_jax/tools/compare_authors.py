@@ -195,7 +195,8 @@ def _evaluation(reference, config, maps) -> dict[str, dict[str, float]]:
         evaluate.per_video_scores,
         num_true=case["num_classes"],
         num_pred=case["num_slots"],
-        fg_ari_without_foreground=config.eval.fg_ari_without_foreground,
+        video_without_foreground=config.eval.fg_ari_without_foreground,
+        frame_without_foreground=config.eval.fg_ari_without_foreground,
     )
     scores = evaluate.batch_scores(scores_fn, batch["segmentations"], predictions, batch["valid"])
     for prefix in ("", "enc_"):
@@ -215,7 +216,8 @@ def _metric_case(reference, config) -> dict[str, dict[str, float]]:
         evaluate.per_video_scores,
         num_true=num_true,
         num_pred=num_pred,
-        fg_ari_without_foreground=config.eval.fg_ari_without_foreground,
+        video_without_foreground=config.eval.fg_ari_without_foreground,
+        frame_without_foreground=config.eval.fg_ari_without_foreground,
     )
     valid = jnp.ones(true_ids.shape[0], bool)
     scores = evaluate.batch_scores(scores_fn, true_ids, {"dec_ids": pred_ids, "enc_ids": pred_ids}, valid)
