@@ -1,30 +1,28 @@
 r"""The embedded default: a SAVi-style model that finds objects in generated videos on a 2-core CPU.
 
 Data: `synthetic_movi/a_32x32_8frames`, MOVi-A-like (2-5 plain-coloured solids on a plain floor
-under a plain sky, static camera; 300/50/50 videos of 8 frames at 32²), generated on first use
-(about 10 s). Model: a 4-layer CNN to an 8x8 grid with a position embedding; 7 slots x 64 drawn
-from a learned Gaussian; slot attention (3 iterations on the first frame, 2 after); a one-block
-transformer predictor; a spatial-broadcast decoder on the 8x8 grid that reconstructs each cell's
-4x4 pixels. Objective: pixel MSE + SlotContrast (weight 0.5). Training: 20,000 steps of 8 clips
-of 2 frames, Adam 4e-4 (200 warm-up steps, exponential decay to half), validation every 2,000.
+under a plain sky, static camera; 300/50/50 videos of 8 frames at 32²), generated on first use.
+Model: a 4-layer CNN to an 8x8 grid with a position embedding; 7 slots x 64 drawn from a learned
+Gaussian; slot attention (3 iterations on the first frame, 2 after); a one-block transformer
+predictor; a spatial-broadcast decoder on the 8x8 grid that reconstructs each cell's 4x4 pixels.
+Objective: pixel MSE + SlotContrast (weight 0.5). Training: __STEPS__ steps of 8 clips of 2 frames,
+Adam 4e-4 (200 warm-up steps, exponential decay to half), validation every 2,000; 4 optimizer steps
+per dispatch (one compiled program runs four, so the loop's per-dispatch work is paid once per four
+steps; the same result as single steps up to float32 rounding).
 
     python main.py --config configs/synthetic.py --workdir workdirs/synthetic
     python main.py --config configs/synthetic.py --workdir workdirs/synthetic --mode eval \
         --config.data.eval_split=test
 
-Measured on a quiet 2-core CPU (AMD EPYC, 2026-12-01), from a clean state: 21-24 steps/s, the
-whole run 15 min 52 s including data generation and ten evaluations; peak RSS 1.6 GB. What it
-reaches (decoder masks, whole videos, background excluded): video FG-ARI 58.7 % / mBO 22.0 % on
-the 50 test videos, 53.6 % / 22.3 % on a 500-video test split (`--config.data.name=
-synthetic_movi/a_32x32_8frames_test500`, 450 of them never generated before); the encoder's slot
-attention 52.7 % / 16.6 % (50 test videos). The learning curve and the candidates tried on the
-way are in docs/RESULTS.md §1.
+Its time, speed and results, and the candidates tried on the way, are in docs/RESULTS.md §1.1-1.2;
+the model the first command trains ships with the package (ssync_jax/pretrained/default, what
+`inference.load()` and the tools use when given no workdir).
 
 Variants: `:base` (the default) is the model above. `:ssync` adds SSync's boundary and interior
-losses (weight 1 each) from 30 % of training, as the paper does; on this 8x8 grid it collapses to
-one slot soon after they switch on (docs/RESULTS.md §1 has the runs and the reason), which is why
+losses (weight 1 each) from 30 % of training, as the paper does; here they collapse the slots into
+one soon after they switch on (docs/RESULTS.md §1.3-1.7 has the runs and the reason), which is why
 the default leaves them off. The previous default (`synthetic_movi/c_64x64`, checker-textured
-MOVi-C-like scenes at 64², 400 steps) did not separate objects (decoder video FG-ARI 3 %).
+MOVi-C-like scenes at 64², 400 steps) did not separate objects.
 """
 
 

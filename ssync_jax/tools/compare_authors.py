@@ -13,6 +13,12 @@ patches that agree; for losses and metrics, both values.
 
 A reference written with `--float64` (their model in float64 throughout) is compared with ours in
 float64 too: then the differences measure the two codes, not float32 rounding.
+
+`--write_state OUT.npz` writes the case's state dict (their key layout, their model's random
+weights) as a checkpoint file instead, for the tools that take one (`import_torch_checkpoint`):
+
+    python -m ssync_jax.tools.compare_authors --reference tests/fixtures/authors_movi_c_small.npz \
+        --write_state /tmp/their_state.npz
 """
 
 from ssync_jax import cli  # First: it quiets TensorFlow before anything loads it.
@@ -20,6 +26,7 @@ from ssync_jax import cli  # First: it quiets TensorFlow before anything loads i
 import functools
 import json
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import jax
@@ -267,6 +274,15 @@ def format_table(results: Mapping[str, Mapping[str, float]]) -> str:
 def main(argv):
     del argv
     reference = load_reference(flags.FLAGS.reference)
+    if flags.FLAGS.write_state:
+        out = Path(flags.FLAGS.write_state)
+        if out.exists():
+            raise errors.WouldOverwriteError(f"--write_state {out} exists; name a new file")
+        np.savez(out, **reference["state"])
+        case = reference["case"]
+        print(f"wrote their state dict of case {case['name']} to {out}: {case['image_size']}² input, "
+              f"decoder {tuple(case['decoder_hidden'])}, {case['num_slots']} slots")
+        return
     if flags.FLAGS.float64 or reference["video"].dtype == np.float64:
         jax.config.update("jax_enable_x64", True)
     print(f"case {reference['case']['name']}: {json.dumps(reference['case'])}")
@@ -279,4 +295,5 @@ if __name__ == "__main__":
     config_flags.DEFINE_config_file("config", "configs/movi_c.py", "The paper config whose model is compared.")
     flags.DEFINE_string("reference", None, "The .npz written by tests/fixtures/make_authors_fixture.py.", required=True)
     flags.DEFINE_bool("float64", False, "Also measure both sides' gradients against our float64 gradients.")
+    flags.DEFINE_string("write_state", None, "Write the case's state dict (their layout) to this .npz and stop.")
     cli.run(main)

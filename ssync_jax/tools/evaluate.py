@@ -1,5 +1,6 @@
 r"""Every evaluation protocol in one table: the model run once, its masks scored the way each project scores.
 
+    python -m ssync_jax.tools.evaluate --split test --out DIR   # the model shipped with the package
     python -m ssync_jax.tools.evaluate --workdir workdirs/movi_c [--split test] [--protocols all] \
         [--out DIR] [--step N]
     python -m ssync_jax.tools.evaluate --params_checkpoint checkpoints/ssync_movi_c --config configs/movi_c.py \
@@ -8,7 +9,7 @@ r"""Every evaluation protocol in one table: the model run once, its masks scored
 The model runs once over every evaluation video (`ssync_jax.rollout.Rollout`, as `ssync_jax.evaluate`
 runs it); its decoder masks and its encoder's slot attention (columns prefixed `enc_`) are then scored
 under each protocol. Prints one markdown table and writes it to OUT/eval_protocols.json and .csv (OUT:
---out, default the workdir). Values are fractions in the files, percentages in the printed table.
+--out, default a training workdir). Values are fractions in the files, percentages in the printed table.
 
 Columns: video FG-ARI, image FG-ARI (per frame), video ARI with the background, video and image mBO,
 video and image Hungarian mIoU (`ssync_jax.metrics`). Every row resizes the labels nearest-exact
@@ -347,7 +348,9 @@ def load_model(
     """The model, its params and its config, as `python main.py --mode eval` loads them.
 
     Args:
-        workdir: a training workdir (config.json, checkpoints/), or None with `params_checkpoint`.
+        workdir: a training workdir (config.json, checkpoints/) or a model directory
+            (`python -m ssync_jax.tools.save_model`); None with `params_checkpoint`, or None alone for
+            the model shipped with the package (`checkpoints.SHIPPED_MODEL`).
         config: the experiment config; None reads the workdir's config.json.
         params_checkpoint: an orbax params checkpoint (e.g. imported weights) to evaluate instead of
             the workdir's checkpoint; None falls back to `config.eval.params_checkpoint`, then the workdir.
@@ -361,6 +364,15 @@ def load_model(
         FileNotFoundError: the workdir, its config.json or the checkpoint is missing.
         ValueError: neither a workdir nor a params checkpoint with a config was given.
     """
+    if workdir is None and params_checkpoint is None and config is None:
+        workdir = checkpoints.SHIPPED_MODEL
+    if workdir is not None and checkpoints.is_model_dir(workdir):
+        if step is not None or params_checkpoint is not None:
+            raise errors.ConfigError(f"{workdir} is a model directory (one step, its own params): drop --step and --params_checkpoint.")
+        config = checkpoints.read_config(workdir) if config is None else config
+        model = build_model(config.model)
+        params = checkpoints.read_model_dir(workdir, train_state.abstract_params(model, config, mesh))
+        return model, params, config, checkpoints.read_model_info(workdir)["step"]
     if workdir is not None:
         if not checkpoints.is_workdir(workdir):  # Raises, naming it, when it does not exist.
             raise errors.InputNotFoundError(
@@ -472,9 +484,10 @@ def main(argv: list[str]) -> None:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     options = flags.FLAGS
     protocols = select_protocols(options.protocols)
-    out = options.out or options.workdir
+    in_workdir = options.workdir and checkpoints.is_workdir(options.workdir) and not checkpoints.is_model_dir(options.workdir)
+    out = options.out or (options.workdir if in_workdir else None)
     if out is None:
-        raise errors.ConfigError("--out is required when there is no --workdir to write to.")
+        raise errors.ConfigError("--out DIR is required: only a training --workdir holds its own results.")
     table, json_path, csv_path = run(
         workdir=options.workdir,
         config=options.config,
@@ -492,7 +505,10 @@ if __name__ == "__main__":
     # Defined here, not at import, so that importing this module beside other CLIs' flags cannot clash.
     from ml_collections import config_flags
 
-    flags.DEFINE_string("workdir", None, "Training workdir (holds config.json and checkpoints/).")
+    flags.DEFINE_string(
+        "workdir", None, "Training workdir (config.json and checkpoints/) or model directory (save_model); "
+        "default: the model shipped with the package."
+    )
     flags.DEFINE_integer("step", None, "Checkpoint step of the workdir; default the latest.")
     config_flags.DEFINE_config_file(
         "config", None, "Experiment config file (with --config.a.b=value overrides): required with "
