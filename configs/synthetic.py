@@ -5,8 +5,8 @@ under a plain sky, static camera; 300/50/50 videos of 8 frames at 32²), generat
 Model: a 4-layer CNN to an 8x8 grid with a position embedding; 7 slots x 64 drawn from a learned
 Gaussian; slot attention (3 iterations on the first frame, 2 after); a one-block transformer
 predictor; a spatial-broadcast decoder on the 8x8 grid that reconstructs each cell's 4x4 pixels.
-Objective: pixel MSE + SlotContrast (weight 0.5). Training: __STEPS__ steps of 8 clips of 2 frames,
-Adam 4e-4 (200 warm-up steps, exponential decay to half), validation every 2,000; 4 optimizer steps
+Objective: pixel MSE + SlotContrast (weight 0.5). Training: 15,000 steps of 8 clips of 2 frames,
+Adam 6e-4 (200 warm-up steps, exponential decay to half), validation every 2,000; 4 optimizer steps
 per dispatch (one compiled program runs four, so the loop's per-dispatch work is paid once per four
 steps; the same result as single steps up to float32 rounding).
 
@@ -92,13 +92,13 @@ def get_config(variant: str = "base") -> ml_collections.ConfigDict:
     config.losses = common.losses(variant, reconstruction=1.0, slot_contrast=0.5, ssync=1.0, ssync_warmup=0.3, slot_contrast_temperature=0.1)
     config.ssync = common.ssync(merge_iou_threshold=0.7, min_diff_boundary=1, min_same_boundary=1, max_diff_interior=1)
     config.loss_group_size = ml_collections.config_dict.placeholder(int)  # None: the whole global batch.
-    config.optimizer = common.adam(learning_rate=4e-4, warmup_steps=200, final_lr_fraction=0.5, grad_clip_norm=0.05, b1=0.9, b2=0.999)
+    config.optimizer = common.adam(learning_rate=6e-4, warmup_steps=200, final_lr_fraction=0.5, grad_clip_norm=0.05, b1=0.9, b2=0.999)
 
     # Loop (ssync_jax/train.py) and evaluation (ssync_jax/evaluate.py): whole 8-frame videos, up to 5
     # objects + background.
     common.set_loop(
         config,
-        20_000,
+        15_000,
         log_every=100,
         image_every=2000,
         eval_every=2000,
@@ -113,7 +113,7 @@ def get_config(variant: str = "base") -> ml_collections.ConfigDict:
         init_from=None,
         init_from_step=None,
         init_from_params_only=False,
-        steps_per_dispatch=1,
+        steps_per_dispatch=4,
     )
     config.eval = common.evaluation(chunk_length=8, num_true_ids=6, fg_ari_without_foreground="skip", params_checkpoint=None)
     return config
