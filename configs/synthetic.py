@@ -5,7 +5,7 @@ under a plain sky, static camera; 300/50/50 videos of 8 frames at 32²), generat
 Model: a 4-layer CNN to an 8x8 grid with a position embedding; 7 slots x 64 drawn from a learned
 Gaussian; slot attention (3 iterations on the first frame, 2 after); a one-block transformer
 predictor; a spatial-broadcast decoder on the 8x8 grid that reconstructs each cell's 4x4 pixels.
-Objective: pixel MSE + SlotContrast (weight 0.5). Training: 15,000 steps of 8 clips of 2 frames,
+Objective: pixel MSE + SlotContrast (weight 0.5). Training: 16,000 steps of 8 clips of 2 frames,
 Adam 6e-4 (200 warm-up steps, exponential decay to half), validation every 2,000; 4 optimizer steps
 per dispatch (one compiled program runs four, so the loop's per-dispatch work is paid once per four
 steps; the same result as single steps up to float32 rounding).
@@ -98,7 +98,7 @@ def get_config(variant: str = "base") -> ml_collections.ConfigDict:
     # objects + background.
     common.set_loop(
         config,
-        15_000,
+        16_000,
         log_every=100,
         image_every=2000,
         eval_every=2000,
