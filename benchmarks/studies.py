@@ -53,7 +53,13 @@ def _ablations() -> Study:
         config="configs/synthetic.py",
         description="SSync ablations on the 8x8 default (7 slots, seed 0, 10,000 steps, SSync on at 3,000 "
         "unless said otherwise); validation split",
-        overrides=(f"--config.num_train_steps={steps}", "--config.eval_every_steps=1000"),
+        # The default as it was when this study ran (2026-12-02): Adam 4e-4, one step per dispatch.
+        overrides=(
+            f"--config.num_train_steps={steps}",
+            "--config.eval_every_steps=1000",
+            "--config.optimizer.learning_rate=4e-4",
+            "--config.steps_per_dispatch=1",
+        ),
         test=False,
         runs=(
             Run("base", "base"),
@@ -92,14 +98,20 @@ REGIME_SWITCH_ON = round(0.3 * REGIME_STEPS)
 def _premise(decoder: str, overrides: tuple[str, ...] = ()) -> Study:
     """§1.6: does SSync's premise hold on the base model at 30 % of training (validation split)?
 
-    A 7-slot and a 1-slot base run, both stopped at the switch-on step. The 7-slot run is the
-    seed-0 base of the regime's Table 7 study (same root), which continues it to the end.
+    A 7-slot and a 1-slot base run, both stopped at the switch-on step, one step per dispatch as
+    when they ran (2026-12-02; configs/synthetic16.py now runs 4, which the Table 7 study uses:
+    equal up to float32 rounding per step, but trajectories part over thousands of steps).
     """
     return Study(
         config="configs/synthetic16.py",
         description=f"SSync's premise on configs/synthetic16.py:base,{decoder} {' '.join(overrides)} at 30 % of "
         f"training (step {REGIME_SWITCH_ON} of {REGIME_STEPS}); validation split",
-        overrides=(f"--config.num_train_steps={REGIME_STEPS}", f"--config.stop_after_step={REGIME_SWITCH_ON}", *overrides),
+        overrides=(
+            f"--config.num_train_steps={REGIME_STEPS}",
+            f"--config.stop_after_step={REGIME_SWITCH_ON}",
+            "--config.steps_per_dispatch=1",
+            *overrides,
+        ),
         test=False,
         runs=(
             Run("base_slots7_seed0", f"base,{decoder}"),
