@@ -254,7 +254,7 @@ def test_box_conditioned_slots_train_evaluate_predict_and_visualise_end_to_end(d
     # Chunks (the eval chunk is 2 frames) carry the slots the boxes started: one pass gives the same.
     frames = video.astype(np.float32) / 255.0  # the tiny config's zero_one normalisation, 16x16 input
     one_pass = predictor.model.apply({"params": predictor.params}, frames[None], np.pad(boxes, ((0, 1), (0, 0)))[None])
-    np.testing.assert_allclose(prediction.slots, one_pass["slots"][0], atol=1e-5)
+    np.testing.assert_allclose(prediction.slots, one_pass["slots"][0], rtol=1e-5, atol=1e-5)  # float32 rounding of chunked vs one pass
     paths = visualize.write_visualizations(predictor, "validation", 1, str(tmp_path / "videos"))
     assert len(paths) == 1 and os.path.exists(paths[0])
 
