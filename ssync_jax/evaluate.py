@@ -62,13 +62,7 @@ class Evaluator:
         self.mesh = mesh
         self.rollout = rollout.Rollout(model, config.eval.chunk_length, config.seed)
         self._segment = jax.jit(rollout.segment, static_argnames="size")
-        scores = functools.partial(
-            per_video_scores,
-            num_true=config.eval.num_true_ids,
-            num_pred=config.model.num_slots,
-            video_without_foreground=config.eval.fg_ari_without_foreground,
-            frame_without_foreground=config.eval.fg_ari_without_foreground,
-        )
+        scores = configured_scores(config, config.eval.num_true_ids, config.model.num_slots)
         self._scores = jax.jit(scores, out_shardings=sharding.replicated(mesh))
         statistics = functools.partial(
             objective_statistics, clip_length=config.data.chunk_length, ssync_settings=config.ssync.to_dict()
@@ -129,6 +123,18 @@ class Evaluator:
         results = {k: v for k, v in results.items() if k not in OBJECTIVE_NAMES or np.isfinite(v)}
         results["num_videos"] = int(np.sum(multihost_utils.process_allgather(np.int32(num_videos))))
         return results
+
+
+def configured_scores(config: ml_collections.ConfigDict, num_true: int, num_pred: int):
+    """`per_video_scores` for `num_true` label ids and `num_pred` slots, with the config's rule
+    (`config.eval.fg_ari_without_foreground`) for videos and frames without objects."""
+    return functools.partial(
+        per_video_scores,
+        num_true=num_true,
+        num_pred=num_pred,
+        video_without_foreground=config.eval.fg_ari_without_foreground,
+        frame_without_foreground=config.eval.fg_ari_without_foreground,
+    )
 
 
 def per_video_scores(

@@ -23,7 +23,6 @@ weights) as a checkpoint file instead, for the tools that take one (`import_torc
 
 from ssync_jax import cli  # First: it quiets TensorFlow before anything loads it.
 
-import functools
 import json
 from collections.abc import Mapping
 from pathlib import Path
@@ -198,13 +197,7 @@ def _evaluation(reference, config, maps) -> dict[str, dict[str, float]]:
     }
     label_size = batch["segmentations"].shape[2:4]
     predictions = rollout.segment(maps["dec_masks"], maps["enc_attn"], tuple(label_size))
-    scores_fn = functools.partial(
-        evaluate.per_video_scores,
-        num_true=case["num_classes"],
-        num_pred=case["num_slots"],
-        video_without_foreground=config.eval.fg_ari_without_foreground,
-        frame_without_foreground=config.eval.fg_ari_without_foreground,
-    )
+    scores_fn = evaluate.configured_scores(config, case["num_classes"], case["num_slots"])
     scores = evaluate.batch_scores(scores_fn, batch["segmentations"], predictions, batch["valid"])
     for prefix in ("", "enc_"):
         for theirs, ours in METRIC_NAMES.items():
@@ -219,13 +212,7 @@ def _metric_case(reference, config) -> dict[str, dict[str, float]]:
     true_ids = jnp.asarray(reference["metric_case/true_ids"], jnp.int32)
     pred_ids = jnp.asarray(reference["metric_case/pred_ids"], jnp.int32)
     _, _, num_true, num_pred = authors_case.metric_case()
-    scores_fn = functools.partial(
-        evaluate.per_video_scores,
-        num_true=num_true,
-        num_pred=num_pred,
-        video_without_foreground=config.eval.fg_ari_without_foreground,
-        frame_without_foreground=config.eval.fg_ari_without_foreground,
-    )
+    scores_fn = evaluate.configured_scores(config, num_true, num_pred)
     valid = jnp.ones(true_ids.shape[0], bool)
     scores = evaluate.batch_scores(scores_fn, true_ids, {"dec_ids": pred_ids, "enc_ids": pred_ids}, valid)
     results = {}
