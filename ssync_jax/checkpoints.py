@@ -251,7 +251,8 @@ def read_config(workdir: str) -> ml_collections.ConfigDict:
 
 
 def is_workdir(path: str) -> bool:
-    """Whether `path` is a training workdir (it holds `checkpoints/`), as opposed to a params checkpoint.
+    """Whether `path` is a training workdir (it holds `checkpoints/`), as opposed to a params checkpoint
+    or a model directory (`is_model_dir`, which holds a `config.json` too).
 
     Raises:
         FileNotFoundError: `path` does not exist.
@@ -273,6 +274,8 @@ def is_workdir(path: str) -> bool:
             f"{path} is one step of a workdir's checkpoints; pass the workdir itself (the folder holding "
             f"{_CHECKPOINTS}/) and the step: load(workdir, step=N), or --workdir W --step N."
         )
+    if is_model_dir(str(location)):
+        return False
     return (location / _CHECKPOINTS).is_dir() or (location / CONFIG_FILE).is_file()
 
 

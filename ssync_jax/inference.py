@@ -23,6 +23,8 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
+from flax import linen as nn
+from jax.sharding import Mesh
 
 from ssync_jax import checkpoints, errors, paths, rollout, sharding, train_state
 from ssync_jax.data import transforms
@@ -234,6 +236,17 @@ def _checked_video(video: Any) -> np.ndarray:
     return video
 
 
+def load_model_dir(
+    path: str, mesh: Mesh, config: ml_collections.ConfigDict | None = None
+) -> tuple[nn.Module, Any, ml_collections.ConfigDict, int]:
+    """A model directory (`python -m ssync_jax.tools.save_model`) as (model, params placed on `mesh`
+    as the model's shardings say, its config, or `config` instead, and the step it was saved at)."""
+    config = checkpoints.read_config(path) if config is None else config
+    model = build_model(config.model)
+    params = checkpoints.read_model_dir(path, train_state.abstract_params(model, config, mesh))
+    return model, params, config, checkpoints.read_model_info(path)["step"]
+
+
 def load(
     path: str | os.PathLike | None = None, step: int | None = None, config: ml_collections.ConfigDict | None = None
 ) -> Predictor:
@@ -262,10 +275,7 @@ def load(
     if checkpoints.is_model_dir(path):
         if step is not None:
             raise errors.ConfigError(f"{path} is a model directory with a single step; leave the step unset.")
-        config = checkpoints.read_config(path) if config is None else config
-        model = build_model(config.model)
-        first_device = sharding.make_mesh(jax.local_devices()[:1])
-        params = checkpoints.read_model_dir(path, train_state.abstract_params(model, config, first_device))
+        model, params, config, _ = load_model_dir(path, sharding.make_mesh(jax.local_devices()[:1]), config)
         return Predictor(model, params, config)
     if checkpoints.is_workdir(path):
         config = checkpoints.read_config(path) if config is None else config

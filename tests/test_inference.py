@@ -306,6 +306,8 @@ def test_a_model_directory_predicts_what_its_workdir_does_and_is_never_overwritt
     info = save_model.save_model(workdir, str(tmp_path / "model"), None, str(tmp_path / "run" / "test_metrics.json"), "tiny")
     assert info["step"] == 2 and info["test_metrics"] == {"video_fg_ari": 0.5} and info["note"] == "tiny"
     assert sorted(os.listdir(tmp_path / "model")) == ["config.json", "model.json", "params.safetensors"]
+    # A model directory holds a config.json too, yet is no training workdir (no output goes into it).
+    assert checkpoints.is_workdir(workdir) and not checkpoints.is_workdir(str(tmp_path / "model"))
     loaded = inference.load(str(tmp_path / "model"))
     video = moving_squares(3, *SIZE)
     expected, got = predictor.predict(video), loaded.predict(video)

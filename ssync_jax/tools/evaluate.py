@@ -16,7 +16,7 @@ video and image Hungarian mIoU (`ssync_jax.metrics`). Every row resizes the labe
 (`transforms.resize_nearest`, half-pixel centres) and the predicted masks bilinearly from their grid
 (`metrics.masks_to_ids`, torch's `interpolate(mode="bilinear")`), then argmax, to its resolution.
 
-Rows, and the code each follows (read 2026-12-02 at the commits named):
+Rows, and the code each follows (at the commits named):
 
 ssync: SSync / SlotContrast, the authors' code (github wjun0830/SSync @4cee41a). At the model input (336² for
     configs/movi_c.py): `configs/SSync/movi_c.yaml` (val_pipeline input_size 336, no mask_size, so
@@ -77,7 +77,7 @@ from absl import app, flags
 from jax.experimental import multihost_utils
 from jax.sharding import Mesh
 
-from ssync_jax import checkpoints, errors, evaluate, metrics, paths, rollout, sharding, train_state
+from ssync_jax import checkpoints, errors, evaluate, inference, metrics, paths, rollout, sharding, train_state
 from ssync_jax.data import transforms
 from ssync_jax.models import build_model
 
@@ -369,10 +369,7 @@ def load_model(
     if workdir is not None and checkpoints.is_model_dir(workdir):
         if step is not None or params_checkpoint is not None:
             raise errors.ConfigError(f"{workdir} is a model directory (one step, its own params): drop --step and --params_checkpoint.")
-        config = checkpoints.read_config(workdir) if config is None else config
-        model = build_model(config.model)
-        params = checkpoints.read_model_dir(workdir, train_state.abstract_params(model, config, mesh))
-        return model, params, config, checkpoints.read_model_info(workdir)["step"]
+        return inference.load_model_dir(workdir, mesh, config)
     if workdir is not None:
         if not checkpoints.is_workdir(workdir):  # Raises, naming it, when it does not exist.
             raise errors.InputNotFoundError(
@@ -484,8 +481,7 @@ def main(argv: list[str]) -> None:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     options = flags.FLAGS
     protocols = select_protocols(options.protocols)
-    in_workdir = options.workdir and checkpoints.is_workdir(options.workdir) and not checkpoints.is_model_dir(options.workdir)
-    out = options.out or (options.workdir if in_workdir else None)
+    out = options.out or (options.workdir if options.workdir and checkpoints.is_workdir(options.workdir) else None)
     if out is None:
         raise errors.ConfigError("--out DIR is required: only a training --workdir holds its own results.")
     table, json_path, csv_path = run(
