@@ -39,7 +39,9 @@ def load(name: str, variant: str):
 
 
 def test_the_shipped_configs_are_found():
-    assert set(CONFIGS) >= {"synthetic", "movi_c", "movi_e", "savi_movi_c"}
+    assert set(CONFIGS) >= {"synthetic", "synthetic16", "movi_c", "movi_e", "savi_movi_c"}
+    # configs/synthetic16.py's four variants (losses x decoder) each build and take a step below.
+    assert {variant for name, variant in RECIPES if name == "synthetic16"} == {"base,sb", "base,mlp", "ssync,sb", "ssync,mlp"}
 
 
 def _step_and_state(config):

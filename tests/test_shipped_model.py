@@ -59,8 +59,8 @@ def test_the_shipped_model_gives_its_recorded_metrics_on_the_generated_test_spli
         assert got[name] == pytest.approx(recorded, abs=1e-3), name
 
 
-def test_predict_without_a_workdir_segments_a_video_file_with_the_shipped_model(predictor, tmp_path):
-    name = synthetic_movi.make_config(checkpoints.read_model_info(SHIPPED)["check"]["dataset"].split("/")[1])
+def test_predict_without_a_workdir_segments_a_video_file_with_the_shipped_model(info, predictor, tmp_path):
+    name = synthetic_movi.make_config(info["check"]["dataset"].split("/")[1])
     example = synthetic.generate_video(name.scene_spec(), synthetic_movi.split_seeds("test", 1)[0])
     clip = tmp_path / "clip.mp4"
     video_io.write_video(clip, example["video"])
