@@ -12,6 +12,7 @@ import importlib
 import json
 import math
 import pathlib
+import re
 import subprocess
 import sys
 
@@ -39,6 +40,7 @@ def test_importing_the_benchmarks_defines_no_flags():
     # data.py imports generator.py and pipeline.py, so their flags would be its dead flags.
     # (tfds_synthetic_movi.py still defines its flags at import.)
     names = (
+        "attention",
         "data",
         "generator",
         "learning",
@@ -62,6 +64,14 @@ def test_matmul_report_prints_every_product_form_and_layer_with_positive_rates()
     assert len(products) == 9 and len(layers) == 3
     assert all(float(line.split()[-1]) > 0 for line in products)
     assert layers[0].split()[-2] == "1.00x"  # float32 against itself
+
+
+def test_attention_report_prints_both_forms_and_the_vit_rate_in_both_dtypes():
+    result = _run_module("benchmarks.attention", "--frames", "1", "--depth", "1", "--repeats", "1")
+    for dtype in ("float32", "bfloat16"):
+        rates = re.findall(rf"{dtype} +attention, (batched|per head) +[\d.]+ ms +([\d.]+) GFLOP/s", result.stdout)
+        assert [form for form, _ in rates] == ["batched", "per head"] and all(float(r) > 0 for _, r in rates), result.stdout
+        assert re.search(rf"{dtype} +ViT-S/14 forward \(1 blocks\) +[\d.]+ ms +[\d.]+ GFLOP/s = \d+% of", result.stdout)
 
 
 def test_pipeline_settings_are_the_movi_c_and_default_training_shapes():

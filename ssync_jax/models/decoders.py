@@ -46,9 +46,11 @@ class MLPDecoder(nn.Module):
         pos_emb = self.param("pos_emb", nn.initializers.normal(slot_dim**-0.5), (self.num_patches, slot_dim))
         # Patch-major rows: the slots of a patch are adjacent, so the logits come out [B, N, S] and
         # the mixture is a sum over neighbouring rows (on a 2-core CPU half the time of slot-major).
-        x = slots[:, None, :, :] + pos_emb[:, None, :]  # [B, N, S, D]
+        # The MLP's input is slots[:, None] + pos_emb[:, None] [B, N, S, D]; given as its two parts,
+        # the first layer runs per slot and per patch (`MLP`).
+        parts = (slots[:, None, :, :], pos_emb[:, None, :])  # [B, 1, S, D], [N, 1, D]
         mlp = MLP(self.hidden_sizes, self.output_size + 1, init_scheme=self.init_scheme, dtype=self.dtype, name="mlp")
-        hidden, kernel, bias = mlp(x, apply_output=False)  # [B, N, S, H], [H, F+1], [F+1]
+        hidden, kernel, bias = mlp(parts, apply_output=False)  # [B, N, S, H], [H, F+1], [F+1]
         kernel = kernel.astype(self.dtype)
         # float32 logits whatever the compute dtype: they are SSync's decoder map.
         alpha_logits = jnp.einsum("bnsh,h->bns", hidden, kernel[:, -1], preferred_element_type=jnp.float32)

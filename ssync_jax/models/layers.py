@@ -125,9 +125,14 @@ class MLP(nn.Module):
     dtype: Any = jnp.float32
 
     @nn.compact
-    def __call__(self, x: jax.Array, apply_output: bool = True) -> jax.Array | tuple[jax.Array, jax.Array, jax.Array]:
+    def __call__(
+        self, x: jax.Array | tuple[jax.Array, ...], apply_output: bool = True
+    ) -> jax.Array | tuple[jax.Array, jax.Array, jax.Array]:
         """Args:
-            x: [..., D_in].
+            x: [..., D_in]; or a tuple of arrays whose broadcast sum is the input. The first layer is
+                linear, so it then runs on each part and adds the results, and the input itself is
+                never formed: the MLP decoder's slots [B, 1, S, D] and patch positions [N, 1, D] cost
+                (B·S + N) rows of the first layer instead of B·N·S (same function up to rounding).
             apply_output: False returns the last hidden layer and the output layer's kernel and
                 bias instead of applying them (the output layer is linear: a caller may first
                 combine hidden states, as the MLP decoder does).
@@ -135,9 +140,22 @@ class MLP(nn.Module):
         Returns:
             [..., output_size]; or (hidden [..., H], kernel [H, output_size], bias [output_size]).
         """
-        if self.input_norm:
+        widths = list(self.hidden_sizes)
+        if isinstance(x, tuple):
+            if self.input_norm:
+                raise ValueError("an MLP with input_norm needs its whole input, not a tuple of parts")
+            kernel, bias = DenseParams(widths[0], x[0].shape[-1], self.init_scheme, name="dense_0")()
+            kernel = kernel.astype(self.dtype)
+            # Each part's product accumulated in at least float32, summed with the bias there (one
+            # rounding to the compute dtype, as `Dense`).
+            accumulate = jnp.promote_types(self.dtype, jnp.float32)
+            summed = sum(jnp.dot(part.astype(self.dtype), kernel, preferred_element_type=accumulate) for part in x)
+            x = nn.relu(summed + bias.astype(accumulate)).astype(self.dtype)
+            widths = widths[1:]
+        elif self.input_norm:
             x = nn.LayerNorm(epsilon=TORCH_LAYER_NORM_EPS, dtype=self.dtype, name="norm")(x)
-        for i, width in enumerate(self.hidden_sizes):
+        first = len(self.hidden_sizes) - len(widths)
+        for i, width in enumerate(widths, start=first):
             x = nn.relu(Dense(width, self.init_scheme, dtype=self.dtype, name=f"dense_{i}")(x))
         last = len(self.hidden_sizes)
         kernel, bias = DenseParams(self.output_size, x.shape[-1], self.init_scheme, name=f"dense_{last}")()
@@ -243,9 +261,6 @@ class MultiHeadSelfAttention(nn.Module):
         qkv = Dense(3 * width, dtype=self.dtype, name="qkv", **xavier)(x)  # [B, L, 3D]
         qkv = qkv.reshape(batch, length, 3, self.num_heads, head_dim)  # [B, L, 3, H, Dh]
         q, k, v = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]  # [B, L, H, Dh]
-        # float32 results: the softmax's input, and XLA:CPU's fast bfloat16 form (see `precision`).
-        logits = jnp.einsum("blhd,bmhd->bhlm", q, k, preferred_element_type=jnp.float32)  # [B, H, L, L]
-        weights = jax.nn.softmax(logits * scales[self.logit_scale], axis=-1).astype(v.dtype)
-        out = jnp.einsum("bhlm,bmhd->blhd", weights, v, preferred_element_type=jnp.float32).astype(v.dtype)
+        out = precision.attention(q, k, v, scales[self.logit_scale])  # [B, L, H, Dh]
         out = out.reshape(batch, length, width)  # [B, L, D]
         return Dense(width, dtype=self.dtype, name="proj", **xavier)(out)

@@ -7,6 +7,12 @@ under `dtype=bfloat16`), and a transposed operand, which is what autodiff makes 
 pass (dx = g @ wᵀ, dw = xᵀ @ g: XLA folds the transposes into the product). `python -m
 benchmarks.matmul` times each form; its figures are in docs/RESULTS.md §2.1.
 
+Long self-attention (the frozen ViT's 577 tokens) has a second trap: XLA:CPU runs the batched
+[B, H, L, Dh] products with their softmax as one fused kernel far below the matrix-product rate.
+`attention` runs such sequences one (frame, head) at a time in a `lax.map`, each product a plain
+row-major [L, Dh] @ [Dh, L] and [L, L] @ [L, Dh] whose [L, L] weights stay in cache
+(`python -m benchmarks.attention` times both forms; figures in docs/RESULTS.md §2.1).
+
 `dense` (x @ w + b, the product of every `ssync_jax.models.layers.Dense`) leaves float32 and other
 types to XLA unchanged. A bfloat16 product accumulates in float32 and returns bfloat16, and on CPU
 runs through `affine`, whose backward products take explicitly transposed copies (one extra pass
@@ -88,6 +94,37 @@ def _affine_backward(residuals, grad):
 
 
 affine.defvjp(_affine_forward, _affine_backward)
+
+
+# From this many tokens on, `attention` takes the per-(frame, head) form on CPU; shorter sequences
+# (the predictor's slots) keep the batched products, which are cheaper there and are differentiated.
+PER_HEAD_ATTENTION_MIN_LENGTH = 128
+
+
+def attention(q: jax.Array, k: jax.Array, v: jax.Array, scale: float, per_head: bool | None = None) -> jax.Array:
+    """softmax(scale · q kᵀ) v over each head: q, k, v [B, L, H, Dh] -> [B, L, H, Dh] in v's dtype.
+
+    The logits and the softmax are float32 whatever the dtype; the products accumulate in float32.
+    On CPU, a sequence of at least PER_HEAD_ATTENTION_MIN_LENGTH tokens is computed one (batch
+    element, head) at a time (module docstring); the values are the same up to float rounding.
+    `per_head` True or False forces one form (benchmarks.attention times both).
+    """
+    batch, length, heads, head_dim = q.shape
+    if per_head is None:
+        per_head = jax.default_backend() == "cpu" and length >= PER_HEAD_ATTENTION_MIN_LENGTH
+    if not per_head:
+        logits = jnp.einsum("blhd,bmhd->bhlm", q, k, preferred_element_type=jnp.float32)  # [B, H, L, L]
+        weights = jax.nn.softmax(logits * scale, axis=-1).astype(v.dtype)
+        return jnp.einsum("bhlm,bmhd->blhd", weights, v, preferred_element_type=jnp.float32).astype(v.dtype)
+
+    def one_head(qkv: jax.Array) -> jax.Array:  # [3, L, Dh] -> [L, Dh]
+        logits = jnp.dot(qkv[0], transposed_copy(qkv[1]), preferred_element_type=jnp.float32)  # [L, L]
+        weights = jax.nn.softmax(logits * scale, axis=-1).astype(v.dtype)
+        return jnp.dot(weights, qkv[2], preferred_element_type=jnp.float32).astype(v.dtype)
+
+    heads_first = jnp.stack([q, k, v.astype(q.dtype)], axis=2).transpose(0, 3, 2, 1, 4)  # [B, H, 3, L, Dh]
+    out = jax.lax.map(one_head, heads_first.reshape(batch * heads, 3, length, head_dim))  # [B*H, L, Dh]
+    return out.reshape(batch, heads, length, head_dim).transpose(0, 2, 1, 3)
 
 
 def dense(x: jax.Array, w: jax.Array, b: jax.Array | None = None) -> jax.Array:

@@ -12,7 +12,9 @@ difference and that relative to their largest magnitude; for hard masks and labe
 patches that agree; for losses and metrics, both values.
 
 A reference written with `--float64` (their model in float64 throughout) is compared with ours in
-float64 too: then the differences measure the two codes, not float32 rounding.
+float64 too: then the differences measure the two codes, not float32 rounding. `--exact REF64.npz`
+(such a reference of the same case) measures both float32 sides' gradients against their float64
+ones: where a gradient is a near-cancelling sum, it says which side's rounding is off.
 
 `--write_state OUT.npz` writes the case's state dict (their key layout, their model's random
 weights) as a checkpoint file instead, for the tools that take one (`import_torch_checkpoint`):
@@ -87,7 +89,10 @@ def _difference(ours: np.ndarray, theirs: np.ndarray) -> dict[str, float]:
 
 
 def compare(
-    reference: Mapping[str, Any], config: ml_collections.ConfigDict, float64_gradients: bool = False
+    reference: Mapping[str, Any],
+    config: ml_collections.ConfigDict,
+    float64_gradients: bool = False,
+    exact_gradients: Mapping[str, np.ndarray] | None = None,
 ) -> dict[str, dict[str, float]]:
     """Every comparison of our model with the reference (see the module docstring).
 
@@ -97,6 +102,9 @@ def compare(
         float64_gradients: also compute our gradients in float64 (needs `jax_enable_x64`) and
             report how far each float32 side is from them: where a gradient is a near-cancelling
             sum, float32 rounding alone separates the two codes.
+        exact_gradients: their gradients of the same case computed in float64 ({name: array}, from
+            `load_exact_gradients`): each side's gradient is also measured against them
+            ("ours_vs_exact", "theirs_vs_exact", relative to the exact gradient's largest magnitude).
 
     Returns:
         {quantity: {"max_abs", "relative"} | {"agreement"} | {"ours", "theirs", "relative"}}.
@@ -161,6 +169,9 @@ def compare(
             scale = max(float(np.max(np.abs(exact[name]))), 1e-30)
             results[f"gradient {name}"]["ours_vs_float64"] = float(np.max(np.abs(exported[name] - exact[name]))) / scale
             results[f"gradient {name}"]["theirs_vs_float64"] = float(np.max(np.abs(theirs - exact[name]))) / scale
+        if exact_gradients is not None:
+            results[f"gradient {name}"]["ours_vs_exact"] = _difference(exported[name], exact_gradients[name])["relative"]
+            results[f"gradient {name}"]["theirs_vs_exact"] = _difference(theirs, exact_gradients[name])["relative"]
     results.update(_evaluation(reference, config, on_grids))
     results.update(_metric_case(reference, config))
     return results
@@ -250,6 +261,17 @@ def _values(ours, theirs) -> dict[str, float]:
     return {"ours": ours, "theirs": theirs, "relative": abs(ours - theirs) / max(abs(theirs), 1e-30)}
 
 
+def load_exact_gradients(path: str, reference: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    """Their float64 gradients of the reference's case ({name: array}), from a file written with
+    `make_authors_fixture.py --float64` (`--gradients_only` keeps just these)."""
+    with np.load(path) as exact:
+        case = json.loads(str(exact["case_json"]))
+        if case != reference["case"]:
+            raise errors.ConfigError(f"--exact {path} is of case {case.get('name')!r}, not the reference's; "
+                                     "write it from the same case with --float64")
+        return {key[len("grad/") :]: exact[key] for key in exact.files if key.startswith("grad/")}
+
+
 def format_table(results: Mapping[str, Mapping[str, float]]) -> str:
     lines = [f"{'quantity':<44} comparison"]
     for name, values in results.items():
@@ -273,7 +295,8 @@ def main(argv):
     if flags.FLAGS.float64 or reference["video"].dtype == np.float64:
         jax.config.update("jax_enable_x64", True)
     print(f"case {reference['case']['name']}: {json.dumps(reference['case'])}")
-    print(format_table(compare(reference, flags.FLAGS.config, flags.FLAGS.float64)))
+    exact = load_exact_gradients(flags.FLAGS.exact, reference) if flags.FLAGS.exact else None
+    print(format_table(compare(reference, flags.FLAGS.config, flags.FLAGS.float64, exact)))
 
 
 if __name__ == "__main__":
@@ -282,5 +305,7 @@ if __name__ == "__main__":
     config_flags.DEFINE_config_file("config", "configs/movi_c.py", "The paper config whose model is compared.")
     flags.DEFINE_string("reference", None, "The .npz written by tests/fixtures/make_authors_fixture.py.", required=True)
     flags.DEFINE_bool("float64", False, "Also measure both sides' gradients against our float64 gradients.")
+    flags.DEFINE_string("exact", None, "Their float64 gradients of the same case (make_authors_fixture.py "
+                        "--float64): both sides' gradients are measured against them too.")
     flags.DEFINE_string("write_state", None, "Write the case's state dict (their layout) to this .npz and stop.")
     cli.run(main)

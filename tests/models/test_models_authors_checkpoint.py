@@ -26,6 +26,9 @@ from ssync_jax.tools import compare_authors
 from ssync_jax.tools.import_torch_checkpoint import convert, import_checkpoint
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "authors_movi_c_small.npz"
+# Their gradients of the same case with their model in float64 (make_authors_fixture.py --float64
+# --gradients_only): the exact answer, where float32 rounding separates the two codes.
+EXACT_GRADIENTS = FIXTURE.with_name("authors_movi_c_small_grad64.npz")
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +38,8 @@ def reference():
 
 @pytest.fixture(scope="module")
 def results(reference):
-    return compare_authors.compare(reference, movi_c.get_config())
+    exact = compare_authors.load_exact_gradients(str(EXACT_GRADIENTS), reference)
+    return compare_authors.compare(reference, movi_c.get_config(), exact_gradients=exact)
 
 
 @pytest.mark.parametrize(
@@ -61,11 +65,22 @@ def test_one_training_step_gives_their_loss_terms(results, term):
     assert results[f"loss {term}"]["relative"] <= 1e-5, results[f"loss {term}"]
 
 
-def test_every_gradient_equals_theirs_within_1e4_of_its_scale(results):
+def test_every_gradient_equals_their_float64_gradient_within_1e5_of_its_scale(results):
     gradients = {k: v for k, v in results.items() if k.startswith("gradient ")}
     assert len(gradients) == 45  # every trainable tensor of theirs
-    name, worst = max(gradients.items(), key=lambda item: item[1]["relative"])
-    assert worst["relative"] <= 1e-4, (name, worst)
+    name, worst = max(gradients.items(), key=lambda item: item[1]["ours_vs_exact"])
+    assert worst["ours_vs_exact"] <= 1e-5, (name, worst)
+
+
+def test_every_gradient_equals_theirs_within_1e4_unless_their_float32_rounding_is_further_off(results):
+    # The decoder's position-embedding gradient is a sum over slots that nearly cancels (the alpha
+    # masks' gradients sum to zero over slots): their float32 code, which forms it per slot and patch,
+    # lands 6.5e-4 of its scale from their own float64 answer; ours sums before the product (the
+    # MLP's first layer split per slot and per patch) and lands within 1e-5 of it.
+    for name, values in results.items():
+        if name.startswith("gradient ") and values["relative"] > 1e-4:
+            assert values["theirs_vs_exact"] > 10 * values["ours_vs_exact"], (name, values)
+            assert values["relative"] <= 2 * values["theirs_vs_exact"], (name, values)
 
 
 def test_input_transform_and_label_resize_equal_theirs(results):

@@ -86,9 +86,10 @@ def test_our_dense_layer_is_flax_dense_in_float32_and_close_to_float64_in_bfloat
     assert_close_to_scale(half, as64(x.astype(jnp.bfloat16)) @ as64(jnp.asarray(kernel).astype(jnp.bfloat16)) + bias)
 
 
-def matrix_products(fn, *args) -> list[tuple[str, str]]:
+def matrix_products(fn, *args, with_shapes: bool = False) -> list[tuple]:
     """The operand types of each product of two matrices (no batch axis, no side of 1) in `fn`'s
-    compiled program: the Dense layers' products, forward and backward."""
+    compiled program: the Dense layers' products, forward and backward; with their operands' shapes
+    too (type, type, shape, shape) if `with_shapes`."""
     text = jax.jit(fn).lower(*args).compile().as_text()
     arrays = {m.group(1): (m.group(2), m.group(3)) for m in re.finditer(r"(%[\w.\-]+) = (\w+)\[([\d,]*)\]", text)}
     products = []
@@ -98,14 +99,17 @@ def matrix_products(fn, *args) -> list[tuple[str, str]]:
             (lhs_type, lhs_shape), (rhs_type, rhs_shape) = (arrays[name] for name in match.groups())
             sides = [int(n) for n in (lhs_shape + "," + rhs_shape).split(",")]
             if len(sides) == 4 and min(sides) > 1:
-                products.append((lhs_type, rhs_type))
+                shapes = (tuple(sides[:2]), tuple(sides[2:]))
+                products.append((lhs_type, rhs_type, *shapes) if with_shapes else (lhs_type, rhs_type))
     return products
 
 
 @pytest.mark.skipif(jax.default_backend() != "cpu", reason="the form XLA:CPU needs")
-def test_bfloat16_decoder_training_runs_every_matrix_product_on_bfloat16_operands():
-    # 2 hidden layers + the output layer: 3 forward products, 3 for the inputs' and 3 for the kernels'
-    # gradients; none may be converted to float32 first (XLA:CPU's slow path).
+def test_bfloat16_decoder_training_runs_every_large_matrix_product_on_bfloat16_operands():
+    # Batch 2 x 16 patches x 3 slots = 96 rows per slot and patch, 32 per patch. The second hidden
+    # layer (on 96 rows) and the output layer (on the 32 mixed rows): 2 forward products, 2 for the
+    # inputs' and 2 for the kernels' gradients; none may be converted to float32 first (XLA:CPU's slow
+    # path). The first layer runs per slot (6 rows) and per patch (16 rows), never per slot and patch.
     decoder = MLPDecoder(output_size=32, num_patches=16, hidden_sizes=(64, 64), dtype=jnp.bfloat16)
     slots = jax.random.normal(jax.random.key(0), (2, 3, 8))
     params = decoder.init(jax.random.key(1), slots)
@@ -114,8 +118,10 @@ def test_bfloat16_decoder_training_runs_every_matrix_product_on_bfloat16_operand
         out = decoder.apply(params, slots)
         return jnp.sum(out["reconstruction"] ** 2) + jnp.sum(out["alpha_logits"])
 
-    products = matrix_products(jax.grad(loss, argnums=(0, 1)), params, slots)
-    assert products == [("bf16", "bf16")] * 9
+    products = matrix_products(jax.grad(loss, argnums=(0, 1)), params, slots, with_shapes=True)
+    large = [(a, b) for a, b, lhs, rhs in products if {96, 32} & {*lhs, *rhs}]
+    assert large == [("bf16", "bf16")] * 6, products
+    assert not [p for p in products if {96, 32} & {*p[2], *p[3]} and 8 in {*p[2], *p[3]}], products
 
 
 @pytest.mark.skipif(jax.default_backend() != "cpu", reason="the form XLA:CPU needs")
@@ -133,3 +139,42 @@ def test_bfloat16_pays_only_where_the_cpu_has_a_native_bfloat16_product(monkeypa
     assert not precision.bfloat16_pays()  # AVX-512 alone converts bfloat16 products to float32.
     monkeypatch.setattr(precision, "cpu_flags", lambda: frozenset({"avx2", "avx512f", "avx512_bf16"}))
     assert precision.bfloat16_pays()
+
+
+def attention_float64(q, k, v, scale):
+    """softmax(scale · q kᵀ) v per batch element and head, numpy float64: q, k, v [B, L, H, Dh]."""
+    q, k, v = (np.asarray(jnp.asarray(a).astype(jnp.float32), np.float64) for a in (q, k, v))
+    logits = np.einsum("blhd,bmhd->bhlm", q, k) * scale
+    weights = np.exp(logits - logits.max(-1, keepdims=True))
+    weights /= weights.sum(-1, keepdims=True)
+    return np.einsum("bhlm,bmhd->blhd", weights, v)
+
+
+@pytest.mark.parametrize("length", [11, precision.PER_HEAD_ATTENTION_MIN_LENGTH + 3])  # batched / per-head form
+@pytest.mark.parametrize("dtype, fraction", [(jnp.float32, 1e-5), (jnp.bfloat16, 1e-2)])
+def test_attention_is_softmax_attention_in_both_forms(length, dtype, fraction):
+    q, k, v = (jax.random.normal(key, (2, length, 3, 16)).astype(dtype) for key in jax.random.split(jax.random.key(0), 3))
+    expected = attention_float64(q, k, v, 0.25)
+    for per_head in (None, True, False):  # the form the rule picks, then each form forced
+        out = jax.jit(precision.attention, static_argnums=(3, 4))(q, k, v, 0.25, per_head)
+        assert out.shape == q.shape and out.dtype == dtype
+        assert_close_to_scale(out, expected, fraction)
+
+
+def test_mlp_given_its_input_in_parts_is_the_mlp_of_their_sum():
+    slots, positions = jax.random.normal(jax.random.key(0), (2, 1, 5, 8)), jax.random.normal(jax.random.key(1), (7, 1, 8))
+    mlp = layers.MLP((16, 16), 4, init_scheme="torch")
+    params = mlp.init(jax.random.key(2), slots + positions)
+
+    def loss(params, slots, positions, parts):
+        out = mlp.apply(params, (slots, positions) if parts else slots + positions)  # [2, 7, 5, 4]
+        return jnp.sum(jnp.sin(out)), out
+
+    (_, whole), whole_grads = jax.value_and_grad(loss, argnums=(0, 1, 2), has_aux=True)(params, slots, positions, False)
+    (_, split), split_grads = jax.value_and_grad(loss, argnums=(0, 1, 2), has_aux=True)(params, slots, positions, True)
+    assert split.shape == (2, 7, 5, 4)
+    np.testing.assert_allclose(split, whole, rtol=1e-5, atol=1e-6)
+    for a, b in zip(jax.tree.leaves(split_grads), jax.tree.leaves(whole_grads), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+    with pytest.raises(ValueError, match="input_norm"):
+        layers.MLP((16,), 4, input_norm=True).init(jax.random.key(2), (slots, positions))
