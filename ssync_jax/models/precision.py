@@ -105,13 +105,17 @@ def attention(q: jax.Array, k: jax.Array, v: jax.Array, scale: float, per_head: 
     """softmax(scale · q kᵀ) v over each head: q, k, v [B, L, H, Dh] -> [B, L, H, Dh] in v's dtype.
 
     The logits and the softmax are float32 whatever the dtype; the products accumulate in float32.
-    On CPU, a sequence of at least PER_HEAD_ATTENTION_MIN_LENGTH tokens is computed one (batch
-    element, head) at a time (module docstring); the values are the same up to float rounding.
+    On a single CPU device, a sequence of at least PER_HEAD_ATTENTION_MIN_LENGTH tokens is computed
+    one (batch element, head) at a time (module docstring); the values are the same up to float
+    rounding. With several devices the batch axis may be sharded, and mapping over it would gather
+    it onto every device, so the batched form is kept.
     `per_head` True or False forces one form (benchmarks.attention times both).
     """
     batch, length, heads, head_dim = q.shape
     if per_head is None:
-        per_head = jax.default_backend() == "cpu" and length >= PER_HEAD_ATTENTION_MIN_LENGTH
+        # One CPU device only: a map over a batch axis sharded across devices would gather it.
+        single_cpu = jax.default_backend() == "cpu" and jax.device_count() == 1
+        per_head = single_cpu and length >= PER_HEAD_ATTENTION_MIN_LENGTH
     if not per_head:
         logits = jnp.einsum("blhd,bmhd->bhlm", q, k, preferred_element_type=jnp.float32)  # [B, H, L, L]
         weights = jax.nn.softmax(logits * scale, axis=-1).astype(v.dtype)
