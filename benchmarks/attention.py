@@ -14,27 +14,16 @@ Printed, for float32 and bfloat16 (median of --repeats after a compiling run), i
   MLP product at this batch: the matrix-product rate the backbone can reach here).
 """
 
-import time
-
 import jax
 import jax.numpy as jnp
 from absl import app, flags
 
 from benchmarks import machine
+from benchmarks.train_step import median_seconds
 from ssync_jax.models import dinov2, precision
 
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 EMBED, HEADS, PATCH, IMAGE = 384, 6, 14, 336
-
-
-def median_ms(fn, *args, repeats: int) -> float:
-    jax.block_until_ready(fn(*args))  # Compiles.
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        jax.block_until_ready(fn(*args))
-        times.append(time.perf_counter() - start)
-    return 1e3 * sorted(times)[len(times) // 2]
 
 
 def vit_flop(frames: int, depth: int) -> float:
@@ -62,17 +51,17 @@ def main(argv: list[str]) -> None:
         ms = {}
         for form, per_head in (("batched", False), ("per head", True)):
             fn = jax.jit(lambda q, k, v, per_head=per_head: precision.attention(q, k, v, head_dim**-0.5, per_head))
-            ms[form] = median_ms(fn, q, k, v, repeats=repeats)
+            ms[form] = 1e3 * median_seconds(fn, (q, k, v), repeats)
             print(f"  {name:8s} attention, {form:8s} {ms[form]:8.1f} ms  {attention_flop / ms[form] / 1e6:6.1f} GFLOP/s")
         print(f"  {name:8s} attention, per head over batched: {ms['batched'] / ms['per head']:.2f}x faster")
 
         model = dinov2.DinoV2ViT(EMBED, options.depth, HEADS, PATCH, dtype=dtype)
         images = jax.random.normal(keys[3], (frames, IMAGE, IMAGE, 3)).astype(dtype)
         params = jax.jit(model.init)(jax.random.key(1), images[:1])
-        vit_ms = median_ms(jax.jit(model.apply), params, images, repeats=repeats)
+        vit_ms = 1e3 * median_seconds(jax.jit(model.apply), (params, images), repeats)
         rows = frames * length
         x, w = jnp.ones((rows, EMBED), dtype), jnp.ones((EMBED, 4 * EMBED), dtype)
-        matmul_ms = median_ms(jax.jit(precision.dense), x, w, repeats=repeats)
+        matmul_ms = 1e3 * median_seconds(jax.jit(precision.dense), (x, w), repeats)
         matmul_rate = 2 * rows * EMBED * 4 * EMBED / matmul_ms / 1e6
         vit_rate = vit_flop(frames, options.depth) / vit_ms / 1e6
         print(

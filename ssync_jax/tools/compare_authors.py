@@ -154,24 +154,24 @@ def compare(
         results[f"loss {ours}"] = _values(terms[ours], reference[f"loss/{theirs}"])
     results["loss total"] = _values(total, reference["loss/total"])
     exported = _exported(grads, config)
+    # Reference gradients each side is also measured against, by the label of the result's keys.
+    references = {}
     if float64_gradients and not in_float64:
-        exact = _exported(
+        references["float64"] = _exported(
             _loss_and_gradients(
                 _float64(config, build_model), loss_fn, jax.tree.map(lambda x: jnp.asarray(x, jnp.float64), params),
                 video.astype(jnp.float64), case,
             )[1],
             config,
         )
+    if exact_gradients is not None:
+        references["exact"] = exact_gradients
     for name in sorted(k[len("grad/") :] for k in reference if k.startswith("grad/")):
         theirs = reference["grad/" + name]
         results[f"gradient {name}"] = _difference(exported[name], theirs)
-        if float64_gradients and not in_float64:
-            scale = max(float(np.max(np.abs(exact[name]))), 1e-30)
-            results[f"gradient {name}"]["ours_vs_float64"] = float(np.max(np.abs(exported[name] - exact[name]))) / scale
-            results[f"gradient {name}"]["theirs_vs_float64"] = float(np.max(np.abs(theirs - exact[name]))) / scale
-        if exact_gradients is not None:
-            results[f"gradient {name}"]["ours_vs_exact"] = _difference(exported[name], exact_gradients[name])["relative"]
-            results[f"gradient {name}"]["theirs_vs_exact"] = _difference(theirs, exact_gradients[name])["relative"]
+        for label, gradients in references.items():
+            results[f"gradient {name}"][f"ours_vs_{label}"] = _difference(exported[name], gradients[name])["relative"]
+            results[f"gradient {name}"][f"theirs_vs_{label}"] = _difference(theirs, gradients[name])["relative"]
     results.update(_evaluation(reference, config, on_grids))
     results.update(_metric_case(reference, config))
     return results
