@@ -4,8 +4,9 @@ Why: on the default's 8x8 grid SSync has no room (most patches are boundary patc
 no interiors) and collapses the slots (docs/RESULTS.md §1.3-1.5). Here the encoder keeps a 16x16
 grid of the same 32² MOVi-A-like frames, so a typical object spans several patches with interior
 ones. docs/RESULTS.md §1.6 has the criteria this regime was held to before SSync ran in it (it
-meets the grid's two, not the base model's two), and §1.7 the paper's Table 7 run here: SSync
-collapses the slots on this grid too, so `:ssync` here is a study, not a recipe to use.
+meets the grid's two, not the base model's two), §1.7 the paper's Table 7 run here: SSync
+collapses the slots on this grid too, and §1.8 SSync switched on in trained bases, where it still
+ends below the base; so `:ssync` here is a study, not a recipe to use.
 
 Data: `synthetic_movi/a_32x32_8frames` (the default's: 2-5 plain-coloured solids, static camera,
 300/50/50 videos of 8 frames at 32²). Model: a 4-layer CNN at stride 2 (a 16x16 grid) with a
