@@ -157,7 +157,8 @@ def _from_trained_sb(seeds: tuple[int, ...] = (0, 1, 2)) -> Study:
     without (the control: the same extra steps, the same learning rate); a 1-slot base trained like
     the Table 7 bases measures C4 at step 15,000.
     """
-    later = ("--config.num_train_steps=30000", f"--config.stop_after_step={REGIME_STEPS + 5_000}")
+    # The schedule is twice the bases' so that a switch-on at 50 % is the bases' last step.
+    later = (f"--config.num_train_steps={2 * REGIME_STEPS}", f"--config.stop_after_step={REGIME_STEPS + 5_000}")
     switch = ("--config.losses.ssync_boundary.warmup_fraction=0.5", "--config.losses.ssync_interior.warmup_fraction=0.5")
     runs = []
     for seed in seeds:
@@ -169,7 +170,7 @@ def _from_trained_sb(seeds: tuple[int, ...] = (0, 1, 2)) -> Study:
     return Study(
         config="configs/synthetic16.py",
         description=f"SSync from the trained 7-slot bases of table7_sb: step {REGIME_STEPS} continued to "
-        f"{REGIME_STEPS + 5_000} on a 30,000-step schedule, with SSync from step {REGIME_STEPS} and without",
+        f"{REGIME_STEPS + 5_000} on a {2 * REGIME_STEPS:,}-step schedule, with SSync from step {REGIME_STEPS} and without",
         overrides=(f"--config.num_train_steps={REGIME_STEPS}",),
         test=True,
         runs=tuple(runs),
