@@ -15,7 +15,11 @@ Beside them, what the model's maps and reconstruction look like to the objective
 and SSync's selections computed as training computes them, over clips of `config.data.chunk_length`
 frames with `config.ssync`'s settings, also for models trained without SSync:
 `ssync_boundary_fraction` and `ssync_interior_fraction` (shares of all patches),
-`ssync_merged_slots` (slots merged per clip).
+`ssync_merged_slots` (slots merged per clip). And whether the maps' argmax says all they carry:
+`enc_map_entropy` and `dec_map_entropy` (the entropy of each position's softmax over slots, as a
+fraction of log S: 0 one slot, 1 all alike), `enc_slots_used` and `dec_slots_used` (slots that win
+at least one position of a frame) and `hard_reconstruction_mse` (the reconstruction error when each
+position is decoded by its argmax slot alone, against `reconstruction_mse` of the soft mixture).
 """
 
 import functools
@@ -40,7 +44,17 @@ LEVELS = {"video": False, "image": True}
 METRICS = ("fg_ari", "mbo", "miou")
 NAMES = tuple(f"{prefix}{level}_{metric}" for prefix in PREDICTIONS for level in LEVELS for metric in METRICS)
 # Per-video averages over frames of what the objective sees (`objective_statistics`).
-OBJECTIVE_NAMES = ("reconstruction_mse", "ssync_boundary_fraction", "ssync_interior_fraction", "ssync_merged_slots")
+OBJECTIVE_NAMES = (
+    "reconstruction_mse",
+    "ssync_boundary_fraction",
+    "ssync_interior_fraction",
+    "ssync_merged_slots",
+    "hard_reconstruction_mse",
+    "enc_map_entropy",
+    "dec_map_entropy",
+    "enc_slots_used",
+    "dec_slots_used",
+)
 
 EvalMetrics = clu_metrics.Collection.create(
     **{name: metrics.ValidAverage.from_outputs(name, name + "_valid") for name in NAMES + OBJECTIVE_NAMES}
@@ -199,8 +213,11 @@ def objective_statistics(
         ssync_settings: `config.ssync`.
 
     Returns:
-        `[B]` float32 each: "reconstruction_mse" (nan without a target), "ssync_boundary_fraction",
-        "ssync_interior_fraction" (shares of the chunk's patches), "ssync_merged_slots" (per clip).
+        `[B]` float32 each: "reconstruction_mse" and "hard_reconstruction_mse" (nan without a target
+        or without that reconstruction),
+        "ssync_boundary_fraction", "ssync_interior_fraction" (shares of the chunk's patches),
+        "ssync_merged_slots" (per clip), "enc_map_entropy", "dec_map_entropy", "enc_slots_used",
+        "dec_slots_used" (per frame; see the module docstring).
     """
     enc_logits, dec_logits = outputs["enc_logits"], outputs["dec_logits"]
     batch, frames = enc_logits.shape[:2]
@@ -217,12 +234,46 @@ def objective_statistics(
         "ssync_interior_fraction": jnp.mean(targets.interior_mask.reshape(batch, -1), axis=1, dtype=jnp.float32),
         "ssync_merged_slots": jnp.mean(merged.reshape(batch, -1), axis=1, dtype=jnp.float32),
     }
-    if "target" in outputs:
-        error = jnp.square(outputs["reconstruction"].astype(jnp.float32) - outputs["target"].astype(jnp.float32))
-        statistics["reconstruction_mse"] = jnp.mean(error.reshape(batch, -1), axis=1)
-    else:
-        statistics["reconstruction_mse"] = jnp.full((batch,), jnp.nan, jnp.float32)
+    for prefix, logits in (("enc", enc_logits), ("dec", dec_logits)):
+        statistics[f"{prefix}_map_entropy"] = map_entropy(logits)
+        statistics[f"{prefix}_slots_used"] = slots_used(logits)
+    for name, decoded in (("reconstruction_mse", "reconstruction"), ("hard_reconstruction_mse", "hard_reconstruction")):
+        if "target" in outputs and decoded in outputs:
+            error = jnp.square(outputs[decoded].astype(jnp.float32) - outputs["target"].astype(jnp.float32))
+            statistics[name] = jnp.mean(error.reshape(batch, -1), axis=1)
+        else:
+            statistics[name] = jnp.full((batch,), jnp.nan, jnp.float32)
     return statistics
+
+
+def map_entropy(logits: jax.Array) -> jax.Array:
+    """Per video, the mean over positions of H(softmax over slots) / log S (0 for a single slot).
+
+    Args:
+        logits: `[B, t, h, w, S]` a map's logits.
+
+    Returns:
+        `[B]` float32 in [0, 1].
+    """
+    num_slots = logits.shape[-1]
+    log_p = jax.nn.log_softmax(logits.astype(jnp.float32), axis=-1)
+    entropy = -jnp.sum(jnp.exp(log_p) * log_p, axis=-1)  # [B, t, h, w]
+    normalised = entropy / jnp.log(num_slots) if num_slots > 1 else jnp.zeros_like(entropy)
+    return jnp.mean(normalised.reshape(logits.shape[0], -1), axis=1)
+
+
+def slots_used(logits: jax.Array) -> jax.Array:
+    """Per video, the mean over frames of how many slots are the argmax of at least one position.
+
+    Args:
+        logits: `[B, t, h, w, S]` a map's logits.
+
+    Returns:
+        `[B]` float32 in [1, S].
+    """
+    winners = jax.nn.one_hot(jnp.argmax(logits, axis=-1), logits.shape[-1], dtype=jnp.float32)  # [B, t, h, w, S]
+    used = jnp.sum(jnp.max(winners, axis=(2, 3)), axis=-1)  # [B, t]
+    return jnp.mean(used, axis=1)
 
 
 def batch_scores(

@@ -55,3 +55,34 @@ def test_a_model_without_its_target_reports_no_reconstruction_error():
     got = jax.device_get(evaluate.objective_statistics(outputs, clip_length=2, ssync_settings=SETTINGS))
     assert np.isnan(got["reconstruction_mse"]).all()
     np.testing.assert_allclose(got["ssync_interior_fraction"], [1.0])
+
+
+def test_map_entropy_is_a_fraction_of_log_s_per_position_averaged_per_video():
+    # Video 0: every position's softmax is one-hot-like (entropy ~0); video 1: half the positions
+    # uniform over the 4 slots (entropy log 4 = 1 after normalising), half two slots at 1/2 (log 2 = 0.5).
+    logits = np.full((2, 1, 2, 2, 4), -30.0, np.float32)
+    logits[0, ..., 1] = 30.0
+    logits[1, :, 0] = 0.0
+    logits[1, :, 1, :, :2] = 0.0
+    np.testing.assert_allclose(jax.device_get(evaluate.map_entropy(logits)), [0.0, (1.0 + 0.5) / 2], atol=1e-6)
+    np.testing.assert_array_equal(jax.device_get(evaluate.map_entropy(logits[..., :1])), [0.0, 0.0])  # One slot.
+
+
+def test_slots_used_counts_each_frames_argmax_winners():
+    labels = np.zeros((2, 2, GRID, GRID), np.int64)
+    labels[0, 0, :3] = 2  # Frame 0 of video 0: slots 0 and 2; frame 1: slot 0 alone.
+    labels[1, :, :, :2] = 1  # Video 1: slots 0 and 1 in both frames.
+    got = jax.device_get(evaluate.slots_used(logits_of(labels)))
+    np.testing.assert_array_equal(got, [1.5, 2.0])
+
+
+def test_the_hard_reconstruction_error_is_reported_beside_the_soft_one():
+    labels = np.zeros((1, 2, GRID, GRID), np.int64)
+    rng = np.random.default_rng(1)
+    target, soft, hard = (rng.normal(size=(1, 2, GRID * GRID, 5)).astype(np.float32) for _ in range(3))
+    outputs = dict(enc_logits=logits_of(labels), dec_logits=logits_of(labels), reconstruction=soft,
+                   hard_reconstruction=hard, target=target)
+    got = jax.device_get(evaluate.objective_statistics(outputs, clip_length=2, ssync_settings=SETTINGS))
+    np.testing.assert_allclose(got["reconstruction_mse"], [np.square(soft - target).mean()], rtol=1e-6)
+    np.testing.assert_allclose(got["hard_reconstruction_mse"], [np.square(hard - target).mean()], rtol=1e-6)
+    np.testing.assert_array_equal(got["dec_slots_used"], [1.0])

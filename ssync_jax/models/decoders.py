@@ -40,7 +40,9 @@ class MLPDecoder(nn.Module):
         """Args: slots [B, S, D].
 
         Returns:
-            reconstruction [B, N, F]; masks [B, N, S] (softmax over slots); alpha_logits [B, N, S].
+            reconstruction [B, N, F]; masks [B, N, S] (softmax over slots); alpha_logits [B, N, S];
+            hard_reconstruction [B, N, F]: each patch decoded by its argmax slot alone (what the
+            slots carry when the masks are read as labels; no training loss reads it).
         """
         slot_dim = slots.shape[-1]
         pos_emb = self.param("pos_emb", nn.initializers.normal(slot_dim**-0.5), (self.num_patches, slot_dim))
@@ -59,7 +61,12 @@ class MLPDecoder(nn.Module):
         mixed = jnp.einsum("bns,bnsh->bnh", masks.astype(hidden.dtype), hidden, preferred_element_type=jnp.float32)
         mixed = mixed.astype(hidden.dtype)  # [B, N, H]
         reconstruction = precision.dense(mixed, kernel[:, :-1], bias[:-1]).astype(jnp.float32)  # [B, N, F]
-        return dict(reconstruction=reconstruction, masks=masks, alpha_logits=alpha_logits)
+        winners = jax.nn.one_hot(jnp.argmax(alpha_logits, axis=-1), alpha_logits.shape[-1], dtype=hidden.dtype)
+        hard = jnp.einsum("bns,bnsh->bnh", winners, hidden)  # [B, N, H]
+        hard_reconstruction = precision.dense(hard, kernel[:, :-1], bias[:-1]).astype(jnp.float32)  # [B, N, F]
+        return dict(
+            reconstruction=reconstruction, masks=masks, alpha_logits=alpha_logits, hard_reconstruction=hard_reconstruction
+        )
 
 
 class SpatialBroadcastDecoder(nn.Module):
@@ -89,7 +96,8 @@ class SpatialBroadcastDecoder(nn.Module):
         """Args: slots [B, S, D].
 
         Returns:
-            reconstruction [B, H, W, C]; masks [B, H, W, S] (softmax over slots); alpha_logits [B, H, W, S].
+            reconstruction [B, H, W, C]; masks [B, H, W, S] (softmax over slots); alpha_logits [B, H, W, S];
+            hard_reconstruction [B, H, W, C]: each pixel decoded by its argmax slot alone.
         """
         batch, num_slots, slot_dim = slots.shape
         x = jnp.broadcast_to(
@@ -106,4 +114,8 @@ class SpatialBroadcastDecoder(nn.Module):
         values, alpha_logits = out[..., :-1], jnp.moveaxis(out[..., -1], 1, -1)  # [B, S, H, W, C], [B, H, W, S]
         masks = jax.nn.softmax(alpha_logits, axis=-1)  # [B, H, W, S]
         reconstruction = jnp.einsum("bhws,bshwc->bhwc", masks, values)  # [B, H, W, C]
-        return dict(reconstruction=reconstruction, masks=masks, alpha_logits=alpha_logits)
+        winners = jax.nn.one_hot(jnp.argmax(alpha_logits, axis=-1), num_slots, dtype=values.dtype)  # [B, H, W, S]
+        hard_reconstruction = jnp.einsum("bhws,bshwc->bhwc", winners, values)  # [B, H, W, C]
+        return dict(
+            reconstruction=reconstruction, masks=masks, alpha_logits=alpha_logits, hard_reconstruction=hard_reconstruction
+        )

@@ -134,7 +134,8 @@ class VideoModel(nn.Module):
             slots [B, T, S, D]; enc_attn and enc_logits [B, T, h, w, S] on the encoder's patch grid
             (slot attention's softmax over slots and logits, last iteration); dec_masks and dec_logits
             [B, T, h', w', S] on the decoder's grid (the patch grid for the MLP decoder);
-            reconstruction [B, T, N, F] or [B, T, H, W, C]; target (same shape as reconstruction);
+            reconstruction [B, T, N, F] or [B, T, H, W, C]; hard_reconstruction (the same with each
+            position decoded by its argmax slot alone); target (same shape as reconstruction);
             state [B, S, D] to continue with the following frames.
         """
         target = target_kinds.get(self.target)
@@ -163,6 +164,7 @@ class VideoModel(nn.Module):
             dec_masks=dec_masks,
             dec_logits=dec_logits,
             reconstruction=decoded["reconstruction"],
+            hard_reconstruction=decoded["hard_reconstruction"],
             state=state,
         )
         values = {None: tokens, "video": video}.get(target.field, targets)
