@@ -103,6 +103,9 @@ def dinov2_recipe(
                 weights=weights,
                 backbone_dtype="float32",
                 freeze_backbone=True,
+                token_norm="none",  # DINOv2's tokens come out of its own final LayerNorm.
+                backbone_from=ml_collections.config_dict.placeholder(str),  # Another run's trained backbone: its workdir or model dir.
+                backbone_from_step=ml_collections.config_dict.placeholder(int),  # Its checkpoint (None: the latest).
                 position_embedding=False,
                 cnn_features=(),
                 cnn_strides=(),

@@ -93,6 +93,9 @@ def get_config(variant: str = "base,mlp") -> ml_collections.ConfigDict:
                 position_embedding=True,
                 backbone_dtype="float32",
                 freeze_backbone=False,
+                token_norm="none",  # "layernorm": tokens at DINOv2's scale.
+                backbone_from=ml_collections.config_dict.placeholder(str),  # Another run's trained backbone: its workdir or model dir.
+                backbone_from_step=ml_collections.config_dict.placeholder(int),  # Its checkpoint (None: the latest).
             ),
             corrector=dict(num_iterations=2, first_frame_iterations=3, mlp_multiplier=4, eps=1e-8, gru_state="slots"),
             predictor=dict(num_blocks=1, num_heads=4, mlp_multiplier=4, attention_logit_scale="rsqrt_head_dim"),

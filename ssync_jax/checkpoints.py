@@ -328,6 +328,50 @@ def restore_params(path: str, abstract_params: Any, step: int | None = None) -> 
     return restored[STATE_ITEM]["params"], step
 
 
+def read_params(path: str, step: int | None = None) -> dict:
+    """Another run's params as it saved them, on the host, without building its model: for taking a
+    part of them (`config.model.encoder.backbone_from`).
+
+    Args:
+        path: a training workdir (its checkpoint at `step`, None: the latest), a model directory or
+            an orbax params checkpoint; relative paths are made absolute.
+        step: the workdir checkpoint; model directories and params checkpoints have a single one.
+
+    Returns:
+        The params as nested dicts of numpy arrays.
+
+    Raises:
+        FileNotFoundError: nothing there, or no checkpoint (of `step`) in the workdir.
+        ValueError: `step` given for a model directory or params checkpoint.
+    """
+    path = paths.absolute(path)
+    if is_model_dir(path):
+        if step is not None:
+            raise errors.ConfigError(f"{path} is a model directory with a single step; leave the step unset.")
+        return traverse_util.unflatten_dict(safetensors.numpy.load_file(os.path.join(path, MODEL_PARAMS)), sep="/")
+    if not is_workdir(path):
+        if step is not None:
+            raise errors.ConfigError(f"{path} is a params checkpoint with a single step; leave the step unset.")
+        with ocp.StandardCheckpointer() as checkpointer:
+            try:
+                return jax.device_get(checkpointer.restore(path)["params"])
+            except (FileNotFoundError, KeyError) as error:
+                raise errors.InputNotFoundError(
+                    f"{path} is neither a training workdir, a model directory nor an orbax params checkpoint ({error})"
+                ) from error
+    directory = checkpoint_dir(path)
+    if not epath.Path(directory).is_dir():
+        raise errors.InputNotFoundError(f"No checkpoint in {directory}; point at a trained run's workdir.")
+    manager = ocp.CheckpointManager(directory, options=ocp.CheckpointManagerOptions(read_only=True))
+    try:
+        step = _existing_step(manager, step, f"No {{wanted}} in {directory} (steps there: {{steps}}); pick one of those.")
+        # No restore target: the arrays come back as saved, whatever model they belong to.
+        restored = manager.restore(step, args=ocp.args.Composite(**{STATE_ITEM: ocp.args.StandardRestore()}))
+    finally:
+        manager.close()
+    return jax.device_get(restored[STATE_ITEM]["params"])
+
+
 def is_model_dir(path: str) -> bool:
     """Whether `path` is a model directory (`write_model_dir`)."""
     return os.path.isfile(os.path.join(path, MODEL_PARAMS)) and os.path.isfile(os.path.join(path, CONFIG_FILE))

@@ -27,7 +27,7 @@ from jax.experimental import multihost_utils
 
 from ssync_jax import checkpoints, costs, errors, evaluate, paths, rollout, sharding, summaries, targets
 from ssync_jax.data import pipeline, precomputed
-from ssync_jax.models import build_model, load_pretrained_backbone, precision
+from ssync_jax.models import BACKBONE_NAME, build_model, load_pretrained_backbone, precision, replace_backbone
 from ssync_jax.objectives import registry
 from ssync_jax.train_state import (
     MODEL_INPUTS,
@@ -158,13 +158,36 @@ def _stacked(local_batches: list[Mapping[str, np.ndarray]]) -> dict[str, np.ndar
     return {key: np.stack([batch[key] for batch in local_batches]) for key in MODEL_INPUTS if key in local_batches[0]}
 
 
-def _initial_state(config: ml_collections.ConfigDict, init_state: Callable, shardings: Any) -> TrainState:
-    """A fresh state created on its shardings, with the pretrained backbone (if configured) put in."""
+def initial_state(config: ml_collections.ConfigDict, init_state: Callable, shardings: Any) -> TrainState:
+    """A fresh state created on its shardings, with the pretrained backbone (if configured) put in:
+    another run's (`config.model.encoder.backbone_from`) or DINOv2's weights."""
+    encoder = config.model.encoder
+    source = encoder.get("backbone_from")
+    if source and encoder.backbone == "dinov2" and encoder.weights:
+        raise errors.ConfigError(
+            f"config.model.encoder.backbone_from={source} and encoder.weights={encoder.weights} both give the "
+            "backbone; set one of them."
+        )
+    if not source and encoder.freeze_backbone and encoder.backbone != "dinov2":
+        raise errors.ConfigError(
+            f"config.model.encoder.freeze_backbone=True would keep a randomly initialised {encoder.backbone}; give "
+            "it another run's trained one with --config.model.encoder.backbone_from=WORKDIR (and "
+            "backbone_from_step=N), or set freeze_backbone=False."
+        )
     state = jax.jit(init_state, out_shardings=shardings)(jax.random.key(config.seed))
-    if config.model.encoder.backbone == "dinov2" and config.model.encoder.weights:
+    if source:
+        step = encoder.get("backbone_from_step")
+        saved = checkpoints.read_params(source, step)
+        where = f"config.model.encoder.backbone_from={source}" + (f" (step {step})" if step is not None else "")
+        if BACKBONE_NAME not in saved.get("encoder", {}):
+            raise errors.ConfigError(f"{where}: its params have no encoder backbone; take a video model's run.")
+        params = replace_backbone(jax.device_get(state.params), saved["encoder"][BACKBONE_NAME], where)
+        logging.info("The backbone's params come from %s.", where)
+    elif encoder.backbone == "dinov2" and encoder.weights:
         params = load_pretrained_backbone(jax.device_get(state.params), config.model)
-        state = state.replace(params=jax.device_put(params, shardings.params))
-    return state
+    else:
+        return state
+    return state.replace(params=jax.device_put(params, shardings.params))
 
 
 # The data settings that decide which batches a training iterator yields, beside the seed.
@@ -315,7 +338,7 @@ def train_and_evaluate(
         state, origin = _start_from(config, layout, train_iterator)
         logging.info("%s", origin)
     elif state is None:
-        state = _initial_state(config, layout.init_state, shardings)
+        state = initial_state(config, layout.init_state, shardings)
     elif int(state.step) >= config.num_train_steps:
         logging.info(
             "This run is complete: its checkpoint in %s is at step %d of %d; the evaluation is in %s. Nothing "

@@ -9,6 +9,10 @@ from flax import linen as nn
 
 from ssync_jax.models.layers import MLP, Dense
 
+TOKEN_NORMS = ("none", "layernorm")
+# DINOv2's final LayerNorm's epsilon, so that "layernorm" tokens are scaled as DINOv2's.
+TOKEN_NORM_EPSILON = 1e-6
+
 
 class SaviCNN(nn.Module):
     """SAVi's plain CNN: 5x5 convolutions with ReLU between them (none after the last).
@@ -108,6 +112,10 @@ class FrameEncoder(nn.Module):
         backbone: Maps [B, H, W, 3] to tokens [B, N, C] (ViT) or a map [B, h, w, C] (CNN).
         output_size: Width of the transformed features (the slot dim).
         freeze_backbone: Stop gradients into the backbone (frozen DINOv2).
+        token_norm: "none", or "layernorm": each backbone token standardised over its channels
+            (zero mean, unit variance, no learned scale or offset), as DINOv2's tokens come out of
+            its final LayerNorm; what the slots read and, for feature targets, what the decoder
+            reconstructs (so a CNN's tokens meet the reconstruction loss at DINOv2's scale).
         position_embedding: Add `GridPositionEmbedding` to CNN maps before flattening.
         init_scheme: Initialisation of the output transform, "torch" or "flax" (`ssync_jax.models.layers`).
         dtype: Computation dtype of the output transform.
@@ -116,6 +124,7 @@ class FrameEncoder(nn.Module):
     backbone: nn.Module
     output_size: int
     freeze_backbone: bool = False
+    token_norm: str = "none"
     position_embedding: bool = False
     init_scheme: str = "flax"
     dtype: Any = jnp.float32
@@ -129,7 +138,8 @@ class FrameEncoder(nn.Module):
 
         Returns:
             features [B, T, N, output_size] for the corrector, and the backbone's tokens [B, T, N, C]
-            (float32, before any position embedding; the target of feature-reconstruction models).
+            (float32, after `token_norm`, before any position embedding; the target of
+            feature-reconstruction models, which no gradient flows back through).
         """
         if (video is None) == (tokens is None):
             raise ValueError("FrameEncoder takes either video or pre-extracted tokens, not both or neither.")
@@ -147,7 +157,13 @@ class FrameEncoder(nn.Module):
         if self.freeze_backbone:
             tokens = jax.lax.stop_gradient(tokens)
         tokens = tokens.astype(jnp.float32)
-        target = tokens.reshape(batch, frames, -1, tokens.shape[-1])  # [B, T, N, C]
+        if self.token_norm == "layernorm":
+            tokens = nn.LayerNorm(TOKEN_NORM_EPSILON, use_bias=False, use_scale=False, name="token_norm")(tokens)
+        elif self.token_norm != "none":
+            raise ValueError(f"token_norm={self.token_norm!r} is unknown; choose one of {TOKEN_NORMS}")
+        # A target, not a path to train the backbone by: moving the target to meet the decoder would
+        # be a trivial way down for the reconstruction loss.
+        target = jax.lax.stop_gradient(tokens.reshape(batch, frames, -1, tokens.shape[-1]))  # [B, T, N, C]
         if tokens.ndim == 4 and self.position_embedding:
             tokens = GridPositionEmbedding(dtype=self.dtype, name="position_embedding")(tokens)
         tokens = tokens.reshape(batch * frames, -1, tokens.shape[-1])  # [B*T, N, C]

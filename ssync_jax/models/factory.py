@@ -10,7 +10,7 @@ from ssync_jax import errors, targets
 from ssync_jax.models import dinov2, dinov2_weights
 from ssync_jax.models.corrector import SlotAttention
 from ssync_jax.models.decoders import MLPDecoder, SpatialBroadcastDecoder
-from ssync_jax.models.encoders import FrameEncoder, ResNet34, SaviCNN
+from ssync_jax.models.encoders import TOKEN_NORMS, FrameEncoder, ResNet34, SaviCNN
 from ssync_jax.models.layers import INIT_SCHEMES
 from ssync_jax.models.initializers import BoxConditionedSlots, FixedLearnedSlots, GaussianSlots
 from ssync_jax.models.predictor import TransformerPredictor
@@ -33,8 +33,9 @@ def build_backbone(encoder: ml_collections.ConfigDict) -> nn.Module:
     """The encoder's backbone from `config.model.encoder`.
 
     Each backbone reads its own keys: "dinov2" `dinov2_variant` and `weights`; "savi_cnn"
-    `cnn_features`, `cnn_strides` and `position_embedding`; all of them `backbone_dtype` and
-    `freeze_backbone`.
+    `cnn_features`, `cnn_strides` and `position_embedding`; all of them `backbone_dtype`,
+    `freeze_backbone`, `token_norm` (`FrameEncoder`) and `backbone_from` / `backbone_from_step`
+    (another run's trained backbone, put in by the training loop at a fresh start).
     """
     _one_of("encoder.backbone", encoder.backbone, ("dinov2", "savi_cnn", "resnet34"))
     dtype = jnp.dtype(encoder.backbone_dtype)
@@ -68,10 +69,13 @@ def build_model(config: ml_collections.ConfigDict) -> VideoModel:
     else:  # A ViT's tokens [1, N, C], row-major over the patches.
         patch_grid = tuple(side // backbone.patch_size for side in config.image_size)
     num_patches = patch_grid[0] * patch_grid[1]
+    token_norm = config.encoder.get("token_norm", "none")  # Configs written before it existed: "none".
+    _one_of("encoder.token_norm", token_norm, TOKEN_NORMS)
     encoder = FrameEncoder(
         backbone,
         config.slot_dim,
         freeze_backbone=config.encoder.freeze_backbone,
+        token_norm=token_norm,
         position_embedding=config.encoder.backbone != "dinov2" and config.encoder.position_embedding,
         init_scheme=config.init_scheme,
         dtype=dtype,
@@ -155,11 +159,37 @@ def load_pretrained_backbone(params: dict, config: ml_collections.ConfigDict) ->
             f"{config.encoder.weights} holds a DINOv2 {architecture}, but config.model.encoder.dinov2_variant="
             f"{config.encoder.dinov2_variant!r} needs {expected}; fix one of them"
         )
-    current = params["encoder"][BACKBONE_NAME]
-    shapes_ok = jax.tree.map(lambda a, b: a.shape == b.shape, current, loaded)
-    if not all(jax.tree.leaves(shapes_ok)):
-        raise errors.ConfigError(f"{config.encoder.weights}: parameter shapes do not match the configured backbone")
-    encoder = dict(params["encoder"], **{BACKBONE_NAME: jax.tree.map(jnp.asarray, loaded)})
+    return replace_backbone(params, loaded, f"config.model.encoder.weights={config.encoder.weights}")
+
+
+def replace_backbone(params: dict, backbone: dict, source: str) -> dict:
+    """`params` with the encoder's backbone replaced by `backbone`, after checking that it fits.
+
+    Args:
+        params: The video model's params.
+        backbone: Params of a backbone of the same architecture (`params["encoder"]["backbone"]`'s tree).
+        source: Where `backbone` came from (the config key and value), for the error message.
+
+    Returns:
+        The new params (the backbone's leaves as arrays of the current leaves' dtypes).
+
+    Raises:
+        ConfigError: naming the first parameter whose presence or shape differs.
+    """
+    current = traverse_util.flatten_dict(params["encoder"][BACKBONE_NAME], sep="/")
+    loaded = traverse_util.flatten_dict(backbone, sep="/")
+    where = f"encoder/{BACKBONE_NAME}/"
+    for name in sorted(set(current) | set(loaded)):
+        ours, theirs = current.get(name), loaded.get(name)
+        if ours is None or theirs is None or tuple(ours.shape) != tuple(theirs.shape):
+            there = "missing" if theirs is None else str(tuple(theirs.shape))
+            here = "missing" if ours is None else str(tuple(ours.shape))
+            raise errors.ConfigError(
+                f"{source}: its backbone does not fit config.model.encoder ({where}{name} is {there} there, {here} "
+                "here); set the backbone keys (cnn_features, cnn_strides, ...) to that run's, or take another run's."
+            )
+    placed = {name: jnp.asarray(loaded[name], current[name].dtype) for name in current}
+    encoder = dict(params["encoder"], **{BACKBONE_NAME: traverse_util.unflatten_dict(placed, sep="/")})
     return dict(params, encoder=encoder)
 
 

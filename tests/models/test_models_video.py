@@ -236,6 +236,76 @@ def test_mlp_decoder_mixing_hidden_states_equals_mixing_each_slots_output():
     np.testing.assert_allclose(out["reconstruction"], jnp.einsum("bns,bsnf->bnf", masks, plain[..., :-1]), atol=1e-5)
 
 
+def test_hard_reconstruction_decodes_each_patch_by_its_argmax_slot_alone():
+    decoder = MLPDecoder(output_size=5, num_patches=6, hidden_sizes=(16, 16))
+    slots = jax.random.normal(jax.random.key(3), (2, SLOTS, 8))
+    variables = random_variables(decoder, slots)
+    out = jax.jit(decoder.apply)(variables, slots)
+    # Each slot decoded alone (a one-slot mixture is that slot's output), then the argmax slot's picked.
+    alone = np.stack([decoder.apply(variables, slots[:, s : s + 1])["reconstruction"] for s in range(SLOTS)], 2)
+    winner = np.argmax(np.asarray(out["alpha_logits"]), axis=-1)  # [B, N]
+    picked = np.take_along_axis(alone, winner[..., None, None], axis=2)[:, :, 0]  # [B, N, F]
+    np.testing.assert_allclose(out["hard_reconstruction"], picked, atol=1e-5)
+    assert np.abs(np.asarray(out["hard_reconstruction"]) - np.asarray(out["reconstruction"])).max() > 1e-3
+
+    broadcast = SpatialBroadcastDecoder(3, (2, 2), (8,), (True,), kernel_size=3)
+    variables = random_variables(broadcast, slots)
+    out = jax.jit(broadcast.apply)(variables, slots)
+    alone = np.stack([broadcast.apply(variables, slots[:, s : s + 1])["reconstruction"] for s in range(SLOTS)], 3)
+    winner = np.argmax(np.asarray(out["alpha_logits"]), axis=-1)  # [B, H, W]
+    picked = np.take_along_axis(alone, winner[..., None, None], axis=3)[:, :, :, 0]  # [B, H, W, C]
+    np.testing.assert_allclose(out["hard_reconstruction"], picked, atol=1e-5)
+
+
+def _cnn_by_hand(backbone: dict, frames: np.ndarray, strides: tuple[int, ...]) -> np.ndarray:
+    """The SAVi CNN with lax convolutions: 'SAME' padding, ReLU between layers. frames [B, H, W, 3]."""
+    x = jnp.asarray(frames)
+    for i, stride in enumerate(strides):
+        layer = backbone[f"conv_{i}"]
+        x = jax.lax.conv_general_dilated(
+            x, layer["kernel"], (stride, stride), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC")
+        ) + layer["bias"]
+        if i < len(strides) - 1:
+            x = jax.nn.relu(x)
+    return np.asarray(x, np.float64)
+
+
+def test_layernorm_tokens_are_the_cnns_map_standardised_over_channels_and_are_the_target(tiny):
+    config = tiny_config()
+    config.encoder.token_norm = "layernorm"
+    _, _, variables, video, raw = tiny
+    out = jax.jit(build_model(config).apply)(variables, video)  # No new params: the norm has none.
+    feature_map = _cnn_by_hand(variables["params"]["encoder"]["backbone"], video.reshape(-1, 8, 8, 3), (1, 2))
+    tokens = feature_map.reshape(BATCH, FRAMES, 16, 8)
+    standardised = (tokens - tokens.mean(-1, keepdims=True)) / np.sqrt(tokens.var(-1, keepdims=True) + 1e-6)
+    np.testing.assert_allclose(out["target"], standardised, atol=1e-4)
+    np.testing.assert_allclose(raw["target"], tokens, atol=1e-4)  # "none": the map as it is.
+
+
+def test_no_gradient_reaches_a_trainable_backbone_through_its_own_target(tiny):
+    config = tiny_config()
+    config.encoder.freeze_backbone = False
+    config.encoder.token_norm = "layernorm"
+    model = build_model(config)
+    _, _, variables, video, _ = tiny
+    weights = jax.random.normal(jax.random.key(4), (BATCH, FRAMES, 16, 8))
+
+    def of(output):
+        return jax.jit(jax.grad(lambda p: jnp.sum(weights * model.apply({"params": p}, video)[output])))(
+            variables["params"]
+        )["encoder"]["backbone"]
+
+    assert all(jnp.all(g == 0) for g in jax.tree.leaves(of("target")))
+    assert all(jnp.any(g != 0) for g in jax.tree.leaves(of("reconstruction")))  # The slots' path trains it.
+
+
+def test_an_unknown_token_norm_names_the_key_and_the_choices():
+    config = tiny_config()
+    config.encoder.token_norm = "batchnorm"
+    with pytest.raises(ValueError, match=r"encoder.token_norm = 'batchnorm'.*'layernorm', 'none'"):
+        build_model(config)
+
+
 @pytest.mark.parametrize("target, channels", [("depth", 1), ("flow", 2)])
 def test_depth_and_flow_models_reconstruct_the_batchs_field_in_patches(target, channels):
     config = tiny_config(
