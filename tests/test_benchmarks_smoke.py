@@ -289,11 +289,16 @@ def test_every_study_run_sets_only_keys_its_config_has_and_branches_from_a_kept_
     study = studies.get(name)
     configs = {}
     for run in study.runs:
-        argv = ["main.py", f"--config={study.config}:{run.variant}", *learning.study_overrides(study, run, "/root")]
+        argv = ["main.py", f"--config={run.config or study.config}:{run.variant}", *learning.study_overrides(study, run, "/root")]
         flag_values = flags.FlagValues()
         config_flags.DEFINE_config_file("config", flag_values=flag_values, sys_argv=argv)
         flag_values(argv)
         configs[run.name] = flag_values.config
+        if run.backbone is not None:  # Another run of this study that keeps the step or ends there.
+            source, step = run.backbone
+            assert source in configs, (name, run.name)
+            kept = configs[source]
+            assert step in kept.keep_checkpoint_steps or kept.num_train_steps == step, (name, run.name)
         if run.branch is None:
             continue
         parent, step = run.branch
@@ -303,3 +308,28 @@ def test_every_study_run_sets_only_keys_its_config_has_and_branches_from_a_kept_
         else:  # The Table 7 bases that from_trained_sb continues, at their last step.
             table7 = {r.name: r for r in studies.get("table7_sb").runs}
             assert parent in table7 and step == studies.REGIME_STEPS, (name, run.name)
+
+
+def test_gradient_balance_on_the_authors_case_gives_their_losses_and_their_gradients_norm(tmp_path):
+    # The committed fixture holds what the authors' code computed on this case: each loss, and the
+    # gradient of the total (every term active) for each of their trainable tensors.
+    out = tmp_path / "balance.json"
+    result = _run_module(
+        "benchmarks.gradient_balance", "--config", "configs/movi_c.py", "--authors_case", "small", "--json", str(out)
+    )
+    balance = json.loads(out.read_text())
+    with np.load(_REPO / "tests" / "fixtures" / "authors_movi_c_small.npz") as reference:
+        theirs = {name: float(reference[f"loss/{key}"]) for key, name in (
+            ("loss_featrec", "reconstruction"), ("loss_ss", "slot_contrast"),
+            ("loss_grp2deccls", "ssync_boundary"), ("loss_dec2grpcls", "ssync_interior"),
+        )}  # fmt: skip
+        their_norm = math.sqrt(sum(float(np.sum(reference[k].astype(np.float64) ** 2)) for k in reference.files
+                                   if k.startswith("grad/")))  # fmt: skip
+    for name, value in theirs.items():
+        assert balance["terms"][name]["value"] == pytest.approx(value, rel=1e-4), name
+    assert balance["total_norm"] == pytest.approx(their_norm, rel=1e-3)
+    assert sum(term["share"] for term in balance["terms"].values()) == pytest.approx(1.0, abs=1e-6)
+    # The frozen DINOv2 takes no gradient; the interior loss trains no decoder, the boundary loss no backbone.
+    assert all(term["modules"]["backbone"] is None for term in balance["terms"].values())
+    assert balance["terms"]["ssync_interior"]["modules"]["decoder"] == 0.0
+    assert "reconstruction / (boundary + interior) in value = 2.85" in result.stdout
