@@ -258,6 +258,12 @@ def study_overrides(study: studies.Study, run: studies.Run, root: str) -> list[s
         parent, step = run.branch
         merged["--config.init_from"] = f"--config.init_from={os.path.abspath(os.path.join(root, parent))}"
         merged["--config.init_from_step"] = f"--config.init_from_step={step}"
+    if run.backbone is not None:
+        source, step = run.backbone
+        merged["--config.model.encoder.backbone_from"] = (
+            f"--config.model.encoder.backbone_from={os.path.abspath(os.path.join(root, source))}"
+        )
+        merged["--config.model.encoder.backbone_from_step"] = f"--config.model.encoder.backbone_from_step={step}"
     return list(merged.values())
 
 
@@ -278,12 +284,13 @@ def train_study_run(study: studies.Study, run: studies.Run, root: str) -> None:
     finished = os.path.join(workdir, FINISHED.format(study.name))
     if os.path.exists(finished):
         return
-    if run.branch is not None:
-        _wait_for_checkpoint(os.path.join(root, run.branch[0]), run.branch[1])
+    for source in (run.branch, run.backbone):
+        if source is not None:
+            _wait_for_checkpoint(os.path.join(root, source[0]), source[1])
     common = [
         sys.executable,
         "main.py",
-        f"--config={study.config}:{run.variant}",
+        f"--config={run.config or study.config}:{run.variant}",
         f"--workdir={workdir}",
         *study_overrides(study, run, root),
     ]

@@ -2,7 +2,8 @@
 
 A run is `main.py --config CONFIG:VARIANT` with the study's and its own `--config.*` overrides; a
 run may start from another run's checkpoint (`branch`, via `config.init_from`), as an SSync run
-shares the first 30 % of training with its base twin. Names are the run directories under `--root`.
+shares the first 30 % of training with its base twin, and may take another run's trained backbone
+(`backbone`, via `config.model.encoder.backbone_from`). Names are the run directories under `--root`.
 """
 
 import dataclasses
@@ -17,12 +18,16 @@ class Run:
         variant: the config's variant ("base" or "ssync").
         overrides: `--config.KEY=VALUE` for this run (win over the study's).
         branch: (another run's name, step): start from that run's checkpoint at that step.
+        backbone: (another run's name, step): take that run's backbone at that step.
+        config: its config file, if not the study's.
     """
 
     name: str
     variant: str
     overrides: tuple[str, ...] = ()
     branch: tuple[str, int] | None = None
+    backbone: tuple[str, int] | None = None
+    config: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -177,6 +182,34 @@ def _from_trained_sb(seeds: tuple[int, ...] = (0, 1, 2)) -> Study:
     )
 
 
+# §1.9: the paper's regime in miniature. Stage 1 trains a CNN on pixels on the 16x16 grid
+# (configs/synthetic16.py:base,sb, seed 2: the best of §1.7's three 7-slot bases on validation,
+# 54.7 %); stage 2 (configs/synthetic16_features.py) trains fresh slots on its frozen tokens.
+FEATURES_CONFIG = "configs/synthetic16_features.py"
+STAGE1 = Run("stage1", "base,sb", ("--config.seed=2",), config="configs/synthetic16.py")
+STAGE1_BACKBONE = (STAGE1.name, REGIME_STEPS)  # Its last checkpoint.
+# The stage-2 candidates of §1.9, each as its overrides of configs/synthetic16_features.py.
+FEATURE_CANDIDATES = {
+    "a": (),  # The config as written: tokens standardised over channels, reconstruction weight 1.
+}
+
+
+def _features_premise(candidate: str) -> Study:
+    """§1.9: SSync's premise (C1-C5) on a stage-2 candidate's base at 30 % (validation split)."""
+    settings = (*FEATURE_CANDIDATES[candidate], f"--config.stop_after_step={REGIME_SWITCH_ON}", "--config.seed=0")
+    return Study(
+        config=FEATURES_CONFIG,
+        description=f"SSync's premise on {FEATURES_CONFIG}:base, candidate {candidate} "
+        f"({' '.join(FEATURE_CANDIDATES[candidate]) or 'as written'}), at step {REGIME_SWITCH_ON} of {REGIME_STEPS}",
+        test=False,
+        runs=(
+            STAGE1,
+            Run(f"{candidate}_base_slots7_seed0", "base", (*settings, "--config.model.num_slots=7"), backbone=STAGE1_BACKBONE),
+            Run(f"{candidate}_base_slots1_seed0", "base", (*settings, "--config.model.num_slots=1"), backbone=STAGE1_BACKBONE),
+        ),
+    )
+
+
 STUDIES = {
     "ablations": _ablations,
     "premise_mlp": lambda: _premise("mlp"),
@@ -187,6 +220,7 @@ STUDIES = {
     "premise_sb32": lambda: _premise("sb", ("--config.model.slot_dim=32",)),
     "table7_sb32": lambda: _table7("sb", ("--config.model.slot_dim=32",)),
     "from_trained_sb": _from_trained_sb,
+    **{f"features_premise_{c}": (lambda c=c: _features_premise(c)) for c in FEATURE_CANDIDATES},
 }
 
 
