@@ -6,7 +6,7 @@ large beside SSync's. This recipe builds that shape from what a CPU can make: st
 `configs/synthetic16.py:base,sb` (a CNN on pixels, 16x16 grid); stage 2 (this file) freezes that
 CNN, standardises its tokens over their channels as DINOv2's final LayerNorm does
 (`token_norm="layernorm"`), and trains fresh slots and the paper's MLP decoder to reconstruct them
-(the DINOSAUR / VideoSAUR / SlotContrast shape). docs/RESULTS.md §1.9 has the criteria the regime
+(the DINOSAUR / VideoSAUR / SlotContrast shape). docs/RESULTS.md §1.10 has the criteria the regime
 was held to before SSync ran in it and what SSync did there.
 
     python main.py --config configs/synthetic16.py:base,sb --workdir workdirs/stage1 --config.seed=2
