@@ -210,6 +210,75 @@ def _features_premise(candidate: str) -> Study:
     )
 
 
+def _features_table7(candidate: str, slots: tuple[int, ...] = (7, 15), seeds: tuple[int, ...] = (0, 1, 2)) -> Study:
+    """§1.10: Table 7 in miniature on stage-2 candidate `candidate`: base vs SSync, 3 seeds, test split.
+
+    Its 7-slot seed-0 base is the premise study's run, continued past step 4,500.
+    """
+    runs = [STAGE1]
+    for count in slots:
+        for seed in seeds:
+            base = f"{candidate}_base_slots{count}_seed{seed}"
+            settings = (*FEATURE_CANDIDATES[candidate], f"--config.seed={seed}", f"--config.model.num_slots={count}")
+            runs.append(Run(base, "base", settings, backbone=STAGE1_BACKBONE))
+            runs.append(Run(f"{candidate}_ssync_slots{count}_seed{seed}", "ssync", settings,
+                            branch=(base, REGIME_SWITCH_ON), backbone=STAGE1_BACKBONE))  # fmt: skip
+    return Study(
+        config=FEATURES_CONFIG,
+        description=f"Table 7 in miniature on {FEATURES_CONFIG}, candidate {candidate}: base vs SSync from step "
+        f"{REGIME_SWITCH_ON} (branched from the base twin there), {REGIME_STEPS} steps",
+        test=True,
+        runs=tuple(runs),
+    )
+
+
+# §1.10's factor arms: each one change to the chosen regime, a base and its SSync twin to FACTOR_STOP.
+FACTOR_STOP = 2 * REGIME_SWITCH_ON
+# The shipped default's CNN (stride 4: an 8x8 grid), stage 1 of the grid arm.
+SHIPPED_DEFAULT = "ssync_jax/pretrained/default"
+FACTORS = {
+    "pixels": ("--config.model.decoder.target=video", "--config.model.decoder.patch_size=2"),
+    "raw_tokens": ("--config.model.encoder.token_norm=none",),
+    "grid8": ("--config.model.encoder.cnn_strides=(2,2,1,1)",),
+}
+
+
+def _features_factors(candidate: str, seeds: tuple[int, ...] = (0, 1)) -> Study:
+    """§1.10's factor table: which change to the regime decides SSync's outcome (validation, step 9,000).
+
+    Each arm is a base and its SSync twin branched at step 4,500, both stopped at FACTOR_STOP; the
+    trainable-backbone arm branches both from the regime's own base at step 4,500 (params only: a
+    fresh optimizer with the backbone in it). The regime's own pair is Table 7's runs (same root).
+    """
+    stop = (f"--config.stop_after_step={FACTOR_STOP}",)
+    switch = ("--config.losses.ssync_boundary.warmup_fraction=0.0", "--config.losses.ssync_interior.warmup_fraction=0.0")
+    runs = [STAGE1]
+    for seed in seeds:
+        settings = (*FEATURE_CANDIDATES[candidate], f"--config.seed={seed}", "--config.model.num_slots=7")
+        for factor, change in FACTORS.items():
+            base = f"{factor}_base_slots7_seed{seed}"
+            backbone = None if factor == "grid8" else STAGE1_BACKBONE
+            if factor == "grid8":
+                change = (*change, f"--config.model.encoder.backbone_from={SHIPPED_DEFAULT}")
+            runs.append(Run(base, "base", (*settings, *change, *stop), backbone=backbone))
+            runs.append(Run(f"{factor}_ssync_slots7_seed{seed}", "ssync", (*settings, *change, *stop),
+                            branch=(base, REGIME_SWITCH_ON), backbone=backbone))  # fmt: skip
+        # The trainable backbone: the regime's base at 30 % continued for the same 4,500 steps with the
+        # backbone unfrozen, a fresh optimizer (its schedule over those steps), SSync on from the start.
+        parent = (f"{candidate}_base_slots7_seed{seed}", REGIME_SWITCH_ON)
+        trainable = (*settings, "--config.model.encoder.freeze_backbone=False", "--config.init_from_params_only=True",
+                     f"--config.num_train_steps={REGIME_STEPS - REGIME_SWITCH_ON}", f"--config.stop_after_step={FACTOR_STOP - REGIME_SWITCH_ON}")  # fmt: skip
+        runs.append(Run(f"trainable_base_slots7_seed{seed}", "base", trainable, branch=parent))
+        runs.append(Run(f"trainable_ssync_slots7_seed{seed}", "ssync", (*trainable, *switch), branch=parent))
+    return Study(
+        config=FEATURES_CONFIG,
+        description=f"Factors of §1.10 on candidate {candidate}: one change each, base vs SSync (on at step "
+        f"{REGIME_SWITCH_ON}), validation at step {FACTOR_STOP}",
+        test=False,
+        runs=tuple(runs),
+    )
+
+
 STUDIES = {
     "ablations": _ablations,
     "premise_mlp": lambda: _premise("mlp"),
@@ -221,6 +290,8 @@ STUDIES = {
     "table7_sb32": lambda: _table7("sb", ("--config.model.slot_dim=32",)),
     "from_trained_sb": _from_trained_sb,
     **{f"features_premise_{c}": (lambda c=c: _features_premise(c)) for c in FEATURE_CANDIDATES},
+    **{f"features_table7_{c}": (lambda c=c: _features_table7(c)) for c in FEATURE_CANDIDATES},
+    **{f"features_factors_{c}": (lambda c=c: _features_factors(c)) for c in FEATURE_CANDIDATES},
 }
 
 

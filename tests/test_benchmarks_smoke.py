@@ -282,32 +282,38 @@ def test_learning_runs_mode_plots_named_run_directories_and_names_a_missing_one(
     assert missing.returncode != 0 and "--runs" in missing.stderr and "no config.json" in missing.stderr
 
 
+def _parsed_config(study: studies.Study, run: studies.Run):
+    """The run's config as main.py parses its flags (ml_collections raises on a key the config lacks)."""
+    argv = ["main.py", f"--config={run.config or study.config}:{run.variant}", *learning.study_overrides(study, run, "/root")]
+    flag_values = flags.FlagValues()
+    config_flags.DEFINE_config_file("config", flag_values=flag_values, sys_argv=argv)
+    flag_values(argv)
+    return flag_values.config
+
+
+def _keeps(config, step: int) -> bool:
+    return step in config.keep_checkpoint_steps or config.num_train_steps == step or config.stop_after_step == step
+
+
 @pytest.mark.parametrize("name", sorted(studies.STUDIES))
 def test_every_study_run_sets_only_keys_its_config_has_and_branches_from_a_kept_checkpoint(name):
     # A misspelt override would only fail once the run starts, hours into a study: each run's flags
-    # are parsed here as main.py parses them (ml_collections raises on a key the config lacks).
+    # are parsed here as main.py parses them. A run branching from (or taking the backbone of) a run
+    # of another study that shares its root (e.g. Table 7's bases that later studies continue) finds
+    # that run there, keeping the step.
     study = studies.get(name)
     configs = {}
     for run in study.runs:
-        argv = ["main.py", f"--config={run.config or study.config}:{run.variant}", *learning.study_overrides(study, run, "/root")]
-        flag_values = flags.FlagValues()
-        config_flags.DEFINE_config_file("config", flag_values=flag_values, sys_argv=argv)
-        flag_values(argv)
-        configs[run.name] = flag_values.config
-        if run.backbone is not None:  # Another run of this study that keeps the step or ends there.
-            source, step = run.backbone
-            assert source in configs, (name, run.name)
-            kept = configs[source]
-            assert step in kept.keep_checkpoint_steps or kept.num_train_steps == step, (name, run.name)
-        if run.branch is None:
-            continue
-        parent, step = run.branch
-        if parent in configs:  # A parent of this study: it keeps the step or ends there.
-            kept = configs[parent]
-            assert step in kept.keep_checkpoint_steps or kept.num_train_steps == step, (name, run.name)
-        else:  # The Table 7 bases that from_trained_sb continues, at their last step.
-            table7 = {r.name: r for r in studies.get("table7_sb").runs}
-            assert parent in table7 and step == studies.REGIME_STEPS, (name, run.name)
+        configs[run.name] = _parsed_config(study, run)
+        for source in (run.branch, run.backbone):
+            if source is None:
+                continue
+            parent, step = source
+            if parent in configs:
+                assert _keeps(configs[parent], step), (name, run.name)
+                continue
+            elsewhere = [(other, r) for other in map(studies.get, studies.STUDIES) for r in other.runs if r.name == parent]
+            assert elsewhere and all(_keeps(_parsed_config(*found), step) for found in elsewhere), (name, run.name)
 
 
 def test_gradient_balance_on_the_authors_case_gives_their_losses_and_their_gradients_norm(tmp_path):
