@@ -5,6 +5,7 @@ r"""Which loss term drives the update: each term's gradient per module, and its 
     python -m benchmarks.gradient_balance --config configs/synthetic16_features.py:ssync \
         --config.model.encoder.backbone_from=W                                            # a config at initialisation
     python -m benchmarks.gradient_balance --config configs/movi_c.py --authors_case movi_c   # the authors' case
+    python -m benchmarks.gradient_balance --from_json A.json,B.json         # one summary row per earlier --json
 
 For a model (a training workdir at `--step`, a model directory, or a config's fresh initialisation
 with `--config`) and `--batches` training batches of its own data, each loss term's gradient is
@@ -211,9 +212,34 @@ def format_table(result: dict, title: str) -> str:
     return "\n".join(lines)
 
 
+def summary_table(results: list[dict]) -> str:
+    """One row per model (the `--json` files): term values, the loss balance, gradient norms and shares."""
+    terms = ("reconstruction", "slot_contrast", *SSYNC_TERMS)
+    short = {"reconstruction": "rec", "slot_contrast": "SC", "ssync_boundary": "bd", "ssync_interior": "int"}
+    lines = ["| model | rec value (weighted) | bd + int value | rec ÷ (bd + int) | " + " | ".join(f"‖g‖ {short[t]}" for t in terms)
+             + " | ‖Σ g‖ | clip scale | shares " + " / ".join(short[t] for t in terms) + " |",
+             "|---|---:|---:|---:|" + "---:|" * (len(terms) + 2) + "---|"]  # fmt: skip
+    for result in results:
+        entries = result["terms"]
+        reconstruction = entries["reconstruction"]["value"] * entries["reconstruction"]["weight"]
+        ssync = sum(entries[t]["value"] * entries[t]["weight"] for t in SSYNC_TERMS)
+        norms = " | ".join(f"{entries[t]['norm']:.3g}" if t in entries else "–" for t in terms)
+        shares = " / ".join(f"{entries[t]['share']:.2f}" if t in entries else "–" for t in terms)
+        lines.append(f"| {result['title']} | {reconstruction:.4g} | {ssync:.4g} | {reconstruction / ssync:.2f} | {norms} | "
+                     f"{result['total_norm']:.3g} | {result['clip_scale']:.3g} | {shares} |")  # fmt: skip
+    return "\n".join(lines)
+
+
 def main(argv):
     del argv
     options = flags.FLAGS
+    if options.from_json:
+        results = []
+        for path in options.from_json:
+            with open(path) as file:
+                results.append(json.load(file))
+        print(summary_table(results))
+        return
     if options.authors_case and options.config is None:
         raise errors.ConfigError("--authors_case runs through a config: add --config configs/movi_c.py")
     if options.source is None and options.config is None:
@@ -251,4 +277,5 @@ if __name__ == "__main__":
     flags.DEFINE_enum("authors_case", None, sorted(authors_case.CASES), "The authors' random-weight case, via --config.")
     flags.DEFINE_integer("batches", 4, "Training batches averaged over.")
     flags.DEFINE_string("json", None, "Also write the figures to this JSON file.")
+    flags.DEFINE_list("from_json", None, "Comma-separated JSON files an earlier --json wrote: one summary row each; runs nothing.")
     cli.run(main)

@@ -191,6 +191,9 @@ STAGE1_BACKBONE = (STAGE1.name, REGIME_STEPS)  # Its last checkpoint.
 # The stage-2 candidates of §1.9, each as its overrides of configs/synthetic16_features.py.
 FEATURE_CANDIDATES = {
     "a": (),  # The config as written: tokens standardised over channels, reconstruction weight 1.
+    # Written after a's values (§1.10): b aims at C5, c at C2.
+    "b": ("--config.losses.reconstruction.weight=10.0",),
+    "c": ("--config.losses.reconstruction.weight=10.0", "--config.model.corrector.num_iterations=3"),
 }
 
 

@@ -339,3 +339,14 @@ def test_gradient_balance_on_the_authors_case_gives_their_losses_and_their_gradi
     assert all(term["modules"]["backbone"] is None for term in balance["terms"].values())
     assert balance["terms"]["ssync_interior"]["modules"]["decoder"] == 0.0
     assert "reconstruction / (boundary + interior) in value = 2.85" in result.stdout
+
+
+def test_premise_floor_gives_each_patch_the_id_covering_most_of_it():
+    from benchmarks import premise_floor
+
+    ids = np.zeros((1, 1, 4, 4), np.int32)
+    ids[0, 0, :2, :2] = 1  # The top-left patch wholly id 1.
+    ids[0, 0, 2:, 2:] = [[2, 2], [2, 0]]  # Three quarters of the bottom-right patch id 2.
+    ids[0, 0, :2, 2:] = [[3, 0], [0, 0]]  # A quarter of the top-right patch id 3: the patch stays 0.
+    labels = np.argmax(np.asarray(premise_floor.ground_truth_logits(ids, (2, 2), 4)), axis=-1)
+    np.testing.assert_array_equal(labels[0, 0], [[1, 0], [0, 2]])
