@@ -247,6 +247,15 @@ FINISHED = "study_{}.json"
 PANELS = ("ssync/boundary_fraction", "ssync/interior_fraction", "ssync/merged_slots", "loss/reconstruction")
 # Validation metrics of the study tables, beside the curve metrics.
 OBJECTIVE_METRICS = ("reconstruction_mse", "ssync_boundary_fraction", "ssync_interior_fraction")
+# What a collapse does to the maps and the information they carry (`ssync_jax.evaluate`), before and
+# after the switch-on: the maps' entropy over slots, the slots their argmax uses, the reconstruction
+# by the soft mixture and by each patch's argmax slot alone.
+MECHANISM_METRICS = (
+    "enc_map_entropy", "dec_map_entropy", "enc_slots_used", "dec_slots_used", "reconstruction_mse",
+    "hard_reconstruction_mse",
+)  # fmt: skip
+# Steps after the switch-on at which the mechanism table reads the SSync runs and their base twins.
+MECHANISM_OFFSETS = (0, 1500, 4500)
 
 
 def study_overrides(study: studies.Study, run: studies.Run, root: str) -> list[str]:
@@ -411,11 +420,43 @@ def report_study(study: studies.Study, root: str, plot_path: str | None, csv_pat
                     else " / ".join(f"{v:.2f}" for v in values[:3]) + f" / {values[3]:.4f}"
                 )
             print(f"| {name} | " + " | ".join(cells) + " |")
+    mechanism = mechanism_rows(study, root)
+    if mechanism:
+        print("\nThe mechanism (validation): the maps' entropy over slots (fraction of log S), the slots their "
+              "argmax uses per frame, the reconstruction by the soft mixture and by each patch's argmax slot "
+              "alone; each SSync run beside its base twin, at the switch-on and after:\n")
+        print("| run | step | " + " | ".join(MECHANISM_METRICS) + " |")
+        print("|---|---:|" + "---:|" * len(MECHANISM_METRICS))
+        for name, step, record in mechanism:
+            cells = " | ".join(
+                "–" if m not in record else f"{record[m]:.4f}" if "mse" in m else f"{record[m]:.2f}"
+                for m in MECHANISM_METRICS
+            )
+            print(f"| {name} | {step} | {cells} |")
     if curves:
         plot_path = plot_path or os.path.join(root, "learning_curves.png")
         plot_curves(curves, plot_path, study.description)
         print(f"\nLearning curves (validation split, %) -> {plot_path}")
         print("\n".join(format_curves(curves, first_column="run")))
+
+
+def mechanism_rows(study: studies.Study, root: str) -> list[tuple[str, int, dict]]:
+    """(run, step, validation record) of each SSync run that branched from its base twin, and of that
+    twin, at the switch-on (the twin's evaluation: the branch starts from it) and `MECHANISM_OFFSETS`
+    steps after it, where evaluated."""
+    rows = []
+    for run in study.runs:
+        if run.branch is None or not run.variant.startswith("ssync"):
+            continue
+        parent, switch = run.branch
+        twin = {e["step"]: e for e in checkpoints.read_evaluations(os.path.join(root, parent))}
+        own = {e["step"]: e for e in checkpoints.read_evaluations(os.path.join(root, run.name))}
+        for offset in MECHANISM_OFFSETS:
+            step = switch + offset
+            for name, evaluations in ((run.name, own if offset else twin), (parent, twin)):
+                if step in evaluations and (offset or name == parent):
+                    rows.append((name, step, evaluations[step]))
+    return rows
 
 
 def run_study(options) -> None:

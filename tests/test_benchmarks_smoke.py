@@ -350,3 +350,20 @@ def test_premise_floor_gives_each_patch_the_id_covering_most_of_it():
     ids[0, 0, :2, 2:] = [[3, 0], [0, 0]]  # A quarter of the top-right patch id 3: the patch stays 0.
     labels = np.argmax(np.asarray(premise_floor.ground_truth_logits(ids, (2, 2), 4)), axis=-1)
     np.testing.assert_array_equal(labels[0, 0], [[1, 0], [0, 2]])
+
+
+def test_the_mechanism_table_reads_each_ssync_run_beside_its_base_twin_from_the_switch_on(tmp_path):
+    study = studies.Study(config="configs/synthetic16_features.py", description="", runs=(
+        studies.Run("base_slots7_seed0", "base"),
+        studies.Run("ssync_slots7_seed0", "ssync", branch=("base_slots7_seed0", 4500)),
+    ))  # fmt: skip
+    for name, steps in (("base_slots7_seed0", (3000, 4500, 6000, 9000)), ("ssync_slots7_seed0", (6000, 7500, 9000))):
+        (tmp_path / name).mkdir()
+        history = [{"step": step, "dec_slots_used": step / 1000, "run": name} for step in steps]
+        (tmp_path / name / checkpoints.EVAL_HISTORY).write_text("".join(json.dumps(e) + "\n" for e in history))
+    rows = [(name, step, record["dec_slots_used"]) for name, step, record in learning.mechanism_rows(study, str(tmp_path))]
+    assert rows == [
+        ("base_slots7_seed0", 4500, 4.5),  # The switch-on: the SSync run starts from its twin's state there.
+        ("ssync_slots7_seed0", 6000, 6.0), ("base_slots7_seed0", 6000, 6.0),
+        ("ssync_slots7_seed0", 9000, 9.0), ("base_slots7_seed0", 9000, 9.0),
+    ]  # fmt: skip
