@@ -205,10 +205,11 @@ def format_table(result: dict, title: str) -> str:
         cells = " | ".join("–" if entry["modules"][m] is None else f"{entry['modules'][m]:.3g}" for m in modules)
         lines.append(f"| {name} | {entry['value']:.4g} | {entry['weight']:g} | {cells} | {entry['norm']:.3g} | "
                      f"{entry['share']:.2f} |")  # fmt: skip
-    ssync = sum(result["terms"][n]["value"] for n in SSYNC_TERMS)
-    reconstruction = result["terms"].get("reconstruction", {}).get("value", float("nan"))
+    ssync = sum(result["terms"][n]["value"] * result["terms"][n]["weight"] for n in SSYNC_TERMS)
+    entry = result["terms"].get("reconstruction", {"value": float("nan"), "weight": 1.0})
+    reconstruction = entry["value"] * entry["weight"]
     lines += ["", f"‖Σ g‖ = {result['total_norm']:.3g}; the clip ({result['clip']:g}) scales it by "
-              f"{result['clip_scale']:.3g}; reconstruction / (boundary + interior) in value = {reconstruction / ssync:.2f}"]  # fmt: skip
+              f"{result['clip_scale']:.3g}; weighted reconstruction / (boundary + interior) in value = {reconstruction / ssync:.2f}"]  # fmt: skip
     return "\n".join(lines)
 
 

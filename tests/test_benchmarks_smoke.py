@@ -338,7 +338,7 @@ def test_gradient_balance_on_the_authors_case_gives_their_losses_and_their_gradi
     # The frozen DINOv2 takes no gradient; the interior loss trains no decoder, the boundary loss no backbone.
     assert all(term["modules"]["backbone"] is None for term in balance["terms"].values())
     assert balance["terms"]["ssync_interior"]["modules"]["decoder"] == 0.0
-    assert "reconstruction / (boundary + interior) in value = 2.85" in result.stdout
+    assert "weighted reconstruction / (boundary + interior) in value = 2.85" in result.stdout
 
 
 def test_premise_floor_gives_each_patch_the_id_covering_most_of_it():
