@@ -1,15 +1,18 @@
 r"""Entry point: `python main.py --config configs/synthetic.py --workdir DIR`.
 
-Parses the config (with `--config.a.b=value` overrides), writes the resolved config to
-`DIR/config.json`, and runs the job:
+Parses the config (with `--config.a.b=value` overrides), checks it against DIR's record of its run
+(`ssync_jax.run_record`: a resume may change only the loop's cadences) and everything the job reads
+(data, weights, other runs), then records the resolved config in `DIR/config.json` and runs the job:
 
     --mode train_and_eval   train (resuming from DIR's latest checkpoint) and evaluate periodically
     --mode train            train only
     --mode eval             evaluate DIR's latest checkpoint, writing DIR/eval_metrics.json
 
 A mistake on the command line (a config file that does not exist, an unknown or misspelt
-override, a value of the wrong type, a missing flag) stops with one line naming it and the fix,
-before JAX loads.
+override, a value of the wrong type, a missing flag, a config that would change the workdir's run)
+stops with one line naming it and the fix, before JAX loads; missing data or weights stop with one
+line before anything is written. Ctrl-C saves a checkpoint after the step in flight (a second one
+stops at once).
 
 Multi-process jobs: on TPU pods, SLURM or Open MPI pass `--distributed` (JAX finds its peers);
 elsewhere give every process `--coordinator_address=HOST:PORT --num_processes=N --process_id=I`.
@@ -29,7 +32,7 @@ from ml_collections import config_dict, config_flags  # noqa: E402
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Experiment config file, e.g. configs/synthetic.py (the default recipe) or configs/movi_c.py."
 )
-_WORKDIR = flags.DEFINE_string("workdir", None, "Directory for the config, checkpoints and logs.")
+_WORKDIR = cli.DEFINE_path("workdir", None, "Directory for the config, checkpoints and logs.")
 _MODE = flags.DEFINE_enum("mode", "train_and_eval", ["train_and_eval", "train", "eval"], "What to run.")
 _DISTRIBUTED = flags.DEFINE_bool("distributed", False, "Join a multi-process job JAX detects (TPU, SLURM, MPI).")
 _COORDINATOR = flags.DEFINE_string("coordinator_address", None, "HOST:PORT of process 0 (multi-process jobs).")
@@ -121,19 +124,28 @@ def _usage_error(message: str) -> None:
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         _usage_error(f"unexpected arguments {argv[1:]}; options are --flag=value, see --help")
+    from ssync_jax import paths, run_record
+
+    config = _CONFIG.value
+    paths.expand_config_paths(config)
+    workdir = paths.absolute(_WORKDIR.value)  # Local, or a bucket (gs://...) shared by all hosts.
+    evaluation = _MODE.value == "eval"
+    changes = run_record.check(workdir, config, evaluation)  # Before JAX loads, before anything is written.
     # Imported here so that `--help` and flag errors come back without loading JAX and TensorFlow.
     logs.import_tensorflow_quietly()
     import jax
 
-    from ssync_jax import checkpoints, paths, sharding, train
+    from ssync_jax import sharding, train
 
     sharding.initialize_distributed(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value, _DISTRIBUTED.value)
-    config = _CONFIG.value
-    workdir = paths.absolute(_WORKDIR.value)  # Local, or a bucket (gs://...) shared by all hosts.
-    resolved = checkpoints.write_config(workdir, config, evaluation=_MODE.value == "eval")
+    fresh = not evaluation and not run_record.has_checkpoint(workdir)
+    train.check_sources(config, training=not evaluation, fresh=fresh, evaluating=_MODE.value != "train")
+    resolved = run_record.write(workdir, config, changes, evaluation) if jax.process_index() == 0 else None
     if jax.process_index() == 0:
         logging.info("Config %s; resolved in %s", _config_argument(sys.argv)[0], resolved)
-    if _MODE.value == "eval":
+        if changes:
+            logging.info("This resume changes %s (recorded in %s).", ", ".join(changes), run_record.CHANGES_FILE)
+    if evaluation:
         train.evaluate_checkpoint(config, workdir)
     else:
         train.train_and_evaluate(config, workdir, run_evaluation=_MODE.value == "train_and_eval")

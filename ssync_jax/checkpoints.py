@@ -1,6 +1,6 @@
 """The layout of a workdir and of its checkpoints: the one place that reads and writes them.
 
-A workdir holds `config.json` (the resolved config, written by main.py), `checkpoints/`, TensorBoard
+A workdir holds `config.json` (the resolved config, written once by main.py: `ssync_jax.run_record`), `checkpoints/`, TensorBoard
 events, `eval_metrics.json` (the latest evaluation) and `eval_history.jsonl` (one line per
 evaluation during training: the learning curve). A checkpoint at step k holds two items: `state` (params, optimizer
 state, step, rng; every process writes its shards) and `data` (one small JSON per process: where
@@ -33,15 +33,14 @@ import orbax.checkpoint as ocp
 from etils import epath
 
 from ssync_jax import errors, paths
+from ssync_jax.run_record import CHECKPOINTS_DIR as _CHECKPOINTS
+from ssync_jax.run_record import CONFIG_FILE
 
 STATE_ITEM = "state"
 DATA_ITEM = "data"
 BEST_METRIC = "video_fg_ari"
-CONFIG_FILE = "config.json"
-EVAL_CONFIG_FILE = "eval_config.json"  # The config of the last `--mode eval`, its overrides included.
 EVAL_JSON = "eval_metrics.json"
 EVAL_HISTORY = "eval_history.jsonl"
-_CHECKPOINTS = "checkpoints"
 MODEL_PARAMS = "params.safetensors"
 MODEL_INFO = "model.json"
 # The default's trained model, shipped inside the package (ssync_jax/pretrained/default).
@@ -186,6 +185,28 @@ def restore_run(
     return state, step
 
 
+def check_source(path: str, step: int | None, key: str) -> None:
+    """That another run's checkpoint named by config key `key` is there: a training workdir holding
+    `step` (None: any), a model directory, or an orbax params checkpoint (then `step` must be None).
+
+    Raises:
+        FileNotFoundError, ValueError: one line naming `key`, what is there and the fix.
+    """
+    location = epath.Path(paths.absolute(path))
+    if not location.exists():
+        raise errors.InputNotFoundError(f"config.{key}={path}: nothing there; name a training workdir, a model "
+                                        "directory or an orbax params checkpoint.")  # fmt: skip
+    if is_model_dir(str(location)) or not is_workdir(str(location)):
+        if step is not None:
+            raise errors.ConfigError(f"config.{key}={path} holds a single set of params; leave its step unset.")
+        return
+    manager = ocp.CheckpointManager(checkpoint_dir(path), options=ocp.CheckpointManagerOptions(read_only=True))
+    try:
+        _existing_step(manager, step, f"config.{key}={path}: no {{wanted}} there (steps there: {{steps}}).")
+    finally:
+        manager.close()
+
+
 def _existing_step(manager: ocp.CheckpointManager, step: int | None, message: str) -> int:
     """`step`, or the latest when None, if the manager holds it; else `message` (with {wanted} and
     {steps} filled in) as an InputNotFoundError."""
@@ -194,26 +215,6 @@ def _existing_step(manager: ocp.CheckpointManager, step: int | None, message: st
         wanted = "checkpoint" if step is None else f"checkpoint of step {step}"
         raise errors.InputNotFoundError(message.format(wanted=wanted, steps=steps))
     return steps[-1] if step is None else step
-
-
-def write_config(workdir: str, config: ml_collections.ConfigDict, evaluation: bool = False) -> str:
-    """Writes the resolved config to the workdir (process 0 only); returns the path it describes.
-
-    `config.json` is the training run's record, read by evaluation and inference. An evaluation
-    (`evaluation=True`, `--mode eval`) writes its own overrides (e.g. `data.eval_split=test`) to
-    EVAL_CONFIG_FILE and leaves the record alone, so evaluating never changes what a workdir says it
-    was trained with; it writes the record only where there is none yet.
-    """
-    workdir = paths.absolute(workdir)
-    record = os.path.join(workdir, CONFIG_FILE)
-    resolved = os.path.join(workdir, EVAL_CONFIG_FILE) if evaluation else record
-    if jax.process_index() == 0:
-        content = json.loads(config.to_json_best_effort())
-        if not evaluation or not epath.Path(record).exists():
-            paths.write_json(record, content)
-        if evaluation:
-            paths.write_json(resolved, content)
-    return resolved
 
 
 def write_evaluation(workdir: str, results: Mapping[str, float | int], step: int, history: bool) -> None:
@@ -240,7 +241,7 @@ def read_evaluations(workdir: str) -> list[dict[str, float]]:
 
 
 def read_config(workdir: str) -> ml_collections.ConfigDict:
-    """The config `write_config` wrote to the workdir."""
+    """The config main.py recorded in the workdir (`ssync_jax.run_record`)."""
     file = epath.Path(paths.absolute(workdir)) / CONFIG_FILE
     if not file.is_file():
         raise errors.InputNotFoundError(

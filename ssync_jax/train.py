@@ -11,6 +11,7 @@ objective's warm-up sees the number of updates taken before the current one.
 import collections
 import contextlib
 import functools
+import importlib
 import json
 import os
 import signal
@@ -27,7 +28,7 @@ from jax.experimental import multihost_utils
 
 from ssync_jax import checkpoints, costs, errors, evaluate, paths, rollout, sharding, summaries, targets
 from ssync_jax.data import pipeline, precomputed
-from ssync_jax.models import BACKBONE_NAME, build_model, load_pretrained_backbone, precision, replace_backbone
+from ssync_jax.models import BACKBONE_NAME, build_model, dinov2_weights, load_pretrained_backbone, precision, replace_backbone
 from ssync_jax.objectives import registry
 from ssync_jax.train_state import (
     MODEL_INPUTS,
@@ -62,23 +63,30 @@ def make_image_step(model, config: ml_collections.ConfigDict, mesh: jax.sharding
 
 
 class _StopRequest:
-    """Turns SIGTERM (preemption, `kill`) into a request the loop honours after the current step."""
+    """Turns SIGTERM (preemption, `kill`) and a first Ctrl-C (SIGINT) into a request the loop honours
+    after the current step: a checkpoint, then a clean stop. A second Ctrl-C stops at once
+    (KeyboardInterrupt); the checkpoints already written stay as they are."""
 
     def __init__(self):
         self.requested = False
-        self._previous = None
+        self._previous = {}
 
     def _handle(self, signum, frame) -> None:
-        del signum, frame
-        logging.warning("SIGTERM received: saving a checkpoint after this step, then stopping.")
+        del frame
+        if signum == signal.SIGINT and self.requested:
+            raise KeyboardInterrupt
+        name = "Ctrl-C" if signum == signal.SIGINT else "SIGTERM"
+        logging.warning("%s: saving a checkpoint after this step, then stopping (Ctrl-C again stops at once).", name)
         self.requested = True
 
     def __enter__(self) -> "_StopRequest":
-        self._previous = signal.signal(signal.SIGTERM, self._handle)
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            self._previous[signum] = signal.signal(signum, self._handle)
         return self
 
     def __exit__(self, *exc_info) -> None:
-        signal.signal(signal.SIGTERM, self._previous)
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous)
 
 
 def _any_process(flag: bool) -> bool:
@@ -156,6 +164,37 @@ class LoopTimer:
 def _stacked(local_batches: list[Mapping[str, np.ndarray]]) -> dict[str, np.ndarray]:
     """The model inputs of consecutive batches, stacked on a leading step axis [k, B, ...]."""
     return {key: np.stack([batch[key] for batch in local_batches]) for key in MODEL_INPUTS if key in local_batches[0]}
+
+
+def check_sources(config: ml_collections.ConfigDict, *, training: bool, fresh: bool, evaluating: bool) -> None:
+    """Everything a run reads besides its workdir, checked before it writes anything there: the data
+    splits, the pretrained weights, and the runs it starts from.
+
+    Args:
+        config: the experiment config.
+        training: it trains (the training split, or the pre-extracted tokens).
+        fresh: its workdir has no checkpoint yet (so `init_from` and the backbone's source are read).
+        evaluating: it evaluates (the evaluation split; `eval.params_checkpoint` without training).
+
+    Raises:
+        UserError: one line naming what is missing and the fix.
+    """
+    data, encoder = config.data, config.model.encoder
+    if training and data.precomputed_features:
+        precomputed.read_metadata(data.precomputed_features)
+    splits = [data.train_split] if training and not data.precomputed_features else []
+    splits += [data.eval_split] if evaluating else []
+    movi = importlib.import_module("ssync_jax.data.movi")  # TensorFlow's side, loaded only when data is read.
+    for split in splits:
+        movi.data_source(data.name, split, data.data_dir, fields=pipeline.source_fields(data.fields))
+    if encoder.backbone == "dinov2" and encoder.weights and training and fresh and not config.init_from:
+        dinov2_weights.locate(encoder.weights)
+    if training and fresh and encoder.get("backbone_from"):
+        checkpoints.check_source(encoder.backbone_from, encoder.get("backbone_from_step"), "model.encoder.backbone_from")
+    if training and fresh and config.init_from:
+        checkpoints.check_source(config.init_from, config.init_from_step, "init_from")
+    if not training and config.eval.get("params_checkpoint"):
+        checkpoints.check_source(config.eval.params_checkpoint, None, "eval.params_checkpoint")
 
 
 def initial_state(config: ml_collections.ConfigDict, init_state: Callable, shardings: Any) -> TrainState:
@@ -342,12 +381,13 @@ def train_and_evaluate(
     elif int(state.step) >= config.num_train_steps:
         logging.info(
             "This run is complete: its checkpoint in %s is at step %d of %d; the evaluation is in %s. Nothing "
-            "to train. To train longer, rerun with a larger --config.num_train_steps; to evaluate again, "
-            "add --mode eval.",
+            "to train. To train longer (another schedule), start a new workdir from it: --config.init_from=%s "
+            "--config.num_train_steps=N; to evaluate again, add --mode eval.",
             manager.directory,
             int(state.step),
             config.num_train_steps,
             os.path.join(workdir, checkpoints.EVAL_JSON),
+            workdir,
         )
     else:
         logging.info("Resumed from step %d in %s.", int(state.step), manager.directory)

@@ -19,7 +19,7 @@ import pytest
 from jax.experimental.compilation_cache import compilation_cache as jax_compilation_cache
 from PIL import Image
 
-from ssync_jax import checkpoints, errors, inference, train, train_state, video_io
+from ssync_jax import checkpoints, errors, inference, run_record, train, train_state, video_io
 from ssync_jax.data import movi
 from ssync_jax.summaries import PALETTE
 from tests import tiny_train_config
@@ -40,7 +40,7 @@ def trained_workdir(tmp_path_factory: pytest.TempPathFactory) -> str:
         config = tiny_train_config.get_config()
         config.data.data_dir = data_dir
         train.train_and_evaluate(config, str(workdir), run_evaluation=False)
-        checkpoints.write_config(str(workdir), config)  # As main.py writes it.
+        run_record.write(str(workdir), config, {})  # As main.py writes it.
         (root / "complete").touch()
     return str(workdir)
 
@@ -282,6 +282,22 @@ def test_predict_cli_on_an_unreadable_video_says_so_in_one_line(workdir, tmp_pat
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"Error: Cannot decode {corrupt} as a video"), result.stderr
     assert "re-encode it" in lines[0]
+
+
+@pytest.mark.parametrize("where", ["a file", "under a file", "holding masks.npz"])
+def test_predict_cli_checks_its_output_before_the_model_runs(workdir, tmp_path, where):
+    frames = tmp_path / "frames.mp4"
+    video_io.write_video(str(frames), moving_squares(2, *SIZE), 8.0)
+    (tmp_path / "file").write_text("x")
+    (tmp_path / "earlier").mkdir()
+    (tmp_path / "earlier" / "masks.npz").write_text("an earlier prediction")
+    out = {"a file": "file", "under a file": "file/out", "holding masks.npz": "earlier"}[where]
+    command = [sys.executable, "-m", "ssync_jax.tools.predict", f"--workdir={workdir}", f"--input={frames}"]
+    result = subprocess.run([*command, f"--out={tmp_path / out}"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"Error: --out {tmp_path}") and ("file" in line or "already holds masks.npz" in line), line
+    assert (tmp_path / "earlier" / "masks.npz").read_text() == "an earlier prediction"
 
 
 def test_predict_cli_boxes_are_pixels_of_the_input_turned_into_fractions():

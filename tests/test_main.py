@@ -68,6 +68,7 @@ def test_a_missing_dataset_is_one_line_naming_it_and_both_ways_out(tmp_path):
         "--config.data.name=movi_c/128x128:1.0.0", f"--config.data.data_dir={tmp_path / 'nodata'}",
     )  # fmt: skip
     assert_one_error_line(result, r"MOVi-C \(movi_c/128x128:1.0.0\) not found under .*nodata.*movi_convert.*synthetic_movi")
+    assert not (tmp_path / "w").exists()  # Checked before anything is written.
 
 
 def test_missing_backbone_weights_are_one_line_naming_the_flag(tmp_path):
@@ -81,3 +82,14 @@ def test_missing_backbone_weights_are_one_line_naming_the_flag(tmp_path):
         "--config.model.encoder.weights=/no/such/dinov2",
     )  # fmt: skip
     assert_one_error_line(result, r"No DINOv2 weights at /no/such/dinov2: --config.model.encoder.weights takes")
+    assert not (tmp_path / "w").exists()
+
+
+def test_a_tilde_after_the_equals_sign_is_the_home_directory(tmp_path, monkeypatch):
+    # The shell leaves `--flag=~/x` alone; main.py expands it in --workdir and the config's paths.
+    monkeypatch.setenv("HOME", str(tmp_path))
+    result = run_main(
+        "--config=configs/synthetic.py", "--workdir=~/w", "--config.data.name=movi_c/128x128:1.0.0",
+        "--config.data.data_dir=~/nodata",
+    )  # fmt: skip
+    assert_one_error_line(result, f"not found under {tmp_path / 'nodata'}")

@@ -20,7 +20,7 @@ import pytest
 import scipy.optimize
 from sklearn.metrics import adjusted_rand_score
 
-from ssync_jax import checkpoints, evaluate, sharding, train_state
+from ssync_jax import checkpoints, evaluate, run_record, sharding, train_state
 from ssync_jax.data import movi
 from ssync_jax.models import build_model
 from ssync_jax.tools import evaluate as protocols_tool
@@ -268,7 +268,7 @@ def tiny(data_dir, tmp_path_factory):
     manager = checkpoints.create_manager(workdir, max_to_keep=1, asynchronous=False)
     checkpoints.save(manager, 1, state, None)
     manager.close()
-    checkpoints.write_config(workdir, config)
+    run_record.write(workdir, config, {})
     imported = str(tmp_path_factory.mktemp("imported") / "params")
     with ocp.StandardCheckpointer() as checkpointer:
         checkpointer.save(imported, {"params": state.params})

@@ -7,6 +7,8 @@ The tiny setting is tests/tiny_train_config.py.
 import json
 import os
 import re
+import signal
+import time
 
 import jax
 from jax._src import array
@@ -15,7 +17,7 @@ import orbax.checkpoint as ocp
 import pytest
 
 from configs import movi_c, movi_e, savi_movi_c, synthetic
-from ssync_jax import checkpoints, sharding, train, train_state
+from ssync_jax import checkpoints, run_record, sharding, train, train_state
 from ssync_jax.models import build_model
 from ssync_jax.data import movi
 from tests import tiny_train_config
@@ -174,7 +176,7 @@ def test_rerunning_a_finished_run_says_it_is_complete_and_where_its_results_are(
     assert int(again.step) == int(state.step) == 2
     message = next(r.getMessage() for r in caplog.records if "complete" in r.getMessage())
     assert f"at step 2 of 2; the evaluation is in {os.path.join(workdir, checkpoints.EVAL_JSON)}" in message
-    assert "--config.num_train_steps" in message and not any("Resumed" in r.getMessage() for r in caplog.records)
+    assert f"--config.init_from={workdir}" in message and not any("Resumed" in r.getMessage() for r in caplog.records)
 
 
 def test_missing_dataset_error_says_how_to_get_it(tmp_path):
@@ -243,7 +245,7 @@ def test_box_conditioned_slots_train_evaluate_predict_and_visualise_end_to_end(d
     assert int(state.step) == 2 and "mlp" in state.params["initializer"]
     with open(os.path.join(workdir, checkpoints.EVAL_JSON)) as file:
         assert json.load(file)["num_videos"] == 2
-    checkpoints.write_config(workdir, config)
+    run_record.write(workdir, config, {})
     predictor = inference.load(workdir)
     video = np.random.default_rng(0).integers(0, 256, (5, 16, 16, 3), dtype=np.uint8)
     with pytest.raises(ValueError, match="conditioned on the objects' boxes in the first frame"):
@@ -280,7 +282,7 @@ def test_a_flow_target_trains_on_the_batchs_forward_flow(data_dir, tmp_path):
 def test_a_run_started_from_another_continues_from_its_state_and_data_position(data_dir, tmp_path, caplog):
     config = tiny_config(data_dir, num_train_steps=4)
     config.keep_checkpoint_steps = (1,)  # Kept although later checkpoints push it out of the latest two.
-    checkpoints.write_config(str(tmp_path / "parent"), config)  # As main.py does: the parent's data settings.
+    run_record.write(str(tmp_path / "parent"), config, {})  # As main.py does: the parent's data settings.
     parent = train.train_and_evaluate(config, str(tmp_path / "parent"), run_evaluation=False)
     manager = checkpoints.create_manager(str(tmp_path / "parent"), max_to_keep=2)
     assert manager.all_steps() == [1, 3, 4]
@@ -405,3 +407,14 @@ def test_bfloat16_on_a_cpu_without_a_native_bfloat16_product_is_warned_against(d
     with caplog.at_level("WARNING", logger="absl"):
         train.train_and_evaluate(config, str(tmp_path), run_evaluation=False)
     assert "no native bfloat16 product" in caplog.text and "Set both to float32 here" in caplog.text
+
+
+def test_a_first_ctrl_c_requests_a_save_and_a_second_interrupts_at_once():
+    with train._StopRequest() as stop:
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.01)  # The handler runs at the next bytecode of the main thread.
+        assert stop.requested
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.01)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # Restored on the way out.

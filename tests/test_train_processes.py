@@ -1,5 +1,6 @@
 """`main.py` in subprocesses: 8 simulated devices and 2 JAX processes give the params of 1 device;
-SIGTERM saves a checkpoint before exiting; `--mode eval` writes the metrics JSON.
+SIGTERM and Ctrl-C save a checkpoint before exiting and the rerun resumes on the next batch, a second
+Ctrl-C stops at once; `--mode eval` writes the metrics JSON.
 
 Each run is a fresh interpreter (device counts are fixed when JAX starts), so these are slow:
 about a minute per run on a 2-core CPU.
@@ -133,11 +134,9 @@ def test_two_jax_processes_give_the_params_of_one(data_dir, one_device, tmp_path
     assert_same_training(str(tmp_path), one_device)
 
 
-def test_sigterm_saves_a_checkpoint_before_exiting(data_dir, tmp_path):
-    command = main_command(
-        str(tmp_path), data_dir, "--mode=train", "--config.num_train_steps=100000",
-        "--config.checkpoint_every_steps=100000",
-    )  # fmt: skip
+def _interrupted(command: list[str], signum: int, after_steps: int, again_on: str | None = None) -> tuple[int, str, list[int]]:
+    """Runs `command`, sends `signum` once `after_steps` steps were logged (and once more when a line
+    holds `again_on`); returns the exit status, stderr and the logged steps."""
     process = subprocess.Popen(command, cwd=REPO, env=environment(), stderr=subprocess.PIPE, text=True)
     logged_steps, lines = [], []
 
@@ -147,20 +146,59 @@ def test_sigterm_saves_a_checkpoint_before_exiting(data_dir, tmp_path):
             match = re.search(r"\[(\d+)\] .*loss/total", line)
             if match:
                 logged_steps.append(int(match.group(1)))
-                if len(logged_steps) == 3:
-                    process.send_signal(signal.SIGTERM)
+                if len(logged_steps) == after_steps:
+                    process.send_signal(signum)
+            if again_on is not None and again_on in line:
+                process.send_signal(signum)
 
     reader = threading.Thread(target=read_stderr)
     reader.start()
     process.wait(timeout=TIMEOUT_S)
     reader.join()
-    assert process.returncode == 0, "".join(lines[-50:])
-    manager = checkpoints.create_manager(str(tmp_path), max_to_keep=2)
-    saved = manager.all_steps()
-    manager.close()
+    return process.returncode, "".join(lines), logged_steps
+
+
+def _saved_steps(workdir: str) -> list[int]:
+    manager = checkpoints.create_manager(workdir, max_to_keep=2)
+    try:
+        return manager.all_steps()
+    finally:
+        manager.close()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
+def test_a_stop_signal_saves_after_the_step_and_the_rerun_ends_on_the_uninterrupted_params(data_dir, tmp_path, signum):
+    steps = ("--mode=train", "--config.num_train_steps=40", "--config.checkpoint_every_steps=100000")
+    uninterrupted = str(tmp_path / "uninterrupted")
+    run(main_command(uninterrupted, data_dir, *steps), environment())
+    workdir = str(tmp_path / "interrupted")
+
+    status, stderr, logged_steps = _interrupted(main_command(workdir, data_dir, *steps), signum, after_steps=3)
+
+    assert status == 0 and "Traceback" not in stderr, stderr[-3000:]
+    assert "saving a checkpoint after this step, then stopping" in stderr
+    saved = _saved_steps(workdir)
     # The step running when the signal came is finished, saved, and is the last one taken.
-    assert len(saved) == 1 and 3 <= saved[0] < 100000
-    assert max(logged_steps) == saved[0]
+    assert len(saved) == 1 and 3 <= saved[0] < 40 and max(logged_steps) == saved[0]
+    rerun = run(main_command(workdir, data_dir, *steps), environment())
+    assert f"Resumed from step {saved[0]}" in rerun.stderr
+    expected, got = final_state(uninterrupted), final_state(workdir)
+    assert int(got["step"]) == int(expected["step"]) == 40
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-5), got["params"], expected["params"])
+
+
+def test_a_second_ctrl_c_stops_at_once_in_one_line_and_keeps_the_last_checkpoint(data_dir, tmp_path):
+    # The first Ctrl-C comes as step 5 is logged, just before its evaluation (which compiles for
+    # seconds); the second as soon as the first is acknowledged, inside that evaluation.
+    command = main_command(str(tmp_path), data_dir, "--mode=train_and_eval", "--config.num_train_steps=100000",
+                           "--config.checkpoint_every_steps=2", "--config.eval_every_steps=5")  # fmt: skip
+
+    status, stderr, _ = _interrupted(command, signal.SIGINT, after_steps=5, again_on="Ctrl-C again stops at once")
+
+    assert status == 130 and "Traceback" not in stderr, stderr[-3000:]
+    assert stderr.rstrip().splitlines()[-1] == "Interrupted (Ctrl-C)."
+    assert _saved_steps(str(tmp_path)) == [2, 4]  # Step 5 was not saved: nothing after the last good one.
+    assert int(final_state(str(tmp_path))["step"]) == 4
 
 
 def test_eval_mode_writes_the_metrics_json_of_the_latest_checkpoint(data_dir, one_device):

@@ -321,8 +321,8 @@ def main(argv: Sequence[str]) -> None:
 if __name__ == "__main__":
     # Defined here, not at import, so that importing this module beside other CLIs' flags cannot clash.
     flags.DEFINE_string("name", None, "e.g. movi_c/128x128:1.0.0")
-    flags.DEFINE_string("data_dir", movi.KUBRIC_DATA_DIR, "TFDS dir with tfrecords")
-    flags.DEFINE_string("out_dir", None, "TFDS dir to write array_record into")
+    cli.DEFINE_path("data_dir", movi.KUBRIC_DATA_DIR, "TFDS dir with tfrecords")
+    cli.DEFINE_path("out_dir", None, "TFDS dir to write array_record into")
     flags.DEFINE_list("splits", None, "Comma-separated splits; default: all splits")
     flags.DEFINE_list(
         "fields",

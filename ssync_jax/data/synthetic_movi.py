@@ -345,7 +345,7 @@ def main(argv: list[str]) -> None:
 if __name__ == "__main__":
     # Defined here, not at import, so that importing this module beside other CLIs' flags cannot clash.
     flags.DEFINE_string("config", DEFAULT_CONFIG, "config name, see the module docstring")
-    flags.DEFINE_string("data_dir", None, "TFDS data directory")
+    cli.DEFINE_path("data_dir", None, "TFDS data directory")
     for split in SPLITS:
         flags.DEFINE_integer(
             f"{split}_size", None, f"videos in {split}", lower_bound=1, upper_bound=SEED_STRIDE - 1

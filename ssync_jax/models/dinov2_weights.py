@@ -39,21 +39,32 @@ def load(path_or_name: str | os.PathLike, num_heads: int | None = None) -> tuple
     Returns:
         (architecture kwargs of `DinoV2ViT`, params tree of numpy arrays).
     """
-    path = Path(path_or_name)
+    path = locate(path_or_name)
     if path.is_dir():
         architecture, state = _read_hf_directory(path)
         return architecture, timm_to_flax(hf_to_timm(state), architecture["depth"])
-    if path.is_file():
-        state = read_state_dict(path)
-        architecture = timm_architecture(state, num_heads)
-        return architecture, timm_to_flax(state, architecture["depth"])
+    state = read_state_dict(path)
+    architecture = timm_architecture(state, num_heads)
+    return architecture, timm_to_flax(state, architecture["depth"])
+
+
+def locate(path_or_name: str | os.PathLike) -> Path:
+    """The local directory or file of DINOv2 weights: the path itself, or a hub name's download.
+
+    Raises:
+        InputNotFoundError: no such path, or a hub name that cannot be downloaded (offline), with the
+            flag to use instead.
+    """
+    path = Path(path_or_name)
+    if path.exists():
+        return path
     name = str(path_or_name)
     if name.startswith((".", "/", "~")) or name.count("/") != 1:  # A path, not a hub name ("owner/model").
         raise errors.InputNotFoundError(
             f"No DINOv2 weights at {name}: --config.model.encoder.weights takes a Hugging Face directory "
             "(config.json + model.safetensors), a timm state-dict file, or a hub name such as facebook/dinov2-small."
         )
-    return load(_download_from_hub(name), num_heads)
+    return _download_from_hub(name)
 
 
 def _download_from_hub(name: str) -> Path:

@@ -303,9 +303,9 @@ if __name__ == "__main__":
     from ml_collections import config_flags
 
     config_flags.DEFINE_config_file("config", "configs/movi_c.py", "The paper config whose model is compared.")
-    flags.DEFINE_string("reference", None, "The .npz written by tests/fixtures/make_authors_fixture.py.", required=True)
+    cli.DEFINE_path("reference", None, "The .npz written by tests/fixtures/make_authors_fixture.py.", required=True)
     flags.DEFINE_bool("float64", False, "Also measure both sides' gradients against our float64 gradients.")
-    flags.DEFINE_string("exact", None, "Their float64 gradients of the same case (make_authors_fixture.py "
+    cli.DEFINE_path("exact", None, "Their float64 gradients of the same case (make_authors_fixture.py "
                         "--float64): both sides' gradients are measured against them too.")
-    flags.DEFINE_string("write_state", None, "Write the case's state dict (their layout) to this .npz and stop.")
+    cli.DEFINE_path("write_state", None, "Write the case's state dict (their layout) to this .npz and stop.")
     cli.run(main)

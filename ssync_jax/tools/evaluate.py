@@ -501,7 +501,7 @@ if __name__ == "__main__":
     # Defined here, not at import, so that importing this module beside other CLIs' flags cannot clash.
     from ml_collections import config_flags
 
-    flags.DEFINE_string(
+    cli.DEFINE_path(
         "workdir", None, "Training workdir (config.json and checkpoints/) or model directory (save_model); "
         "default: the model shipped with the package."
     )
@@ -510,8 +510,8 @@ if __name__ == "__main__":
         "config", None, "Experiment config file (with --config.a.b=value overrides): required with "
         "--params_checkpoint; with --workdir it replaces the workdir's config.json."
     )
-    flags.DEFINE_string("params_checkpoint", None, "An orbax params checkpoint (e.g. imported weights) to evaluate.")
+    cli.DEFINE_path("params_checkpoint", None, "An orbax params checkpoint (e.g. imported weights) to evaluate.")
     flags.DEFINE_string("split", None, "Dataset split; default the config's data.eval_split.")
     flags.DEFINE_string("protocols", "all", f"'all' or a comma-separated subset of {', '.join(PROTOCOLS)}.")
-    flags.DEFINE_string("out", None, "Folder for eval_protocols.json and .csv; default the workdir.")
+    cli.DEFINE_path("out", None, "Folder for eval_protocols.json and .csv; default the workdir.")
     cli.run(main)

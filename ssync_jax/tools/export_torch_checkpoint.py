@@ -24,7 +24,7 @@ import numpy as np
 import safetensors.numpy
 from absl import flags
 
-from ssync_jax import errors, inference
+from ssync_jax import errors, inference, paths
 from ssync_jax.models.authors_checkpoint import flax_to_authors
 
 
@@ -61,6 +61,7 @@ def export(params, model_config: ml_collections.ConfigDict, out: str) -> dict[st
 
 def main(argv):
     del argv
+    paths.check_new_file(flags.FLAGS.out, "--out")  # Before the model loads.
     predictor = inference.load(flags.FLAGS.workdir, step=flags.FLAGS.step, config=flags.FLAGS.config)
     state = export(predictor.params, predictor.config.model, flags.FLAGS.out)
     print(f"wrote {len(state)} tensors to {flags.FLAGS.out}")
@@ -69,8 +70,8 @@ def main(argv):
 if __name__ == "__main__":
     from ml_collections import config_flags
 
-    flags.DEFINE_string("workdir", None, "A training workdir, or an orbax params checkpoint.", required=True)
+    cli.DEFINE_path("workdir", None, "A training workdir, or an orbax params checkpoint.", required=True)
     flags.DEFINE_integer("step", None, "The workdir checkpoint to export (default: the latest).")
-    flags.DEFINE_string("out", None, "The .safetensors file to create.", required=True)
+    cli.DEFINE_path("out", None, "The .safetensors file to create.", required=True)
     config_flags.DEFINE_config_file("config", None, "The config, needed for a params checkpoint only.")
     cli.run(main)

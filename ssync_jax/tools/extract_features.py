@@ -33,7 +33,7 @@ from absl import app, flags, logging
 from array_record.python import array_record_module
 from ml_collections import config_flags
 
-from ssync_jax import errors
+from ssync_jax import errors, paths
 from ssync_jax.data import movi, precomputed, transforms
 from ssync_jax.models import dinov2_weights, factory
 
@@ -281,6 +281,7 @@ def extract_features(
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    paths.check_output_folder(flags.FLAGS.out, "--out")  # A folder it creates or resumes.
     extract_features(
         flags.FLAGS.config,
         flags.FLAGS.out,
@@ -296,7 +297,7 @@ def main(argv: list[str]) -> None:
 if __name__ == "__main__":
     # Defined here, not at import, so importing `extract_features` beside main.py's flags cannot clash.
     config_flags.DEFINE_config_file("config", None, "Experiment config whose frozen backbone is extracted.")
-    flags.DEFINE_string("out", None, "Feature directory (created; resumed when unfinished).")
+    cli.DEFINE_path("out", None, "Feature directory (created; resumed when unfinished).")
     flags.DEFINE_string("split", None, "Dataset split; default config.data.train_split.")
     flags.DEFINE_integer("batch_size", 32, "Frames per backbone call.")
     flags.DEFINE_enum("dtype", "float16", list(precomputed.STORAGE_DTYPES), "Storage dtype of the tokens.")

@@ -11,6 +11,7 @@ exist yet. A checkpoint without the frozen DINOv2 gets it from `config.model.enc
 
 from ssync_jax import cli  # First: it quiets TensorFlow before anything loads it.
 
+import os
 from pathlib import Path
 
 import jax
@@ -20,7 +21,7 @@ import orbax.checkpoint as ocp
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from ssync_jax import errors
+from ssync_jax import errors, paths
 from ssync_jax.models import build_model, load_pretrained_backbone
 from ssync_jax.models.authors_checkpoint import authors_to_flax
 from ssync_jax.models.state_dict_io import read_state_dict
@@ -85,6 +86,9 @@ def main(argv):
     config, ckpt, out = flags.FLAGS.config, flags.FLAGS.ckpt, flags.FLAGS.out
     if not (config and ckpt and out):
         raise app.UsageError("--ckpt, --config and --out are all required")
+    paths.check_new_file(out, "--out")  # Before the checkpoint is read.
+    if not os.path.isfile(ckpt):
+        raise errors.InputNotFoundError(f"--ckpt {ckpt}: no such file.")
     unused = import_checkpoint(ckpt, config.model, out)
     if unused:
         logging.warning("checkpoint entries not used by the model: %s", ", ".join(unused))
@@ -94,6 +98,6 @@ def main(argv):
 if __name__ == "__main__":
     # Defined here, not at import, so importing `convert` beside main.py's flags cannot clash.
     config_flags.DEFINE_config_file("config", None, "Config whose `model` section fits the checkpoint.")
-    flags.DEFINE_string("ckpt", None, "The authors' checkpoint: .ckpt/.pt/.pth (torch) or .safetensors/.npz.")
-    flags.DEFINE_string("out", None, "New directory for the orbax checkpoint.")
+    cli.DEFINE_path("ckpt", None, "The authors' checkpoint: .ckpt/.pt/.pth (torch) or .safetensors/.npz.")
+    cli.DEFINE_path("out", None, "New directory for the orbax checkpoint.")
     cli.run(main)

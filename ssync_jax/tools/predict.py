@@ -28,7 +28,7 @@ import os
 import numpy as np
 from absl import app, flags
 
-from ssync_jax import errors, inference, video_io
+from ssync_jax import errors, inference, paths, video_io
 from ssync_jax.summaries import overlay
 
 MASKS_FILE = "masks.npz"
@@ -90,7 +90,8 @@ def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     options = flags.FLAGS
-    # The input first: a wrong path should not wait for the model to load.
+    # The output and the input first: a wrong path should not wait for the model to load.
+    paths.check_output_folder(options.out, "--out", [MASKS_FILE, f"{OVERLAY_NAME}.{options.format}"])
     video = video_io.read_video(options.input)
     boxes = parse_boxes(options.boxes, video.shape[1:3]) if options.boxes else None
     predictor = inference.load(options.workdir, options.step)
@@ -105,13 +106,13 @@ def main(argv: list[str]) -> None:
 
 if __name__ == "__main__":
     # Defined here, not at import, so that importing this module beside other CLIs' flags cannot clash.
-    flags.DEFINE_string(
+    cli.DEFINE_path(
         "workdir", None, "A training workdir or a model directory (tools/save_model.py); default: the trained "
         "default model shipped with the package."
     )
     flags.DEFINE_integer("step", None, "Checkpoint step; default the latest.")
-    flags.DEFINE_string("input", None, "Video file or folder of PNG/JPEG frames.")
-    flags.DEFINE_string("out", None, "Output folder (created if missing).")
+    cli.DEFINE_path("input", None, "Video file or folder of PNG/JPEG frames.")
+    cli.DEFINE_path("out", None, "Output folder (created if missing).")
     flags.DEFINE_float("fps", 8.0, "Frames per second of the overlay video.", lower_bound=0.01)
     flags.DEFINE_enum("format", "mp4", ["mp4", "gif"], "Overlay video format.")
     flags.DEFINE_string(

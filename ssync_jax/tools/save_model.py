@@ -62,6 +62,7 @@ def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     options = flags.FLAGS
+    paths.check_new_folder(options.out, "--out")  # Before the checkpoint loads.
     if options.test_metrics and not os.path.isfile(options.test_metrics):
         raise errors.InputNotFoundError(f"--test_metrics {options.test_metrics}: no such file.")
     info = save_model(options.workdir, options.out, options.step, options.test_metrics, options.note, options.check_split)
@@ -70,10 +71,10 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    flags.DEFINE_string("workdir", None, "Training workdir (holds config.json and checkpoints/).")
-    flags.DEFINE_string("out", None, "The model directory to create (must not exist or be empty).")
+    cli.DEFINE_path("workdir", None, "Training workdir (holds config.json and checkpoints/).")
+    cli.DEFINE_path("out", None, "The model directory to create (must not exist or be empty).")
     flags.DEFINE_integer("step", None, "Checkpoint step; default the latest.")
-    flags.DEFINE_string("test_metrics", None, "A JSON of test metrics; default WORKDIR/test_metrics.json if there.")
+    cli.DEFINE_path("test_metrics", None, "A JSON of test metrics; default WORKDIR/test_metrics.json if there.")
     flags.DEFINE_string("check_split", None, "Also record the params' metrics on this split of the run's dataset.")
     flags.DEFINE_string("note", "", "What the model is and how it was trained (recorded in model.json).")
     flags.mark_flags_as_required(["workdir", "out"])

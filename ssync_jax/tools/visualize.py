@@ -36,7 +36,7 @@ import numpy as np
 from absl import app, flags
 from PIL import Image, ImageDraw, ImageFont
 
-from ssync_jax import inference, video_io
+from ssync_jax import inference, paths, video_io
 from ssync_jax.data import pipeline, transforms
 from ssync_jax.objectives import ssync
 from ssync_jax.summaries import outline, overlay, upsample_nearest
@@ -204,10 +204,10 @@ def write_visualizations(
         pipeline.dataset_from_config(data, train=False, seed=predictor.config.seed, process_index=0, process_count=1)
     )
     os.makedirs(out, exist_ok=True)
-    paths = []
+    written = []
     try:
         for batch in iterator:
-            if len(paths) == num:
+            if len(written) == num:
                 break
             boxes = batch["boxes"][0] if "boxes" in batch else None
             frames = visualize_video(predictor, batch["video"][0], batch["segmentations"][0], boxes)
@@ -216,35 +216,37 @@ def write_visualizations(
                 Image.fromarray(still_frames(frames)).save(path)
             else:
                 video_io.write_video(path, frames, fps)
-            paths.append(path)
+            written.append(path)
     finally:
         close = getattr(iterator, "close", None)
         if close is not None:
             close()
-    return paths
+    return written
 
 
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     options = flags.FLAGS
+    names = [f"{options.split}_{index:04d}.{options.format}" for index in range(options.num)]
+    paths.check_output_folder(options.out, "--out", names)  # Before the model and the data load.
     predictor = inference.load(options.workdir, options.checkpoint)
-    paths = write_visualizations(predictor, options.split, options.num, options.out, options.format, options.fps)
-    print(f"Wrote {len(paths)} videos of the {options.split} split to {os.path.abspath(options.out)}:")
-    for path in paths:
+    written = write_visualizations(predictor, options.split, options.num, options.out, options.format, options.fps)
+    print(f"Wrote {len(written)} videos of the {options.split} split to {os.path.abspath(options.out)}:")
+    for path in written:
         print(" ", path)
 
 
 if __name__ == "__main__":
     # Defined here, not at import, so that importing this module beside other CLIs' flags cannot clash.
-    flags.DEFINE_string(
+    cli.DEFINE_path(
         "workdir", None, "A training workdir or a model directory (tools/save_model.py); default: the trained "
         "default model shipped with the package."
     )
     flags.DEFINE_integer("checkpoint", None, "Checkpoint step to show; default the latest.")
     flags.DEFINE_string("split", "validation", "Dataset split of the workdir's config.data to show.")
     flags.DEFINE_integer("num", 8, "How many videos (the first of the split).", lower_bound=1)
-    flags.DEFINE_string("out", None, "Folder for the videos (created if missing).")
+    cli.DEFINE_path("out", None, "Folder for the videos (created if missing).")
     flags.DEFINE_enum("format", "gif", ["gif", "mp4", "png"], "Video format, or png: a still of 3 frames.")
     flags.DEFINE_float("fps", 4.0, "Frames per second.", lower_bound=0.01)
     flags.mark_flags_as_required(["out"])
