@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 import safetensors.numpy
+from absl import logging
 from flax import traverse_util
 
 import grain
@@ -112,7 +113,34 @@ def save(
     items = {STATE_ITEM: ocp.args.StandardSave(state)}
     if data_iterator is not None:
         items[DATA_ITEM] = grain.checkpoint.CheckpointSave(data_iterator)
-    manager.save(step, args=ocp.args.Composite(**items), metrics=dict(metrics) if metrics else None, force=True)
+    try:  # An earlier asynchronous write that failed surfaces here too.
+        manager.save(step, args=ocp.args.Composite(**items), metrics=dict(metrics) if metrics else None, force=True)
+    except Exception as error:  # Whatever the storage layer raises: the run cannot go on without its saves.
+        raise _write_failure(manager, error) from error
+
+
+def finish(manager: ocp.CheckpointManager) -> None:
+    """Waits for the checkpoint being written, then closes the manager; a failed write as one error."""
+    try:
+        manager.wait_until_finished()
+    except Exception as error:
+        raise _write_failure(manager, error) from error
+    finally:
+        try:
+            manager.close()
+        except Exception:  # Already reported by wait_until_finished, or nothing left to close.
+            pass
+
+
+def _write_failure(manager: ocp.CheckpointManager, error: Exception) -> errors.CheckpointWriteError:
+    text = " ".join(str(error).split())
+    reason = "no space left on the device" if "No space left on device" in text else text[:200]
+    steps = manager.all_steps(read=True)
+    last = f"step {max(steps)}" if steps else "none"
+    return errors.CheckpointWriteError(
+        f"Could not write a checkpoint in {manager.directory}: {reason}. The last complete one is {last}; free "
+        "space (or fix the folder) and rerun the same command to resume from it."
+    )
 
 
 def restore(
@@ -140,6 +168,51 @@ def restore(
         items[DATA_ITEM] = grain.checkpoint.CheckpointRestore(data_iterator)
     restored = manager.restore(step, args=ocp.args.Composite(**items))
     return restored[STATE_ITEM]
+
+
+UNREADABLE_PREFIX = "unreadable_"
+
+
+def resume(manager: ocp.CheckpointManager, abstract_state: Any, data_iterator: grain.DatasetIterator | None) -> Any | None:
+    """The latest checkpoint that reads back whole (and the data position saved with it), for a rerun.
+
+    A checkpoint that cannot be read (a truncated or corrupted file, a write cut short by a full
+    disk) is moved aside to `checkpoints/unreadable_<step>`, never deleted, and the step before it is
+    tried; a warning line says which. Nothing is moved unless an earlier checkpoint does read back.
+
+    Args:
+        manager: from `create_manager`.
+        abstract_state: the state's structure as `jax.ShapeDtypeStruct`s with shardings.
+        data_iterator: the training iterator to reposition, or None to skip the data item.
+
+    Returns:
+        The restored state, or None when the workdir has no checkpoint.
+
+    Raises:
+        ValueError: no checkpoint reads back (one line naming the latest and why).
+    """
+    steps = sorted(manager.all_steps(), reverse=True)
+    unreadable = []
+    for step in steps:
+        try:
+            state = restore(manager, abstract_state, data_iterator, step)
+        except Exception as error:  # Whatever the storage layer raises for a damaged checkpoint.
+            unreadable.append((step, " ".join(str(error).split())[:300]))
+            continue
+        for bad, reason in unreadable:
+            kept = os.path.join(str(manager.directory), f"{UNREADABLE_PREFIX}{bad}")
+            os.replace(os.path.join(str(manager.directory), str(bad)), kept)
+            logging.warning("Checkpoint %d cannot be read back (%s); kept as %s, resuming from step %d.", bad, reason, kept, step)
+        if unreadable:
+            manager.reload()
+        return state
+    if not steps:
+        return None
+    step, reason = unreadable[0]
+    raise errors.ConfigError(
+        f"No checkpoint in {manager.directory} reads back; the latest, step {step}: {reason}. If this run's config "
+        "changed since it was saved, rerun with its config.json; else move the damaged steps away to start afresh."
+    )
 
 
 def restore_run(

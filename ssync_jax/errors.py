@@ -21,3 +21,7 @@ class InputNotFoundError(UserError, FileNotFoundError):
 
 class WouldOverwriteError(UserError, FileExistsError):
     """An output that already exists and would be overwritten (nothing is ever overwritten)."""
+
+
+class CheckpointWriteError(UserError, OSError):
+    """A checkpoint that could not be written (a full disk, a folder gone): the earlier ones stay."""

@@ -22,8 +22,19 @@ QUIET_PACKAGES = ("orbax", "etils", "grain", "tensorflow", "tensorflow_datasets"
 _DROPPED = ("OpenCV is not installed", "[Hyperparameters]")
 
 
+# orbax's background threads log every failed write with its traceback (three lines of them for one
+# full disk); the loop reports a failed checkpoint itself, in one line (`ssync_jax.checkpoints.save`).
+_ORBAX_WRITE_FAILURES = (
+    "_SignalingThread.run() raised an exception",
+    "or the Commit callback in background save thread",
+    "Save Finalize thread (save_finalize) failed",
+)
+
+
 class _LibraryInfoFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
+        if any(text in record.getMessage() for text in _ORBAX_WRITE_FAILURES):
+            return False
         if record.levelno >= logging.ERROR:
             return True
         if any(text in record.getMessage() for text in _DROPPED):
@@ -44,6 +55,8 @@ def quiet_libraries(show: bool = False) -> None:
         return
     handler.addFilter(_FILTER)
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
+    # A failed asynchronous checkpoint write leaves futures whose errors asyncio repeats at exit.
+    logging.getLogger("asyncio").setLevel(logging.CRITICAL)
     warnings.filterwarnings("ignore", category=DeprecationWarning, module="tensorflow")
     warnings.filterwarnings("ignore", category=DeprecationWarning, module="tensorflow_datasets")
 

@@ -372,7 +372,7 @@ def train_and_evaluate(
         config.async_checkpointing,
         config.keep_checkpoint_steps,
     )
-    state = checkpoints.restore(manager, layout.abstract, train_iterator)
+    state = checkpoints.resume(manager, layout.abstract, train_iterator)
     if state is None and config.init_from:
         state, origin = _start_from(config, layout, train_iterator)
         logging.info("%s", origin)
@@ -507,8 +507,7 @@ def train_and_evaluate(
                 if timer is not None:
                     timer.start()  # Images, evaluation and checkpoints are not the loop's own time.
     finally:
-        manager.wait_until_finished()
-        manager.close()
+        checkpoints.finish(manager)
         writer.flush()
         close = getattr(train_iterator, "close", None)
         if close is not None:

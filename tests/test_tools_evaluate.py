@@ -226,19 +226,23 @@ def test_protocol_names_and_bad_inputs_give_errors_that_say_the_fix():
         ).add(labels, np.array([True]), [(masks, masks)])
 
 
-def test_the_markdown_table_shows_percentages_and_a_dash_where_nothing_counted():
+def test_the_tables_show_percentages_a_dash_where_nothing_counted_and_fit_100_columns():
     protocols = [protocols_tool.PROTOCOLS["ssync"], protocols_tool.PROTOCOLS["savi_first_frame_dropped"]]
     results = {
         "ssync": {name: 0.5 for name in protocols_tool.NAMES},
         "savi_first_frame_dropped": {name: float("nan") for name in protocols_tool.NAMES},
     }
     rows = protocols_tool.result_rows(results, protocols, {"ssync": (336, 336), "savi_first_frame_dropped": (128, 128)})
-    lines = protocols_tool.markdown_table(rows).splitlines()
-    assert lines[0].startswith("| protocol | used by | scored at | frames | without objects | video FG-ARI |")
-    assert lines[2].startswith("| ssync | SSync, SlotContrast (authors' code) | 336x336 | all | FG-ARI 1 | 50.0 |")
-    dropped = "| savi_first_frame_dropped | SAVi (paper) | 128x128 | 2..T | videos FG-ARI 1, frames skipped | – |"
-    assert lines[3].startswith(dropped)
-    assert all(len(line.split("|")) == len(lines[0].split("|")) for line in lines)
+    header = protocols_tool.table_header("workdirs/a", 1000, "test", 250)
+    lines = protocols_tool.markdown_table(rows, header).splitlines()
+    assert lines[:2] == ["workdirs/a at step 1000: test split, 250 videos.",
+                         "Scores in %. FG-ARI leaves the background out (ARI+bg keeps it); vid: over all frames of a"]
+    assert "| ssync | SSync, SlotContrast (authors' code) | 336x336 | all | FG-ARI 1 |" in lines
+    assert "| savi_first_frame_dropped | SAVi (paper) | 128x128 | 2..T | videos FG-ARI 1, frames skipped |" in lines
+    assert lines.index("decoder masks, %:") < lines.index("encoder slot attention, %:")
+    scores = [line for line in lines if line.startswith(("| ssync | 50.0", "| savi_first_frame_dropped | –"))]
+    assert scores == ["| ssync | " + " | ".join(["50.0"] * 7) + " |", "| savi_first_frame_dropped | " + " | ".join(["–"] * 7) + " |"] * 2
+    assert max(len(line) for line in lines) < 100
 
 
 # ---------------------------------------------------------------------------------------------
@@ -306,8 +310,9 @@ def test_the_ssync_row_is_what_the_evaluator_reports_with_the_authors_settings(t
         np.testing.assert_allclose(row[name], reference[name], rtol=1e-6, err_msg=name)
 
 
-def test_the_cli_prints_the_table_and_writes_it_as_json_and_csv(tiny, imported_run):
+def test_the_cli_prints_the_tables_and_with_out_writes_them_as_json_and_csv(tiny, imported_run, tmp_path):
     _, _, _, _, workdir, _ = tiny
+    out = tmp_path / "protocols"
     command = [sys.executable, "-m", "ssync_jax.tools.evaluate", f"--workdir={workdir}", "--split=validation"]
     env = dict(
         os.environ,
@@ -315,27 +320,39 @@ def test_the_cli_prints_the_table_and_writes_it_as_json_and_csv(tiny, imported_r
         JAX_COMPILATION_CACHE_DIR=str(jax.config.jax_compilation_cache_dir),  # The programs imported_run compiled.
         JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
     )
-    result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    result = subprocess.run([*command, f"--out={out}"], cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
 
-    with open(os.path.join(workdir, "eval_protocols.json")) as file:
+    with open(out / "eval_protocols.json") as file:
         record = json.load(file)
     assert (record["step"], record["split"], record["num_videos"]) == (1, "validation", 2)
     rows = record["rows"]
     assert [row["protocol"] for row in rows] == list(CONVENTIONS)
     assert [row["scored_at"] for row in rows] == ["16x16", "224x224", "320x320", "32x32", "32x32", "32x32"]
-    with open(os.path.join(workdir, "eval_protocols.csv"), newline="") as file:
+    with open(out / "eval_protocols.csv", newline="") as file:
         csv_rows = list(csv.DictReader(file))
-    table = [line for line in result.stdout.splitlines() if line.startswith("| ")]
-    assert len(csv_rows) == len(rows) == len(table) - 1
-    for row, csv_row, line, imported in zip(rows, csv_rows, table[1:], imported_run["rows"]):
-        cells = [cell.strip() for cell in line.strip("|").split("|")]
-        assert cells[0] == csv_row["protocol"] == row["protocol"]
-        for column, cell in zip(protocols_tool.NAMES, cells[5:]):
-            assert float(csv_row[column]) == pytest.approx(row[column], rel=1e-9)
-            assert float(cell) == pytest.approx(100 * row[column], abs=0.051)
-            # The workdir's step-1 checkpoint holds the params the imported checkpoint holds.
-            assert imported[column] == pytest.approx(row[column], rel=1e-6, abs=1e-7), (row["protocol"], column)
+    lines = result.stdout.splitlines()
+    assert lines[0] == f"{workdir} at step 1: validation split, 2 videos."
+    assert lines[1].startswith("Scores in %.") and max(len(line) for line in lines[1:-1]) < 100  # All but the paths.
+    for prefix, source in (("", "decoder masks, %:"), ("enc_", "encoder slot attention, %:")):
+        start = lines.index(source) + 4  # The caption, a blank line, the heading and its rule.
+        for row, csv_row, line, imported in zip(rows, csv_rows, lines[start : start + len(rows)], imported_run["rows"]):
+            cells = [cell.strip() for cell in line.strip("|").split("|")]
+            assert cells[0] == csv_row["protocol"] == row["protocol"]
+            for column, cell in zip(protocols_tool.COLUMNS, cells[1:]):
+                name = prefix + column
+                assert float(csv_row[name]) == pytest.approx(row[name], rel=1e-9)
+                assert float(cell) == pytest.approx(100 * row[name], abs=0.051)
+                # The workdir's step-1 checkpoint holds the params the imported checkpoint holds.
+                assert imported[name] == pytest.approx(row[name], rel=1e-6, abs=1e-7), (row["protocol"], name)
+    # Again into the same folder: refused before the model loads, the files left as they were.
+    again = subprocess.run([*command, f"--out={out}"], cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 1 and again.stderr.strip().splitlines() == [
+        f"Error: --out {out} already holds eval_protocols.json; choose another --out or move it away first."
+    ]
+    # Without --out: printed, and the way to keep them named.
+    printed = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert printed.returncode == 0 and "Not written: --out DIR writes eval_protocols.json" in printed.stdout
 
 
 def test_a_bad_workdir_is_one_line_naming_it(tmp_path):

@@ -1,6 +1,6 @@
 r"""Every evaluation protocol in one table: the model run once, its masks scored the way each project scores.
 
-    python -m ssync_jax.tools.evaluate --split test --out DIR   # the model shipped with the package
+    python -m ssync_jax.tools.evaluate --split test             # the model shipped with the package
     python -m ssync_jax.tools.evaluate --workdir workdirs/movi_c [--split test] [--protocols all] \
         [--out DIR] [--step N]
     python -m ssync_jax.tools.evaluate --params_checkpoint checkpoints/ssync_movi_c --config configs/movi_c.py \
@@ -8,8 +8,9 @@ r"""Every evaluation protocol in one table: the model run once, its masks scored
 
 The model runs once over every evaluation video (`ssync_jax.rollout.Rollout`, as `ssync_jax.evaluate`
 runs it); its decoder masks and its encoder's slot attention (columns prefixed `enc_`) are then scored
-under each protocol. Prints one markdown table and writes it to OUT/eval_protocols.json and .csv (OUT:
---out, default a training workdir). Values are fractions in the files, percentages in the printed table.
+under each protocol. Prints a line naming the model, split and videos, then markdown tables (the
+protocols; the decoder's scores; the encoder's), and with --out writes them to OUT/eval_protocols.json
+and .csv. Values are fractions in the files, percentages in the printed tables.
 
 Columns: video FG-ARI, image FG-ARI (per frame), video ARI with the background, video and image mBO,
 video and image Hungarian mIoU (`ssync_jax.metrics`). Every row resizes the labels nearest-exact
@@ -86,15 +87,16 @@ PREDICTIONS = evaluate.PREDICTIONS  # {"": "dec_ids", "enc_": "enc_ids"}
 NAMES = tuple(prefix + column for prefix in PREDICTIONS for column in COLUMNS)
 RESULTS_NAME = "eval_protocols"  # OUT/eval_protocols.json and .csv
 _HEADINGS = {
-    "video_fg_ari": "video FG-ARI",
-    "image_fg_ari": "image FG-ARI",
-    "video_ari": "video ARI (with bg)",
-    "video_mbo": "video mBO",
-    "image_mbo": "image mBO",
-    "video_miou": "video mIoU",
-    "image_miou": "image mIoU",
+    "video_fg_ari": "vid FG-ARI",
+    "image_fg_ari": "img FG-ARI",
+    "video_ari": "vid ARI+bg",
+    "video_mbo": "vid mBO",
+    "image_mbo": "img mBO",
+    "video_miou": "vid mIoU",
+    "image_miou": "img mIoU",
 }
 _WITHOUT = {"one": "FG-ARI 1", "skip": "skipped"}  # How the table says what happens without objects.
+_SOURCES = {"": "decoder masks", "enc_": "encoder slot attention"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -417,17 +419,30 @@ def result_rows(
     return rows
 
 
-def markdown_table(rows: Sequence[Mapping[str, str | float | None]]) -> str:
-    """The rows as a markdown table, scores in percent with one decimal ("–" where nothing was valid)."""
+def markdown_table(rows: Sequence[Mapping[str, str | float | None]], header: str = "") -> str:
+    """The rows as markdown for a person: `header`, then the protocols' descriptions, then one table of
+    scores per prediction (decoder masks, encoder attention) in percent with one decimal ("–" where
+    nothing was valid); every line under 100 characters."""
+    lines = [header, ""] if header else []
     descriptions = ("protocol", "used_by", "scored_at", "frames", "without_objects")
-    headings = ["protocol", "used by", "scored at", "frames", "without objects"]
-    headings += [("enc " if prefix else "") + _HEADINGS[column] for prefix in PREDICTIONS for column in COLUMNS]
-    lines = ["| " + " | ".join(headings) + " |", "|" + "---|" * len(headings)]
-    for row in rows:
-        cells = [str(row[key]) for key in descriptions]
-        cells += ["–" if row[name] is None else f"{100 * row[name]:.1f}" for name in NAMES]
-        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["| protocol | used by | scored at | frames | a video or frame without objects |", "|---|---|---|---|---|"]
+    lines += ["| " + " | ".join(str(row[key]) for key in descriptions) + " |" for row in rows]
+    for prefix, source in _SOURCES.items():
+        lines += ["", f"{source}, %:", ""]
+        lines += ["| protocol | " + " | ".join(_HEADINGS[column] for column in COLUMNS) + " |", "|---|" + "---:|" * len(COLUMNS)]
+        for row in rows:
+            cells = ["–" if row[prefix + c] is None else f"{100 * row[prefix + c]:.1f}" for c in COLUMNS]
+            lines.append(f"| {row['protocol']} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def table_header(source: str, step: int, split: str, num_videos: int) -> str:
+    """The line above the tables: which model, which videos, which units."""
+    return (
+        f"{source} at step {step}: {split} split, {num_videos} videos.\n"
+        "Scores in %. FG-ARI leaves the background out (ARI+bg keeps it); vid: over all frames of a\n"
+        "video at once; img: per frame, averaged."
+    )
 
 
 def write_results(record: Mapping[str, object], rows: Sequence[Mapping[str, object]], out: str) -> tuple[str, str]:
@@ -457,12 +472,12 @@ def run(
     step: int | None,
     split: str | None,
     protocols: Sequence[Protocol],
-    out: str,
-) -> tuple[str, str, str]:
-    """Loads, evaluates under every protocol and writes the results.
+    out: str | None,
+) -> tuple[str, str | None, str | None]:
+    """Loads, evaluates under every protocol and writes the results (with `out`).
 
     Returns:
-        (the markdown table, the JSON path, the CSV path).
+        (the printed tables, the JSON path, the CSV path; None, None without `out`).
     """
     mesh = sharding.make_mesh()
     model, params, config, step = load_model(workdir, config, params_checkpoint, step, mesh)
@@ -472,8 +487,12 @@ def run(
     )
     rows = result_rows(results, protocols, sizes)
     record = {"step": step, "split": eval_config.data.eval_split, "num_videos": num_videos, "columns": list(NAMES)}
+    source = params_checkpoint or workdir or "The shipped default model"
+    table = markdown_table(rows, table_header(source, step, record["split"], num_videos))
+    if out is None:
+        return table, None, None
     json_path, csv_path = write_results(record, rows, out)
-    return markdown_table(rows), json_path, csv_path
+    return table, json_path, csv_path
 
 
 def main(argv: list[str]) -> None:
@@ -481,9 +500,8 @@ def main(argv: list[str]) -> None:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     options = flags.FLAGS
     protocols = select_protocols(options.protocols)
-    out = options.out or (options.workdir if options.workdir and checkpoints.is_workdir(options.workdir) else None)
-    if out is None:
-        raise errors.ConfigError("--out DIR is required: only a training --workdir holds its own results.")
+    if options.out:  # Before the model loads.
+        paths.check_output_folder(options.out, "--out", [RESULTS_NAME + ".json", RESULTS_NAME + ".csv"])
     table, json_path, csv_path = run(
         workdir=options.workdir,
         config=options.config,
@@ -491,10 +509,13 @@ def main(argv: list[str]) -> None:
         step=options.step,
         split=options.split,
         protocols=protocols,
-        out=paths.absolute(out),
+        out=paths.absolute(options.out) if options.out else None,
     )
     print(table)
-    print(f"\nWritten to {json_path} and {csv_path}")
+    if json_path:
+        print(f"\nWritten to {json_path} and {csv_path}")
+    else:
+        print(f"\nNot written: --out DIR writes {RESULTS_NAME}.json and .csv there.")
 
 
 if __name__ == "__main__":
@@ -513,5 +534,5 @@ if __name__ == "__main__":
     cli.DEFINE_path("params_checkpoint", None, "An orbax params checkpoint (e.g. imported weights) to evaluate.")
     flags.DEFINE_string("split", None, "Dataset split; default the config's data.eval_split.")
     flags.DEFINE_string("protocols", "all", f"'all' or a comma-separated subset of {', '.join(PROTOCOLS)}.")
-    cli.DEFINE_path("out", None, "Folder for eval_protocols.json and .csv; default the workdir.")
+    cli.DEFINE_path("out", None, "Folder for eval_protocols.json and .csv (which must not be there yet); default: print only.")
     cli.run(main)
