@@ -15,7 +15,7 @@ import jax
 import numpy as np
 import pytest
 
-from ssync_jax import checkpoints, errors, train
+from ssync_jax import errors, train
 from tests import tiny_train_config
 from tests.test_train_processes import REPO, TIMEOUT_S, data_dir, environment, final_state, main_command, run  # noqa: F401
 
