@@ -170,6 +170,35 @@ def restore(
     return restored[STATE_ITEM]
 
 
+def params_mismatch(directory: str, step: int, abstract_params: Any) -> str | None:
+    """The first parameter whose shape differs between a checkpoint and a model, or None.
+
+    Read from the checkpoint's metadata alone (no array is read), so that a checkpoint of another
+    model is named as such, not reported as a damaged one.
+
+    Args:
+        directory: a checkpoint directory (`checkpoint_dir(workdir)`).
+        step: the checkpoint.
+        abstract_params: the model's params as shapes.
+
+    Returns:
+        "params.<path> is <shape> in the checkpoint, <shape> in this model", or None (also when its
+        metadata cannot be read: the restore then says what is wrong).
+    """
+    try:
+        with ocp.StandardCheckpointer() as checkpointer:
+            metadata = checkpointer.metadata(os.path.join(directory, str(step), STATE_ITEM))
+        leaves = jax.tree.leaves(getattr(metadata, "item_metadata", metadata), is_leaf=lambda x: hasattr(x, "shape"))
+    except Exception:  # Damaged metadata: `resume` reports it with the restore's own error.
+        return None
+    stored = {leaf.name: tuple(leaf.shape) for leaf in leaves if str(leaf.name).startswith("params.")}
+    expected = {f"params.{name}": tuple(leaf.shape) for name, leaf in traverse_util.flatten_dict(abstract_params, sep=".").items()}
+    for name in sorted(set(stored) | set(expected)):
+        if stored.get(name) != expected.get(name):
+            return f"{name} is {stored.get(name, 'absent')} in the checkpoint, {expected.get(name, 'absent')} in this model"
+    return None
+
+
 UNREADABLE_PREFIX = "unreadable_"
 
 
@@ -192,6 +221,12 @@ def resume(manager: ocp.CheckpointManager, abstract_state: Any, data_iterator: g
         ValueError: no checkpoint reads back (one line naming the latest and why).
     """
     steps = sorted(manager.all_steps(), reverse=True)
+    mismatch = params_mismatch(str(manager.directory), steps[0], abstract_state.params) if steps else None
+    if mismatch:
+        raise errors.ConfigError(
+            f"{manager.directory}: its step-{steps[0]} checkpoint holds another model ({mismatch}); resume with the "
+            "config it was trained with (its workdir's config.json), or train this one in a new workdir."
+        )
     unreadable = []
     for step in steps:
         try:
@@ -245,11 +280,12 @@ def restore_run(
             manager, step, f"config.init_from={path}: no {{wanted}} in {directory} (steps there: {{steps}}); set "
             "config.init_from_step to one of those steps."
         )
+        mismatch = params_mismatch(directory, step, abstract_state.params)
         try:
             state = restore(manager, abstract_state, data_iterator, step)
         except ValueError as error:
             raise errors.ConfigError(
-                f"config.init_from={path}: its step-{step} checkpoint does not fit this run's model ({error}); "
+                f"config.init_from={path}: its step-{step} checkpoint does not fit this run's model ({mismatch or error}); "
                 "start from a run of the same model settings, or use config.init_from_params_only with a "
                 "params checkpoint of this model."
             ) from error

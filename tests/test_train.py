@@ -17,7 +17,7 @@ import orbax.checkpoint as ocp
 import pytest
 
 from configs import movi_c, movi_e, savi_movi_c, synthetic
-from ssync_jax import checkpoints, run_record, sharding, train, train_state
+from ssync_jax import checkpoints, errors, run_record, sharding, train, train_state
 from ssync_jax.models import build_model
 from ssync_jax.data import movi
 from tests import tiny_train_config
@@ -328,7 +328,7 @@ def test_starting_from_a_missing_step_or_another_model_says_what_to_change(data_
         train.train_and_evaluate(config, str(tmp_path / "missing"), run_evaluation=False)
     config.init_from_step = None
     config.model.slot_dim = 8
-    with pytest.raises(ValueError, match="does not fit this run's model"):
+    with pytest.raises(ValueError, match=r"does not fit this run.s model \(params.decoder.conv_0.kernel is"):
         train.train_and_evaluate(config, str(tmp_path / "other_model"), run_evaluation=False)
 
 
@@ -418,3 +418,14 @@ def test_a_first_ctrl_c_requests_a_save_and_a_second_interrupts_at_once():
             os.kill(os.getpid(), signal.SIGINT)
             time.sleep(0.01)
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # Restored on the way out.
+
+
+def test_resuming_with_another_models_config_names_the_first_parameter_that_differs(data_dir, tmp_path):
+    # main.py refuses such a rerun from the workdir's record; a caller of train_and_evaluate meets this.
+    workdir = str(tmp_path / "w")
+    train.train_and_evaluate(tiny_config(data_dir), workdir, run_evaluation=False)
+    changed = tiny_config(data_dir, num_train_steps=3)
+    changed.model.slot_dim = 8
+    with pytest.raises(errors.ConfigError, match=r"step-2 checkpoint holds another model \(params.decoder.conv_0.kernel "
+                       r"is \(3, 3, 16, 8\) in the checkpoint, \(3, 3, 8, 8\) in this model\)"):  # fmt: skip
+        train.train_and_evaluate(changed, workdir, run_evaluation=False)
