@@ -33,7 +33,7 @@ import ml_collections
 import orbax.checkpoint as ocp
 from etils import epath
 
-from ssync_jax import errors, paths
+from ssync_jax import errors, logs, paths
 from ssync_jax.run_record import CHECKPOINTS_DIR as _CHECKPOINTS
 from ssync_jax.run_record import CONFIG_FILE
 
@@ -51,6 +51,13 @@ SHIPPED_MODEL = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pretra
 def checkpoint_dir(workdir: str) -> str:
     """The absolute checkpoint directory of a workdir (orbax rejects relative paths)."""
     return os.path.join(paths.absolute(workdir), _CHECKPOINTS)
+
+
+def _reader(directory: str) -> ocp.CheckpointManager:
+    """A read-only manager of another run's checkpoints, created without orbax's notes about being
+    read-only (three warnings a library user would otherwise see on every load)."""
+    with logs.libraries_quiet():
+        return ocp.CheckpointManager(directory, options=ocp.CheckpointManagerOptions(read_only=True))
 
 
 def create_manager(
@@ -274,7 +281,7 @@ def restore_run(
         ValueError: the checkpoint's arrays do not fit this run's model.
     """
     directory = checkpoint_dir(path)
-    manager = ocp.CheckpointManager(directory, options=ocp.CheckpointManagerOptions(read_only=True))
+    manager = _reader(directory)
     try:
         step = _existing_step(
             manager, step, f"config.init_from={path}: no {{wanted}} in {directory} (steps there: {{steps}}); set "
@@ -309,7 +316,7 @@ def check_source(path: str, step: int | None, key: str) -> None:
         if step is not None:
             raise errors.ConfigError(f"config.{key}={path} holds a single set of params; leave its step unset.")
         return
-    manager = ocp.CheckpointManager(checkpoint_dir(path), options=ocp.CheckpointManagerOptions(read_only=True))
+    manager = _reader(checkpoint_dir(path))
     try:
         _existing_step(manager, step, f"config.{key}={path}: no {{wanted}} there (steps there: {{steps}}).")
     finally:
@@ -422,7 +429,7 @@ def restore_params(path: str, abstract_params: Any, step: int | None = None) -> 
             f"No checkpoint in {directory}; train first (python main.py --config ... --workdir {path}), point at "
             "a trained run's workdir, or evaluate an imported model with --config.eval.params_checkpoint=DIR."
         )
-    manager = ocp.CheckpointManager(directory, options=ocp.CheckpointManagerOptions(read_only=True))
+    manager = _reader(directory)
     try:
         step = _existing_step(
             manager, step, f"No {{wanted}} in {directory} (steps there: {{steps}}); pick one of those steps, or train "
@@ -472,7 +479,7 @@ def read_params(path: str, step: int | None = None) -> dict:
     directory = checkpoint_dir(path)
     if not epath.Path(directory).is_dir():
         raise errors.InputNotFoundError(f"No checkpoint in {directory}; point at a trained run's workdir.")
-    manager = ocp.CheckpointManager(directory, options=ocp.CheckpointManagerOptions(read_only=True))
+    manager = _reader(directory)
     try:
         step = _existing_step(manager, step, f"No {{wanted}} in {directory} (steps there: {{steps}}); pick one of those.")
         # No restore target: the arrays come back as saved, whatever model they belong to.

@@ -7,11 +7,13 @@ user reads (steps, losses, evaluations, checkpoints). By default the libraries' 
 lines are dropped and their errors kept; `--log_libraries` (`ssync_jax.cli`) shows them all.
 """
 
+import contextlib
 import logging
 import os
 import sys
 import tempfile
 import warnings
+from collections.abc import Iterator
 
 from absl import logging as absl_logging
 
@@ -44,11 +46,14 @@ class _LibraryInfoFilter(logging.Filter):
 
 
 _FILTER = _LibraryInfoFilter()
+_SHOW_ALL = False  # Set by `quiet_libraries(show=True)` (--log_libraries).
 
 
 def quiet_libraries(show: bool = False) -> None:
     """Keeps the libraries' INFO and WARNING lines (and TensorFlow's deprecation warnings) out of the
     log; `show=True` lets everything through."""
+    global _SHOW_ALL
+    _SHOW_ALL = show
     handler = absl_logging.get_absl_handler()
     if show:
         handler.removeFilter(_FILTER)
@@ -59,6 +64,22 @@ def quiet_libraries(show: bool = False) -> None:
     logging.getLogger("asyncio").setLevel(logging.CRITICAL)
     warnings.filterwarnings("ignore", category=DeprecationWarning, module="tensorflow")
     warnings.filterwarnings("ignore", category=DeprecationWarning, module="tensorflow_datasets")
+
+
+@contextlib.contextmanager
+def libraries_quiet() -> Iterator[None]:
+    """Within the block, the libraries' INFO and WARNING lines are dropped whatever the caller set up:
+    what the package's functions do around a library call that chatters (orbax's read-only notes),
+    so that a user's script sees none of it."""
+    logger = logging.getLogger("absl")
+    if _SHOW_ALL:  # --log_libraries
+        yield
+        return
+    logger.addFilter(_FILTER)
+    try:
+        yield
+    finally:
+        logger.removeFilter(_FILTER)
 
 
 def import_tensorflow_quietly() -> None:

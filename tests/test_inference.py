@@ -331,3 +331,14 @@ def test_a_model_directory_predicts_what_its_workdir_does_and_is_never_overwritt
     np.testing.assert_array_equal(got.slots, expected.slots)
     with pytest.raises(errors.WouldOverwriteError, match="exists and is not empty"):
         save_model.save_model(workdir, str(tmp_path / "model"), None, None, "again")
+
+
+def test_a_users_script_anywhere_imports_the_package_and_loads_a_workdir_in_silence(workdir, tmp_path):
+    # The README's install (`pip install --no-deps -e .`) puts the package on every path; a library
+    # call prints nothing of the libraries' (orbax's read-only notes, JAX's backends).
+    code = f"from ssync_jax import inference; inference.load({str(workdir)!r}); print('loaded')"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["JAX_PLATFORMS"] = "cpu"
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout == "loaded\n" and result.stderr == "", result.stderr
