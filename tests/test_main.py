@@ -93,3 +93,15 @@ def test_a_tilde_after_the_equals_sign_is_the_home_directory(tmp_path, monkeypat
         "--config.data.data_dir=~/nodata",
     )  # fmt: skip
     assert_one_error_line(result, f"not found under {tmp_path / 'nodata'}")
+
+
+def test_ctrl_c_in_any_command_line_is_one_line_and_exit_status_130():
+    # Every entry point runs through cli.run: a tool or an evaluation interrupted by Ctrl-C.
+    code = (
+        "import sys; sys.argv = ['tool']\n"
+        "from ssync_jax import cli\n"
+        "def main(argv): raise KeyboardInterrupt\n"
+        "cli.run(main)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 130 and result.stderr == "Interrupted (Ctrl-C).\n", result.stderr
