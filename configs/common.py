@@ -1,6 +1,9 @@
-"""Small constructors of config sections. Every value is an argument without a default, given in the
-config file, so that a config shows each value a reader checks against the paper; these functions
-only name and document the keys, and build the placeholders (`None` values a flag may set).
+"""Small constructors of config blocks, shared by the configs: each returns one whole block (a
+ConfigDict or a dict) whose keys are its keyword names, so that a key reads in the config file as it
+is overridden (`common.data(global_batch_size=8, ...)` is what `--config.data.global_batch_size=8`
+sets). Every value is an argument without a default, given in the config file, so that a config
+shows each value a reader checks against the paper; these functions only document the keys and
+build the placeholders (`None` values a flag may set). `ssync_on` reads a config's variant.
 """
 
 import ml_collections
@@ -18,7 +21,7 @@ def data(
     eval_batch_size: int,
     num_workers: int,
     prefetch_buffer_size: int,
-    num_slots: ml_collections.FieldReference,
+    num_boxes: ml_collections.FieldReference,
     flip_prob: float,
     fields: tuple[str, ...],
     train_split: str,
@@ -41,8 +44,8 @@ def data(
         eval_batch_size: likewise; the last partial batch is padded (batch["valid"]).
         num_workers: grain worker processes; 0 = in the main process.
         prefetch_buffer_size: batches read ahead (per worker), one thread each.
-        num_slots: the model's slot count, a reference the model section shares: "boxes" carry
-            one row per object slot, num_slots - 1 (the first slot is the background's).
+        num_boxes: rows of "boxes", one per object slot: the model's num_slots - 1 (the first slot
+            is the background's), a reference that follows the model section's.
         flip_prob: probability of a horizontal flip per training example.
         fields: carried per video: "video" plus any of "segmentations", "depth", "forward_flow",
             "backward_flow" (per pixel), "boxes" (first-frame object boxes, for box-conditioned slots).
@@ -72,7 +75,7 @@ def data(
             eval_batch_size=eval_batch_size,
             num_workers=num_workers,
             prefetch_buffer_size=prefetch_buffer_size,
-            num_boxes=num_slots - 1,
+            num_boxes=num_boxes,
             precomputed_features=_placeholder(precomputed_features, str),
             keep_decoded=keep_decoded,
         )
@@ -113,34 +116,12 @@ def spatial_broadcast_decoder(
     )
 
 
-def losses(
-    variant: str,
-    *,
-    reconstruction: float,
-    slot_contrast: float,
-    ssync: float,
-    ssync_warmup: float,
-    slot_contrast_temperature: float,
-) -> ml_collections.ConfigDict:
-    """Reconstruction + SlotContrast, and for variant "ssync" both SSync losses after `ssync_warmup`.
-
-    Args:
-        variant: "ssync", or "base" (the same model without the SSync losses).
-        reconstruction: weight of the reconstruction MSE.
-        slot_contrast: weight of SlotContrast (0: off).
-        ssync: weight of each SSync loss.
-        ssync_warmup: fraction of training before the SSync losses switch on.
-        slot_contrast_temperature: SlotContrast's τ.
-    """
+def ssync_on(variant: str) -> bool:
+    """Whether a config variant trains with SSync's losses: True for "ssync", False for "base" (the
+    same model without them); any other variant is an error naming both."""
     if variant not in ("ssync", "base"):
         raise ValueError(f"Unknown config variant {variant!r}; use 'ssync' (SSync on) or 'base' (SSync off).")
-    terms = {"reconstruction": {"weight": reconstruction}}
-    if slot_contrast:
-        terms["slot_contrast"] = {"weight": slot_contrast, "temperature": slot_contrast_temperature}
-    if variant == "ssync":
-        terms["ssync_boundary"] = {"weight": ssync, "warmup_fraction": ssync_warmup}
-        terms["ssync_interior"] = {"weight": ssync, "warmup_fraction": ssync_warmup}
-    return ml_collections.ConfigDict(terms)
+    return variant == "ssync"
 
 
 def ssync(
@@ -171,71 +152,6 @@ def adam(
             b2=b2,
         )
     )
-
-
-def set_loop(
-    config: ml_collections.ConfigDict,
-    num_train_steps: int,
-    *,
-    log_every: int,
-    image_every: int,
-    eval_every: int,
-    checkpoint_every: int,
-    keep_best: int,
-    max_to_keep: int,
-    keep_steps: tuple[int, ...],
-    stop_after_step: int | None,
-    async_checkpointing: bool,
-    profile_steps: int,
-    shard_params: bool,
-    init_from: str | None,
-    init_from_step: int | None,
-    init_from_params_only: bool,
-    steps_per_dispatch: int,
-) -> None:
-    """The training loop's settings (ssync_jax/train.py), set on `config`.
-
-    Args:
-        config: the config being built.
-        num_train_steps: training steps.
-        log_every: steps between scalar summaries.
-        image_every: steps between image summaries (0: none).
-        eval_every: steps between evaluations (and one at the end).
-        checkpoint_every: steps between checkpoints.
-        keep_best: also keep this many checkpoints with the best validation video FG-ARI (0: off).
-        max_to_keep: how many of the latest checkpoints stay.
-        keep_steps: checkpoints of these steps are also saved and never deleted (runs branch off them).
-        stop_after_step: leave after this step, resumable (None: run to the end).
-        async_checkpointing: write checkpoints in a background thread.
-        profile_steps: >0: a profiler trace of this many steps into the workdir.
-        shard_params: split large params over the data axis (FSDP-style) instead of replicating them.
-        init_from: start from another run's checkpoint instead of a random initialisation (only when
-            this workdir has none of its own): a workdir continues from its train state (params,
-            optimizer state, step, RNG) and, when its data settings and seed equal this run's, its
-            data position; a params checkpoint (e.g. imported weights) gives the params alone, from
-            step 0. None: a fresh start.
-        init_from_step: which checkpoint of `init_from` (None: its latest).
-        init_from_params_only: take a workdir's params alone (fresh optimizer, step 0): fine-tuning.
-        steps_per_dispatch: training steps per call into the compiled program (that many copies of the step, over
-            that many batches): small models spend less time in the host loop; results are those
-            of single steps. Logging, evaluation and checkpoints still happen at their steps.
-    """
-    config.num_train_steps = num_train_steps
-    config.stop_after_step = _placeholder(stop_after_step, int)
-    config.log_every_steps = log_every
-    config.image_every_steps = image_every
-    config.eval_every_steps = eval_every
-    config.checkpoint_every_steps = checkpoint_every
-    config.max_checkpoints_to_keep = max_to_keep
-    config.keep_best_checkpoints = keep_best
-    config.keep_checkpoint_steps = tuple(keep_steps)
-    config.init_from = _placeholder(init_from, str)
-    config.init_from_step = _placeholder(init_from_step, int)
-    config.init_from_params_only = init_from_params_only
-    config.async_checkpointing = async_checkpointing
-    config.num_profile_steps = profile_steps
-    config.shard_params = shard_params
-    config.steps_per_dispatch = steps_per_dispatch
 
 
 def evaluation(

@@ -38,39 +38,14 @@ from configs import common
 
 def get_config(variant: str = "ssync") -> ml_collections.ConfigDict:
     """Args: variant: "ssync" (default) or "base" (SSync off, the SlotContrast model)."""
-    return dinov2_recipe(
-        variant,
-        dataset="movi_c/128x128:1.0.0",
-        dinov2="vit_s14",
-        weights="facebook/dinov2-small",
-        num_slots=11,
-        slot_dim=64,
-        merge_iou=0.7,
-        steps=100_000,
-        num_true_ids=11,  # Background + up to 10 objects.
-    )
-
-
-def dinov2_recipe(
-    variant: str,
-    *,
-    dataset: str,
-    dinov2: str,
-    weights: str,
-    num_slots: int,
-    slot_dim: int,
-    merge_iou: float,
-    steps: int,
-    num_true_ids: int,
-) -> ml_collections.ConfigDict:
-    """The paper's MOVi recipe; MOVi-C and MOVi-E differ only in the arguments (configs/movi_e.py)."""
     config = ml_collections.ConfigDict()
     config.seed = 0
+    num_slots = ml_collections.FieldReference(11)  # The model's, and the boxes' rows + 1.
     image_size = ml_collections.FieldReference((336, 336))  # One value for the data and the model.
-    num_slots = ml_collections.FieldReference(num_slots)
 
+    # Input pipeline (ssync_jax/data/pipeline.py): 4-frame chunks, global batch 128, flips.
     config.data = common.data(
-        dataset,
+        "movi_c/128x128:1.0.0",
         image_size=image_size,
         chunk_length=4,
         normalization="imagenet",
@@ -80,7 +55,7 @@ def dinov2_recipe(
         eval_batch_size=8,
         num_workers=8,
         prefetch_buffer_size=4,
-        num_slots=num_slots,
+        num_boxes=num_slots - 1,  # One row per object slot (the first slot is the background's).
         flip_prob=0.5,
         fields=("video", "segmentations"),
         train_split="train",
@@ -89,18 +64,20 @@ def dinov2_recipe(
         precomputed_features=None,  # Frames, the backbone run every step.
         keep_decoded=False,  # ~10k videos: too many to keep decoded.
     )
+
+    # Model (ssync_jax/models/factory.py): frozen DINOv2 ViT-S/14 (24x24 patches), 11 slots of 64.
     config.model = ml_collections.ConfigDict(
         dict(
             num_slots=num_slots,
-            slot_dim=slot_dim,
+            slot_dim=64,
             image_size=image_size,
             dtype="float32",
             init_scheme="torch",
             initializer=dict(name="fixed_learned"),
             encoder=dict(
                 backbone="dinov2",
-                dinov2_variant=dinov2,
-                weights=weights,
+                dinov2_variant="vit_s14",
+                weights="facebook/dinov2-small",
                 backbone_dtype="float32",
                 freeze_backbone=True,
                 token_norm="none",  # DINOv2's tokens come out of its own final LayerNorm.
@@ -117,28 +94,35 @@ def dinov2_recipe(
             decoder=common.mlp_decoder(hidden_sizes=(1024, 1024, 1024), target="features", patch_size=1),
         )
     )
-    config.losses = common.losses(variant, reconstruction=1.0, slot_contrast=0.5, ssync=1.0, ssync_warmup=0.3, slot_contrast_temperature=0.1)
-    config.ssync = common.ssync(merge_iou_threshold=merge_iou, min_diff_boundary=1, min_same_boundary=1, max_diff_interior=1)
+
+    # Objective (ssync_jax/objectives/total_loss.py): feature MSE + SlotContrast; `:ssync` adds SSync from 30 % on.
+    config.losses = ml_collections.ConfigDict()
+    config.losses.reconstruction = dict(weight=1.0)  # Feature MSE.
+    config.losses.slot_contrast = dict(weight=0.5, temperature=0.1)
+    if common.ssync_on(variant):  # Both SSync losses, from 30 % of training on.
+        config.losses.ssync_boundary = dict(weight=1.0, warmup_fraction=0.3)
+        config.losses.ssync_interior = dict(weight=1.0, warmup_fraction=0.3)
+    config.ssync = common.ssync(merge_iou_threshold=0.7, min_diff_boundary=1, min_same_boundary=1, max_diff_interior=1)
     config.loss_group_size = 64  # The authors' per-GPU batch: 2 GPUs x 64 clips, losses per GPU.
     config.optimizer = common.adam(learning_rate=8e-4, warmup_steps=2_500, final_lr_fraction=0.5, grad_clip_norm=0.05, b1=0.9, b2=0.999)
-    common.set_loop(
-        config,
-        steps,
-        log_every=100,
-        image_every=2_000,
-        eval_every=10_000,
-        checkpoint_every=2_000,
-        keep_best=1,
-        max_to_keep=2,
-        keep_steps=(),
-        stop_after_step=None,
-        async_checkpointing=True,
-        profile_steps=0,
-        shard_params=False,
-        init_from=None,
-        init_from_step=None,
-        init_from_params_only=False,
-        steps_per_dispatch=1,
-    )
-    config.eval = common.evaluation(chunk_length=24, num_true_ids=num_true_ids, fg_ari_without_foreground="one", params_checkpoint=None)
+
+    # Loop (ssync_jax/train.py; configs/synthetic.py says what each key does) and evaluation
+    # (ssync_jax/evaluate.py): whole 24-frame videos, background + up to 10 objects.
+    config.num_train_steps = 100_000
+    config.stop_after_step = ml_collections.config_dict.placeholder(int)  # None: run to the end.
+    config.log_every_steps = 100
+    config.image_every_steps = 2_000
+    config.eval_every_steps = 10_000
+    config.checkpoint_every_steps = 2_000
+    config.max_checkpoints_to_keep = 2
+    config.keep_best_checkpoints = 1
+    config.keep_checkpoint_steps = ()
+    config.init_from = ml_collections.config_dict.placeholder(str)  # None: a fresh start.
+    config.init_from_step = ml_collections.config_dict.placeholder(int)  # None: its latest checkpoint.
+    config.init_from_params_only = False
+    config.async_checkpointing = True
+    config.num_profile_steps = 0
+    config.shard_params = False
+    config.steps_per_dispatch = 1
+    config.eval = common.evaluation(chunk_length=24, num_true_ids=11, fg_ari_without_foreground="one", params_checkpoint=None)
     return config

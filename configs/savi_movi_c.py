@@ -38,7 +38,7 @@ def get_config(variant: str = "ssync") -> ml_collections.ConfigDict:
         global_batch_size=64,
         eval_batch_size=8,
         num_workers=8,
-        num_slots=num_slots,
+        num_boxes=num_slots - 1,  # One row per object slot (the first slot is the background's).
         prefetch_buffer_size=4,
         flip_prob=0.5,
         fields=("video", "segmentations"),
@@ -75,28 +75,31 @@ def get_config(variant: str = "ssync") -> ml_collections.ConfigDict:
             ),
         )
     )
-    config.losses = common.losses(variant, reconstruction=1.0, slot_contrast=0.0, ssync=1.0, ssync_warmup=0.3, slot_contrast_temperature=0.1)
+    config.losses = ml_collections.ConfigDict()
+    config.losses.reconstruction = dict(weight=1.0)  # Pixel MSE, SAVi's objective (no SlotContrast).
+    if common.ssync_on(variant):  # Both SSync losses, from 30 % of training on.
+        config.losses.ssync_boundary = dict(weight=1.0, warmup_fraction=0.3)
+        config.losses.ssync_interior = dict(weight=1.0, warmup_fraction=0.3)
     config.ssync = common.ssync(merge_iou_threshold=0.7, min_diff_boundary=1, min_same_boundary=1, max_diff_interior=1)
     config.loss_group_size = ml_collections.config_dict.placeholder(int)  # The whole batch.
     config.optimizer = common.adam(learning_rate=2e-4, warmup_steps=2_500, final_lr_fraction=0.5, grad_clip_norm=0.05, b1=0.9, b2=0.999)
-    common.set_loop(
-        config,
-        100_000,
-        log_every=100,
-        image_every=2_000,
-        eval_every=10_000,
-        checkpoint_every=2_000,
-        keep_best=1,
-        max_to_keep=2,
-        keep_steps=(),
-        stop_after_step=None,
-        async_checkpointing=True,
-        profile_steps=0,
-        shard_params=False,
-        init_from=None,
-        init_from_step=None,
-        init_from_params_only=False,
-        steps_per_dispatch=1,
-    )
+
+    # Loop (ssync_jax/train.py; configs/synthetic.py says what each key does) and evaluation.
+    config.num_train_steps = 100_000
+    config.stop_after_step = ml_collections.config_dict.placeholder(int)  # None: run to the end.
+    config.log_every_steps = 100
+    config.image_every_steps = 2_000
+    config.eval_every_steps = 10_000
+    config.checkpoint_every_steps = 2_000
+    config.max_checkpoints_to_keep = 2
+    config.keep_best_checkpoints = 1
+    config.keep_checkpoint_steps = ()
+    config.init_from = ml_collections.config_dict.placeholder(str)  # None: a fresh start.
+    config.init_from_step = ml_collections.config_dict.placeholder(int)  # None: its latest checkpoint.
+    config.init_from_params_only = False
+    config.async_checkpointing = True
+    config.num_profile_steps = 0
+    config.shard_params = False
+    config.steps_per_dispatch = 1
     config.eval = common.evaluation(chunk_length=24, num_true_ids=11, fg_ari_without_foreground="skip", params_checkpoint=None)
     return config

@@ -49,7 +49,7 @@ def get_config(variant: str = "base") -> ml_collections.ConfigDict:
         global_batch_size=8,
         eval_batch_size=8,
         num_workers=0,
-        num_slots=num_slots,
+        num_boxes=num_slots - 1,  # One row per object slot (the first slot is the background's).
         prefetch_buffer_size=2,
         flip_prob=0.5,
         fields=("video", "segmentations"),
@@ -92,31 +92,40 @@ def get_config(variant: str = "base") -> ml_collections.ConfigDict:
     )
 
     # Objective (ssync_jax/objectives/total_loss.py): reconstruction + SlotContrast; `:ssync` adds SSync from 30 % on.
-    config.losses = common.losses(variant, reconstruction=1.0, slot_contrast=0.5, ssync=1.0, ssync_warmup=0.3, slot_contrast_temperature=0.1)
+    config.losses = ml_collections.ConfigDict()
+    config.losses.reconstruction = dict(weight=1.0)  # Pixel MSE.
+    config.losses.slot_contrast = dict(weight=0.5, temperature=0.1)
+    if common.ssync_on(variant):  # Both SSync losses, from 30 % of training on.
+        config.losses.ssync_boundary = dict(weight=1.0, warmup_fraction=0.3)
+        config.losses.ssync_interior = dict(weight=1.0, warmup_fraction=0.3)
     config.ssync = common.ssync(merge_iou_threshold=0.7, min_diff_boundary=1, min_same_boundary=1, max_diff_interior=1)
     config.loss_group_size = ml_collections.config_dict.placeholder(int)  # None: the whole global batch.
     config.optimizer = common.adam(learning_rate=6e-4, warmup_steps=200, final_lr_fraction=0.5, grad_clip_norm=0.05, b1=0.9, b2=0.999)
 
     # Loop (ssync_jax/train.py) and evaluation (ssync_jax/evaluate.py): whole 8-frame videos, up to 5
     # objects + background.
-    common.set_loop(
-        config,
-        16_000,
-        log_every=100,
-        image_every=2000,
-        eval_every=2000,
-        checkpoint_every=2000,
-        keep_best=0,
-        max_to_keep=2,
-        keep_steps=(),
-        stop_after_step=None,
-        async_checkpointing=True,
-        profile_steps=0,
-        shard_params=False,
-        init_from=None,
-        init_from_step=None,
-        init_from_params_only=False,
-        steps_per_dispatch=4,
-    )
+    config.num_train_steps = 16_000
+    config.stop_after_step = ml_collections.config_dict.placeholder(int)  # Leave after this step, resumable; None: run to the end.
+    config.log_every_steps = 100  # Scalar summaries.
+    config.image_every_steps = 2000  # Image summaries; 0: none.
+    config.eval_every_steps = 2000  # Evaluations, and one at the end.
+    config.checkpoint_every_steps = 2000
+    config.max_checkpoints_to_keep = 2  # The latest ones that stay.
+    config.keep_best_checkpoints = 0  # Also keep this many with the best validation video FG-ARI; 0: off.
+    config.keep_checkpoint_steps = ()  # Also saved at these steps and never deleted (runs branch off them).
+    # Start from another run's checkpoint instead of a random initialisation (only when this workdir
+    # has none of its own): a workdir continues from its train state (params, optimizer state, step,
+    # RNG) and, when its data settings and seed equal this run's, its data position; a params
+    # checkpoint (e.g. imported weights) gives the params alone, from step 0. None: a fresh start.
+    config.init_from = ml_collections.config_dict.placeholder(str)
+    config.init_from_step = ml_collections.config_dict.placeholder(int)  # Which checkpoint of it; None: its latest.
+    config.init_from_params_only = False  # True: a workdir's params alone (fresh optimizer, step 0): fine-tuning.
+    config.async_checkpointing = True  # Checkpoints written in a background thread.
+    config.num_profile_steps = 0  # >0: a profiler trace of this many steps into the workdir.
+    config.shard_params = False  # True: large params split over the data axis (FSDP-style) instead of replicated.
+    # Training steps per call into the compiled program (that many copies of the step, over that many
+    # batches): small models spend less time in the host loop; the results are those of single steps.
+    # Logging, evaluation and checkpoints still happen at their steps.
+    config.steps_per_dispatch = 4
     config.eval = common.evaluation(chunk_length=8, num_true_ids=6, fg_ari_without_foreground="skip", params_checkpoint=None)
     return config

@@ -40,7 +40,6 @@ def get_config(variant: str = "base") -> ml_collections.ConfigDict:
     config.seed = 0
     num_slots = ml_collections.FieldReference(7)  # The model's, and the boxes' rows + 1.
     image_size = ml_collections.FieldReference((32, 32))  # One value for the data and the model.
-    num_train_steps = 15_000
 
     # Input pipeline (ssync_jax/data/pipeline.py).
     config.data = common.data(
@@ -53,7 +52,7 @@ def get_config(variant: str = "base") -> ml_collections.ConfigDict:
         global_batch_size=8,
         eval_batch_size=8,
         num_workers=0,
-        num_slots=num_slots,
+        num_boxes=num_slots - 1,  # One row per object slot (the first slot is the background's).
         prefetch_buffer_size=2,
         flip_prob=0.5,
         fields=("video", "segmentations"),
@@ -91,30 +90,33 @@ def get_config(variant: str = "base") -> ml_collections.ConfigDict:
     )
 
     # Objective: feature reconstruction + SlotContrast; `ssync` adds SSync from 30 % on, the paper's settings.
-    config.losses = common.losses(variant, reconstruction=1.0, slot_contrast=0.5, ssync=1.0, ssync_warmup=0.3, slot_contrast_temperature=0.1)
+    config.losses = ml_collections.ConfigDict()
+    config.losses.reconstruction = dict(weight=1.0)  # Feature MSE.
+    config.losses.slot_contrast = dict(weight=0.5, temperature=0.1)
+    if common.ssync_on(variant):  # Both SSync losses, from 30 % of training on.
+        config.losses.ssync_boundary = dict(weight=1.0, warmup_fraction=0.3)
+        config.losses.ssync_interior = dict(weight=1.0, warmup_fraction=0.3)
     config.ssync = common.ssync(merge_iou_threshold=0.7, min_diff_boundary=1, min_same_boundary=1, max_diff_interior=1)
     config.loss_group_size = ml_collections.config_dict.placeholder(int)  # None: the whole global batch.
     config.optimizer = common.adam(learning_rate=4e-4, warmup_steps=200, final_lr_fraction=0.5, grad_clip_norm=0.05, b1=0.9, b2=0.999)
 
-    # Loop and evaluation: whole 8-frame videos, up to 5 objects + background.
-    common.set_loop(
-        config,
-        num_train_steps,
-        log_every=100,
-        image_every=1500,
-        eval_every=1500,
-        checkpoint_every=1500,
-        keep_best=0,
-        max_to_keep=2,
-        keep_steps=(round(0.3 * num_train_steps),),  # Where SSync runs branch off.
-        stop_after_step=None,
-        async_checkpointing=True,
-        profile_steps=0,
-        shard_params=False,
-        init_from=None,
-        init_from_step=None,
-        init_from_params_only=False,
-        steps_per_dispatch=4,
-    )
+    # Loop (configs/synthetic.py says what each key does) and evaluation: whole 8-frame videos, up to 5
+    # objects + background.
+    config.num_train_steps = 15_000
+    config.stop_after_step = ml_collections.config_dict.placeholder(int)  # None: run to the end.
+    config.log_every_steps = 100
+    config.image_every_steps = 1500
+    config.eval_every_steps = 1500
+    config.checkpoint_every_steps = 1500
+    config.max_checkpoints_to_keep = 2
+    config.keep_best_checkpoints = 0
+    config.keep_checkpoint_steps = (4_500,)  # 30 % of training: where SSync runs branch off.
+    config.init_from = ml_collections.config_dict.placeholder(str)  # None: a fresh start.
+    config.init_from_step = ml_collections.config_dict.placeholder(int)  # None: its latest checkpoint.
+    config.init_from_params_only = False
+    config.async_checkpointing = True
+    config.num_profile_steps = 0
+    config.shard_params = False
+    config.steps_per_dispatch = 4
     config.eval = common.evaluation(chunk_length=8, num_true_ids=6, fg_ari_without_foreground="skip", params_checkpoint=None)
     return config
