@@ -1,4 +1,5 @@
-"""Every shipped config and variant builds its whole train step at its own shapes and takes a real step.
+"""Every shipped config and study config (studies/configs/), each variant, builds its whole train step at
+its own shapes and takes a real step.
 
 At the config's own sizes (336² and a global batch of 128 for the paper configs) the train step is
 traced abstractly (`jax.eval_shape`): every shape of the recipe must fit (a decoder that
@@ -18,13 +19,20 @@ import pytest
 from ssync_jax import sharding, train_state
 from ssync_jax.models import build_model, dinov2
 
-CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
-CONFIGS = sorted(path.stem for path in CONFIG_DIR.glob("*.py") if "def get_config" in path.read_text())
+REPO = Path(__file__).resolve().parents[1]
+# The recipes (configs/) and the study configs (studies/configs/): each file's module, by its name.
+MODULES = {
+    path.stem: ".".join(path.relative_to(REPO).with_suffix("").parts)
+    for folder in ("configs", "studies/configs")
+    for path in (REPO / folder).glob("*.py")
+    if "def get_config" in path.read_text()
+}
+CONFIGS = sorted(MODULES)
 # Every variant a config file names in its VARIANTS (default: SSync on and off).
 RECIPES = [
     (name, variant)
     for name in CONFIGS
-    for variant in getattr(importlib.import_module(f"configs.{name}"), "VARIANTS", ("ssync", "base"))
+    for variant in getattr(importlib.import_module(MODULES[name]), "VARIANTS", ("ssync", "base"))
 ]
 TINY_DINOV2 = "vit_test_tiny"
 
@@ -32,7 +40,7 @@ pytestmark = pytest.mark.usefixtures("compilation_cache")
 
 
 def load(name: str, variant: str):
-    config = importlib.import_module(f"configs.{name}").get_config(variant)
+    config = importlib.import_module(MODULES[name]).get_config(variant)
     if config.model.encoder.backbone == "dinov2":
         config.model.encoder.weights = None  # No download: random backbone weights.
     return config
@@ -40,7 +48,7 @@ def load(name: str, variant: str):
 
 def test_the_shipped_configs_are_found():
     assert set(CONFIGS) >= {"synthetic", "synthetic16", "movi_c", "movi_e", "savi_movi_c"}
-    # configs/synthetic16.py's four variants (losses x decoder) each build and take a step below.
+    # studies/configs/synthetic16.py's four variants (losses x decoder) each build and take a step below.
     assert {variant for name, variant in RECIPES if name == "synthetic16"} == {"base,sb", "base,mlp", "ssync,sb", "ssync,mlp"}
 
 

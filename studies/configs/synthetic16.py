@@ -21,8 +21,8 @@ Objective: pixel MSE + SlotContrast 0.5; ":ssync" adds SSync's boundary and inte
 8 clips of 2 frames, Adam 4e-4 (200 warm-up steps, exponential decay to half), validation every
 1,500 steps; the checkpoint at 30 % (step 4,500) is kept, for SSync runs that branch off it.
 
-    python main.py --config configs/synthetic16.py:base,mlp --workdir workdirs/synthetic16
-    python main.py --config configs/synthetic16.py:ssync,mlp --workdir workdirs/synthetic16_ssync \
+    python main.py --config studies/configs/synthetic16.py:base,mlp --workdir workdirs/synthetic16
+    python main.py --config studies/configs/synthetic16.py:ssync,mlp --workdir workdirs/synthetic16_ssync \
         --config.init_from=workdirs/synthetic16 --config.init_from_step=4500
 
 Variants: "base" or "ssync", then "," and the decoder, "sb" or "mlp" (default "base,mlp").

@@ -1,7 +1,7 @@
 r"""What SSync's selections would be for a perfect model: its rule applied to the ground truth on a config's grid.
 
-    python -m benchmarks.premise_floor --config configs/synthetic16_features.py     # 16x16 grid
-    python -m benchmarks.premise_floor --config configs/synthetic.py                # the default's 8x8 grid
+    python -m studies.premise_floor --config studies/configs/synthetic16_features.py   # 16x16 grid
+    python -m studies.premise_floor --config configs/synthetic.py                      # the default's 8x8 grid
 
 The validation videos' ground-truth ids are brought onto the model's patch grid (each patch takes
 the id covering most of it: the one-hot ids area-averaged, then argmax) and given to SSync's

@@ -1,11 +1,11 @@
 r"""Which loss term drives the update: each term's gradient per module, and its share of the clipped step.
 
-    python -m benchmarks.gradient_balance --source ssync_jax/pretrained/default           # the trained 8x8 default
-    python -m benchmarks.gradient_balance --source W --step 4500                          # a workdir's checkpoint
-    python -m benchmarks.gradient_balance --config configs/synthetic16_features.py:ssync \
+    python -m studies.gradient_balance --source ssync_jax/pretrained/default           # the trained 8x8 default
+    python -m studies.gradient_balance --source W --step 4500                          # a workdir's checkpoint
+    python -m studies.gradient_balance --config studies/configs/synthetic16_features.py:ssync \
         --config.model.encoder.backbone_from=W                                            # a config at initialisation
-    python -m benchmarks.gradient_balance --config configs/movi_c.py --authors_case movi_c   # the authors' case
-    python -m benchmarks.gradient_balance --from_json A.json,B.json         # one summary row per earlier --json
+    python -m studies.gradient_balance --config configs/movi_c.py --authors_case movi_c   # the authors' case
+    python -m studies.gradient_balance --from_json A.json,B.json         # one summary row per earlier --json
 
 For a model (a training workdir at `--step`, a model directory, or a config's fresh initialisation
 with `--config`) and `--batches` training batches of its own data, each loss term's gradient is

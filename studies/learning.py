@@ -1,9 +1,9 @@
 r"""Learning study on the generated data: base model vs SSync over seeds, and SSync's slot count.
 
-    python -m benchmarks.learning --root workdirs/learning                  # base + ssync, seeds 0 1 2
-    python -m benchmarks.learning --root workdirs/learning --variants ssync --seeds 0 --slots 7 15
-    python -m benchmarks.learning --root workdirs/learning --report_only   # table from finished runs
-    python -m benchmarks.learning --root workdirs/learning --runs RUN_DIR RUN_DIR   # curves of any runs only
+    python -m studies.learning --root workdirs/learning                  # base + ssync, seeds 0 1 2
+    python -m studies.learning --root workdirs/learning --variants ssync --seeds 0 --slots 7 15
+    python -m studies.learning --root workdirs/learning --report_only   # table from finished runs
+    python -m studies.learning --root workdirs/learning --runs RUN_DIR RUN_DIR   # curves of any runs only
 
 Each run is `main.py --config CONFIG:VARIANT --mode train_and_eval` (CONFIG is `--config`, default
 configs/synthetic.py; it validates every `eval_every_steps`) with the seed, slot count and step
@@ -21,15 +21,15 @@ every run's main.py, e.g. `-- --config.data.num_workers=2 --config.eval_every_st
 (e.g. the candidate settings tried while choosing the default), one line per directory, labelled by
 its name and slot count (from its config.json).
 
-`--study NAME` trains the runs of a named study (`benchmarks/studies.py`: the ablations, regime
+`--study NAME` trains the runs of a named study (`studies/registry.py`: the ablations, regime
 probes and the miniature Table 7 of docs/RESULTS.md §1), each in `ROOT/<run name>`, in order; a run
 that branches from another waits for that run's checkpoint, so `--only` can split a study over two
 processes (one per core). Then it prints the study's table (validation metrics, and test metrics
 where the study uses the test split), the TensorBoard panels of its SSync runs around the switch-on,
 and the validation curves (`--plot`).
 
-    taskset -c 0 python -m benchmarks.learning --study ablations --root R --only base,ssync &
-    taskset -c 1 python -m benchmarks.learning --study ablations --root R --only boundary_only &
+    taskset -c 0 python -m studies.learning --study ablations --root R --only base,ssync &
+    taskset -c 1 python -m studies.learning --study ablations --root R --only boundary_only &
 """
 
 from ssync_jax import cli  # First: it quiets TensorFlow (read_panels loads it) before anything loads it.
@@ -47,8 +47,8 @@ from absl import flags
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from benchmarks import studies
 from ssync_jax import checkpoints, logs
+from studies import registry
 
 METRICS = ("video_fg_ari", "image_fg_ari", "video_mbo", "image_mbo", "enc_video_fg_ari", "enc_video_mbo")
 # The validation metrics of the learning curves: decoder masks, then the encoder's slot attention.
@@ -258,7 +258,7 @@ MECHANISM_METRICS = (
 MECHANISM_OFFSETS = (0, 1500, 4500)
 
 
-def study_overrides(study: studies.Study, run: studies.Run, root: str) -> list[str]:
+def study_overrides(study: registry.Study, run: registry.Run, root: str) -> list[str]:
     """The run's `--config.*` flags: the study's, then its own (winning on the same key), then its branch."""
     merged = {}
     for override in (*study.overrides, *run.overrides):
@@ -287,7 +287,7 @@ def _wait_for_checkpoint(workdir: str, step: int) -> None:
         time.sleep(30)
 
 
-def train_study_run(study: studies.Study, run: studies.Run, root: str) -> None:
+def train_study_run(study: registry.Study, run: registry.Run, root: str) -> None:
     """Trains (resuming) one run of a study, evaluates it on the test split if the study does, marks it done."""
     workdir = os.path.abspath(os.path.join(root, run.name))
     finished = os.path.join(workdir, FINISHED.format(study.name))
@@ -348,7 +348,7 @@ def _cell(record: dict | None, metric: str) -> str:
     return f"{value:.4f}" if metric == "reconstruction_mse" else f"{100 * value:.1f}"
 
 
-def report_study(study: studies.Study, root: str, plot_path: str | None, csv_path: str | None) -> None:
+def report_study(study: registry.Study, root: str, plot_path: str | None, csv_path: str | None) -> None:
     """Prints a study's tables (metrics per run; SSync runs' panels around the switch-on), writes the first
     as CSV (`csv_path`, default ROOT/<study>.csv) and plots the validation curves."""
     print(f"## {study.description}\n")
@@ -440,7 +440,7 @@ def report_study(study: studies.Study, root: str, plot_path: str | None, csv_pat
         print("\n".join(format_curves(curves, first_column="run")))
 
 
-def mechanism_rows(study: studies.Study, root: str) -> list[tuple[str, int, dict]]:
+def mechanism_rows(study: registry.Study, root: str) -> list[tuple[str, int, dict]]:
     """(run, step, validation record) of each SSync run that branched from its base twin, and of that
     twin, at the switch-on (the twin's evaluation: the branch starts from it) and `MECHANISM_OFFSETS`
     steps after it, where evaluated."""
@@ -461,7 +461,7 @@ def mechanism_rows(study: studies.Study, root: str) -> list[tuple[str, int, dict
 
 def run_study(options) -> None:
     """`--study`: trains the study's runs (those named by `--only`), then reports the whole study."""
-    study = studies.get(options.study)
+    study = registry.get(options.study)
     only = set(options.only.split(",")) if options.only else None
     known = {run.name for run in study.runs}
     if only and only - known:
@@ -484,7 +484,7 @@ def main(argv: list[str]) -> None:
         return
     if options.study:
         if len(argv) > 1:
-            sys.exit(f"--study takes no extra main.py flags ({argv[1:]}); a study's runs are defined in benchmarks/studies.py")
+            sys.exit(f"--study takes no extra main.py flags ({argv[1:]}); a study's runs are defined in studies/registry.py")
         run_study(options)
         return
     overrides = argv[1:]  # Extra --config.* flags for every run, after `--`.
@@ -541,7 +541,7 @@ if __name__ == "__main__":
     flags.DEFINE_string("plot", None, "Learning-curve PNG (default ROOT/learning_curves.png).")
     flags.DEFINE_bool("report_only", False, "Tabulate finished runs, train nothing.")
     flags.DEFINE_multi_string("runs", None, "Run directories whose validation curves to plot (trains nothing).")
-    flags.DEFINE_string("study", None, f"A named study of benchmarks/studies.py: {', '.join(sorted(studies.STUDIES))}.")
+    flags.DEFINE_string("study", None, f"A named study of studies/registry.py: {', '.join(sorted(registry.STUDIES))}.")
     flags.DEFINE_string(
         "only", None, "With --study: train only these runs (comma-separated names, in this order), then report all."
     )

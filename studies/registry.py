@@ -1,4 +1,4 @@
-"""The learning studies of docs/RESULTS.md §1, each a list of runs that `benchmarks.learning --study` trains.
+"""The learning studies of docs/RESULTS.md §1, each a list of runs that `studies.learning --study` trains.
 
 A run is `main.py --config CONFIG:VARIANT` with the study's and its own `--config.*` overrides; a
 run may start from another run's checkpoint (`branch`, via `config.init_from`), as an SSync run
@@ -95,7 +95,7 @@ def _ablations() -> Study:
     )
 
 
-# The regimes of §1.6: configs/synthetic16.py with either decoder, 15,000 steps, SSync on at 30 %.
+# The regimes of §1.6: studies/configs/synthetic16.py with either decoder, 15,000 steps, SSync on at 30 %.
 REGIME_STEPS = 15_000
 REGIME_SWITCH_ON = round(0.3 * REGIME_STEPS)
 
@@ -104,12 +104,12 @@ def _premise(decoder: str, overrides: tuple[str, ...] = ()) -> Study:
     """§1.6: does SSync's premise hold on the base model at 30 % of training (validation split)?
 
     A 7-slot and a 1-slot base run, both stopped at the switch-on step, one step per dispatch as
-    when they ran (2026-12-02; configs/synthetic16.py now runs 4, which the Table 7 study uses:
+    when they ran (2026-12-02; studies/configs/synthetic16.py now runs 4, which the Table 7 study uses:
     equal up to float32 rounding per step, but trajectories part over thousands of steps).
     """
     return Study(
-        config="configs/synthetic16.py",
-        description=f"SSync's premise on configs/synthetic16.py:base,{decoder} {' '.join(overrides)} at 30 % of "
+        config="studies/configs/synthetic16.py",
+        description=f"SSync's premise on studies/configs/synthetic16.py:base,{decoder} {' '.join(overrides)} at 30 % of "
         f"training (step {REGIME_SWITCH_ON} of {REGIME_STEPS}); validation split",
         overrides=(
             f"--config.num_train_steps={REGIME_STEPS}",
@@ -141,8 +141,8 @@ def _table7(
             runs.append(Run(base, f"base,{decoder}", settings))
             runs.append(Run(f"ssync_slots{count}_seed{seed}", f"ssync,{decoder}", settings, branch=(base, REGIME_SWITCH_ON)))
     return Study(
-        config="configs/synthetic16.py",
-        description=f"Table 7 in miniature: configs/synthetic16.py:{{base,ssync}},{decoder} {' '.join(overrides)}, "
+        config="studies/configs/synthetic16.py",
+        description=f"Table 7 in miniature: studies/configs/synthetic16.py:{{base,ssync}},{decoder} {' '.join(overrides)}, "
         f"{REGIME_STEPS} steps, SSync from step {REGIME_SWITCH_ON} (branched from the base twin there)",
         overrides=(
             f"--config.num_train_steps={REGIME_STEPS}",
@@ -173,7 +173,7 @@ def _from_trained_sb(seeds: tuple[int, ...] = (0, 1, 2)) -> Study:
         runs.append(Run(f"trained_base_slots7_seed{seed}", "base,sb", settings, branch=parent))
     runs.append(Run("base_slots1_seed0", "base,sb", ("--config.seed=0", "--config.model.num_slots=1")))
     return Study(
-        config="configs/synthetic16.py",
+        config="studies/configs/synthetic16.py",
         description=f"SSync from the trained 7-slot bases of table7_sb: step {REGIME_STEPS} continued to "
         f"{REGIME_STEPS + 5_000} on a {2 * REGIME_STEPS:,}-step schedule, with SSync from step {REGIME_STEPS} and without",
         overrides=(f"--config.num_train_steps={REGIME_STEPS}",),
@@ -183,12 +183,12 @@ def _from_trained_sb(seeds: tuple[int, ...] = (0, 1, 2)) -> Study:
 
 
 # §1.9: the paper's regime in miniature. Stage 1 trains a CNN on pixels on the 16x16 grid
-# (configs/synthetic16.py:base,sb, seed 2: the best of §1.7's three 7-slot bases on validation,
-# 54.7 %); stage 2 (configs/synthetic16_features.py) trains fresh slots on its frozen tokens.
-FEATURES_CONFIG = "configs/synthetic16_features.py"
-STAGE1 = Run("stage1", "base,sb", ("--config.seed=2",), config="configs/synthetic16.py")
+# (studies/configs/synthetic16.py:base,sb, seed 2: the best of §1.7's three 7-slot bases on validation,
+# 54.7 %); stage 2 (studies/configs/synthetic16_features.py) trains fresh slots on its frozen tokens.
+FEATURES_CONFIG = "studies/configs/synthetic16_features.py"
+STAGE1 = Run("stage1", "base,sb", ("--config.seed=2",), config="studies/configs/synthetic16.py")
 STAGE1_BACKBONE = (STAGE1.name, REGIME_STEPS)  # Its last checkpoint.
-# The stage-2 candidates of §1.9, each as its overrides of configs/synthetic16_features.py.
+# The stage-2 candidates of §1.9, each as its overrides of studies/configs/synthetic16_features.py.
 FEATURE_CANDIDATES = {
     "a": (),  # The config as written: tokens standardised over channels, reconstruction weight 1.
     # Written after a's values (§1.10): b aims at C5, c at C2.

@@ -3,16 +3,16 @@ r"""The paper's regime in miniature: slots on a frozen, trained backbone whose t
 Why: SSync's paper trains on a frozen DINOv2 and reconstructs its patch tokens, which come out of a
 LayerNorm: one slot cannot repaint distinct per-object features, and the reconstruction loss is
 large beside SSync's. This recipe builds that shape from what a CPU can make: stage 1 trains
-`configs/synthetic16.py:base,sb` (a CNN on pixels, 16x16 grid); stage 2 (this file) freezes that
+`studies/configs/synthetic16.py:base,sb` (a CNN on pixels, 16x16 grid); stage 2 (this file) freezes that
 CNN, standardises its tokens over their channels as DINOv2's final LayerNorm does
 (`token_norm="layernorm"`), and trains fresh slots and the paper's MLP decoder to reconstruct them
 (the DINOSAUR / VideoSAUR / SlotContrast shape). docs/RESULTS.md §1.10 has the criteria the regime
 was held to before SSync ran in it and what SSync did there.
 
-    python main.py --config configs/synthetic16.py:base,sb --workdir workdirs/stage1 --config.seed=2
-    python main.py --config configs/synthetic16_features.py:base --workdir workdirs/stage2 \
+    python main.py --config studies/configs/synthetic16.py:base,sb --workdir workdirs/stage1 --config.seed=2
+    python main.py --config studies/configs/synthetic16_features.py:base --workdir workdirs/stage2 \
         --config.model.encoder.backbone_from=workdirs/stage1
-    python main.py --config configs/synthetic16_features.py:ssync --workdir workdirs/stage2_ssync \
+    python main.py --config studies/configs/synthetic16_features.py:ssync --workdir workdirs/stage2_ssync \
         --config.model.encoder.backbone_from=workdirs/stage1 \
         --config.init_from=workdirs/stage2 --config.init_from_step=4500
 
@@ -74,7 +74,7 @@ def get_config(variant: str = "base") -> ml_collections.ConfigDict:
             initializer=dict(name="gaussian"),
             encoder=dict(
                 backbone="savi_cnn",
-                cnn_features=(32, 32, 32, 32),  # Stage 1's (configs/synthetic16.py).
+                cnn_features=(32, 32, 32, 32),  # Stage 1's (studies/configs/synthetic16.py).
                 cnn_strides=(2, 1, 1, 1),
                 position_embedding=True,
                 backbone_dtype="float32",

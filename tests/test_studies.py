@@ -1,0 +1,227 @@
+"""Tests of the learning studies' tools (studies/): the learning tables and curves, the studies'
+runs as main.py parses them, the gradient balance against the authors' code, and the premise floor.
+
+The command lines that train nothing (tabulating and plotting finished runs) run as written in the
+docs; a study's runs are parsed, not trained.
+"""
+
+import csv
+import importlib
+import json
+import math
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from absl import flags
+from ml_collections import config_flags
+
+from ssync_jax import checkpoints
+from studies import learning, registry
+
+_REPO = pathlib.Path(__file__).resolve().parents[1]
+
+
+def _run_module(module: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """`python -m module args...` from the repository root; fails the test on a non-zero exit if `check`."""
+    result = subprocess.run(
+        [sys.executable, "-m", module, *args], cwd=_REPO, capture_output=True, text=True, timeout=300, check=False
+    )
+    assert not check or result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def test_importing_the_studies_defines_no_flags():
+    for name in ("gradient_balance", "learning", "premise_floor", "registry"):
+        importlib.import_module(f"studies.{name}")
+    defining = [module for module in flags.FLAGS.flags_by_module_dict() if module.startswith("studies.")]
+    assert defining == []
+
+
+def test_learning_summary_is_the_mean_and_sample_std_in_percent_per_variant_and_slot_count():
+    rows = [
+        {"variant": "ssync", "slots": 11, "seed": seed, **{m: value for m in learning.METRICS}}
+        for seed, value in enumerate([0.1, 0.2, 0.6])
+    ] + [{"variant": "base", "slots": 7, "seed": 0, **{m: 0.5 for m in learning.METRICS}}]
+    summary = {(entry["variant"], entry["slots"]): entry for entry in learning.summarise(rows)}
+    mean, std = summary[("ssync", 11)]["video_fg_ari"]
+    np.testing.assert_allclose(mean, 30.0)
+    np.testing.assert_allclose(std, np.std([10.0, 20.0, 60.0], ddof=1))
+    assert summary[("ssync", 11)]["runs"] == 3
+    assert summary[("base", 7)]["video_mbo"] == (50.0, 0.0)  # One run: no spread.
+
+
+def test_multi_value_flags_are_spelled_repeated_up_to_the_double_dash():
+    argv = ["learning.py", "--variants", "ssync", "--seeds", "0", "--slots", "7", "15", "--report_only"]
+    assert learning.repeat_multi_value_flags([*argv, "--", "--config.seed=1", "2"]) == [
+        "learning.py", "--variants", "ssync", "--seeds", "0", "--slots", "7", "--slots", "15", "--report_only",
+        "--", "--config.seed=1", "2",
+    ]
+
+
+def test_learning_report_of_the_documented_command_line_holds_exactly_the_runs_it_names(tmp_path):
+    # docs/RESULTS.md's command, tabulating finished runs instead of training them.
+    for variant, slots in (("ssync", 7), ("ssync", 15), ("ssync", 11), ("base", 7)):
+        run = pathlib.Path(learning.run_dir(str(tmp_path), variant, slots, seed=0))
+        run.mkdir()
+        (run / learning.TEST_JSON).write_text(json.dumps({metric: 0.5 for metric in learning.METRICS}))
+
+    _run_module(
+        "studies.learning", "--root", str(tmp_path), "--variants", "ssync", "--seeds", "0", "--slots", "7", "15",
+        "--report_only", "--", "--config.data.num_workers=0",
+    )
+
+    with (tmp_path / "learning.csv").open(newline="") as handle:
+        runs = [(record["variant"], record["slots"], record["seed"]) for record in csv.DictReader(handle)]
+    assert runs == [("ssync", "7", "0"), ("ssync", "15", "0")]
+
+
+def _finished_run(root: pathlib.Path, variant: str, seed: int, curve: dict[int, float]) -> None:
+    """A run directory as a study leaves it: test metrics, and every curve metric = value at each step."""
+    run = pathlib.Path(learning.run_dir(str(root), variant, slots=7, seed=seed))
+    run.mkdir()
+    (run / learning.TEST_JSON).write_text(json.dumps({metric: 0.5 for metric in learning.METRICS}))
+    history = [{"step": step, "image_fg_ari": 0.0, **{m: value for m in learning.CURVE_METRICS}} for step, value in curve.items()]
+    (run / checkpoints.EVAL_HISTORY).write_text("".join(json.dumps(evaluation) + "\n" for evaluation in history))
+
+
+def test_learning_curve_means_average_the_steps_every_run_evaluated():
+    curves = {
+        ("base", 11, 0): [{"step": 100, **{m: 0.1 for m in learning.CURVE_METRICS}},
+                          {"step": 200, **{m: 0.3 for m in learning.CURVE_METRICS}}],
+        ("base", 11, 1): [{"step": 200, **{m: 0.5 for m in learning.CURVE_METRICS}}],
+        ("ssync", 11, 0): [{"step": 100, **{m: 0.2 for m in learning.CURVE_METRICS}}],
+    }
+    means = learning.mean_curves(curves)
+    assert [e["step"] for e in means[("base", 11)]] == [200]
+    assert means[("base", 11)][0]["enc_video_mbo"] == pytest.approx(0.4)
+    assert means[("ssync", 11)] == [{"step": 100, **{m: 0.2 for m in learning.CURVE_METRICS}}]
+
+
+def test_learning_report_prints_every_runs_validation_curve_and_plots_them(tmp_path):
+    _finished_run(tmp_path, "base", 0, {100: 0.1, 200: 0.3})
+    _finished_run(tmp_path, "base", 1, {100: 0.2, 200: 0.5})
+    _finished_run(tmp_path, "ssync", 0, {100: 0.05, 200: 0.625})
+    png = tmp_path / "plots" / "curves.png"
+
+    result = _run_module(
+        "studies.learning", "--root", str(tmp_path), "--config", "configs/synthetic.py", "--seeds", "0", "1",
+        "--report_only", "--plot", str(png),
+    )
+
+    curve_table = result.stdout.split("Learning curves (validation split, %)")[1].splitlines()[1:]
+    curve_rows = [line for line in curve_table if not line.startswith("|---")]
+    assert curve_rows[1:] == [
+        "| base | 7 | 0 | 100 | 10.0 | 10.0 | 10.0 | 10.0 |",
+        "| base | 7 | 0 | 200 | 30.0 | 30.0 | 30.0 | 30.0 |",
+        "| base | 7 | 1 | 100 | 20.0 | 20.0 | 20.0 | 20.0 |",
+        "| base | 7 | 1 | 200 | 50.0 | 50.0 | 50.0 | 50.0 |",
+        "| ssync | 7 | 0 | 100 | 5.0 | 5.0 | 5.0 | 5.0 |",
+        "| ssync | 7 | 0 | 200 | 62.5 | 62.5 | 62.5 | 62.5 |",
+    ]
+    assert curve_rows[0] == "| variant | slots | seed | step | " + " | ".join(learning.CURVE_METRICS) + " |"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_learning_runs_mode_plots_named_run_directories_and_names_a_missing_one(tmp_path):
+    _finished_run(tmp_path, "base", 0, {100: 0.1, 200: 0.3})
+    run = pathlib.Path(learning.run_dir(str(tmp_path), "base", slots=7, seed=0))
+    (run / "config.json").write_text(json.dumps({"model": {"num_slots": 9}}))
+    png = tmp_path / "candidates.png"
+
+    result = _run_module("studies.learning", "--root", str(tmp_path), "--runs", str(run), "--plot", str(png))
+
+    rows = [line for line in result.stdout.splitlines() if line.startswith(f"| {run.name} |")]
+    assert rows == [f"| {run.name} | 9 | 0 | 100 | 10.0 | 10.0 | 10.0 | 10.0 |", f"| {run.name} | 9 | 0 | 200 | 30.0 | 30.0 | 30.0 | 30.0 |"]
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    missing = _run_module("studies.learning", "--root", str(tmp_path), "--runs", str(tmp_path / "nope"), check=False)
+    assert missing.returncode != 0 and "--runs" in missing.stderr and "no config.json" in missing.stderr
+
+
+def _parsed_config(study: registry.Study, run: registry.Run):
+    """The run's config as main.py parses its flags (ml_collections raises on a key the config lacks)."""
+    argv = ["main.py", f"--config={run.config or study.config}:{run.variant}", *learning.study_overrides(study, run, "/root")]
+    flag_values = flags.FlagValues()
+    config_flags.DEFINE_config_file("config", flag_values=flag_values, sys_argv=argv)
+    flag_values(argv)
+    return flag_values.config
+
+
+def _keeps(config, step: int) -> bool:
+    return step in config.keep_checkpoint_steps or config.num_train_steps == step or config.stop_after_step == step
+
+
+@pytest.mark.parametrize("name", sorted(registry.STUDIES))
+def test_every_study_run_sets_only_keys_its_config_has_and_branches_from_a_kept_checkpoint(name):
+    # A misspelt override would only fail once the run starts, hours into a study: each run's flags
+    # are parsed here as main.py parses them. A run branching from (or taking the backbone of) a run
+    # of another study that shares its root (e.g. Table 7's bases that later studies continue) finds
+    # that run there, keeping the step.
+    study = registry.get(name)
+    configs = {}
+    for run in study.runs:
+        configs[run.name] = _parsed_config(study, run)
+        for source in (run.branch, run.backbone):
+            if source is None:
+                continue
+            parent, step = source
+            if parent in configs:
+                assert _keeps(configs[parent], step), (name, run.name)
+                continue
+            elsewhere = [(other, r) for other in map(registry.get, registry.STUDIES) for r in other.runs if r.name == parent]
+            assert elsewhere and all(_keeps(_parsed_config(*found), step) for found in elsewhere), (name, run.name)
+
+
+def test_gradient_balance_on_the_authors_case_gives_their_losses_and_their_gradients_norm(tmp_path):
+    # The committed fixture holds what the authors' code computed on this case: each loss, and the
+    # gradient of the total (every term active) for each of their trainable tensors.
+    out = tmp_path / "balance.json"
+    result = _run_module(
+        "studies.gradient_balance", "--config", "configs/movi_c.py", "--authors_case", "small", "--json", str(out)
+    )
+    balance = json.loads(out.read_text())
+    with np.load(_REPO / "tests" / "fixtures" / "authors_movi_c_small.npz") as reference:
+        theirs = {name: float(reference[f"loss/{key}"]) for key, name in (
+            ("loss_featrec", "reconstruction"), ("loss_ss", "slot_contrast"),
+            ("loss_grp2deccls", "ssync_boundary"), ("loss_dec2grpcls", "ssync_interior"),
+        )}  # fmt: skip
+        their_norm = math.sqrt(sum(float(np.sum(reference[k].astype(np.float64) ** 2)) for k in reference.files
+                                   if k.startswith("grad/")))  # fmt: skip
+    for name, value in theirs.items():
+        assert balance["terms"][name]["value"] == pytest.approx(value, rel=1e-4), name
+    assert balance["total_norm"] == pytest.approx(their_norm, rel=1e-3)
+    assert sum(term["share"] for term in balance["terms"].values()) == pytest.approx(1.0, abs=1e-6)
+    # The frozen DINOv2 takes no gradient; the interior loss trains no decoder, the boundary loss no backbone.
+    assert all(term["modules"]["backbone"] is None for term in balance["terms"].values())
+    assert balance["terms"]["ssync_interior"]["modules"]["decoder"] == 0.0
+    assert "weighted reconstruction / (boundary + interior) in value = 2.85" in result.stdout
+
+
+def test_premise_floor_gives_each_patch_the_id_covering_most_of_it():
+    from studies import premise_floor
+
+    ids = np.zeros((1, 1, 4, 4), np.int32)
+    ids[0, 0, :2, :2] = 1  # The top-left patch wholly id 1.
+    ids[0, 0, 2:, 2:] = [[2, 2], [2, 0]]  # Three quarters of the bottom-right patch id 2.
+    ids[0, 0, :2, 2:] = [[3, 0], [0, 0]]  # A quarter of the top-right patch id 3: the patch stays 0.
+    labels = np.argmax(np.asarray(premise_floor.ground_truth_logits(ids, (2, 2), 4)), axis=-1)
+    np.testing.assert_array_equal(labels[0, 0], [[1, 0], [0, 2]])
+
+
+def test_the_mechanism_table_reads_each_ssync_run_beside_its_base_twin_from_the_switch_on(tmp_path):
+    study = registry.Study(config="studies/configs/synthetic16_features.py", description="", runs=(
+        registry.Run("base_slots7_seed0", "base"),
+        registry.Run("ssync_slots7_seed0", "ssync", branch=("base_slots7_seed0", 4500)),
+    ))  # fmt: skip
+    for name, steps in (("base_slots7_seed0", (3000, 4500, 6000, 9000)), ("ssync_slots7_seed0", (6000, 7500, 9000))):
+        (tmp_path / name).mkdir()
+        history = [{"step": step, "dec_slots_used": step / 1000, "run": name} for step in steps]
+        (tmp_path / name / checkpoints.EVAL_HISTORY).write_text("".join(json.dumps(e) + "\n" for e in history))
+    rows = [(name, step, record["dec_slots_used"]) for name, step, record in learning.mechanism_rows(study, str(tmp_path))]
+    assert rows == [
+        ("base_slots7_seed0", 4500, 4.5),  # The switch-on: the SSync run starts from its twin's state there.
+        ("ssync_slots7_seed0", 6000, 6.0), ("base_slots7_seed0", 6000, 6.0),
+        ("ssync_slots7_seed0", 9000, 9.0), ("base_slots7_seed0", 9000, 9.0),
+    ]  # fmt: skip
