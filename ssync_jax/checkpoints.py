@@ -1,4 +1,5 @@
-"""The layout of a workdir and of its checkpoints: the one place that reads and writes them.
+"""The layout of a workdir and of its checkpoints: the one place that reads and writes them, and
+loads a trained model from any of them (`load_model`).
 
 A workdir holds `config.json` (the resolved config, written once by main.py: `ssync_jax.run_record`), `checkpoints/`, TensorBoard
 events, `eval_metrics.json` (the latest evaluation) and `eval_history.jsonl` (one line per
@@ -15,12 +16,14 @@ A *model directory* is a trained model in three small files anyone can load with
 (`inference.load(DIR)`; the one shipped with the package is `SHIPPED_MODEL`): `params.safetensors`
 (the params, one tensor per leaf, named by its path), `config.json` (the run's config) and
 `model.json` (where it came from: step, metrics, the command that trained it).
+
+    model, params, config, step = load_model("workdirs/synthetic")  # or a model directory, params checkpoint
 """
 
 import json
 import os
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import safetensors.numpy
@@ -32,8 +35,10 @@ import jax
 import ml_collections
 import orbax.checkpoint as ocp
 from etils import epath
+from flax import linen as nn
 
-from ssync_jax import errors, logs, paths
+from ssync_jax import errors, logs, paths, sharding
+from ssync_jax.models import abstract_params, build_model
 from ssync_jax.run_record import CHECKPOINTS_DIR as _CHECKPOINTS
 from ssync_jax.run_record import CONFIG_FILE
 
@@ -526,3 +531,68 @@ def read_model_info(path: str) -> dict[str, Any]:
     """A model directory's `model.json`."""
     with open(os.path.join(path, MODEL_INFO)) as file:
         return json.load(file)
+
+
+class LoadedModel(NamedTuple):
+    """A trained model as `load_model` returns it.
+
+    Attributes:
+        model: the video model (`ssync_jax.models.build_model(config.model)`).
+        params: its params, placed on the mesh as the model's shardings say.
+        config: the experiment config it was trained with (or the one given instead).
+        step: the checkpoint's step; 0 for a params checkpoint.
+    """
+
+    model: nn.Module
+    params: Any
+    config: ml_collections.ConfigDict
+    step: int
+
+
+def load_model(
+    path: str | os.PathLike | None = None,
+    config: ml_collections.ConfigDict | None = None,
+    step: int | None = None,
+    mesh: jax.sharding.Mesh | None = None,
+) -> LoadedModel:
+    """A trained model from a training workdir, a model directory or an orbax params checkpoint: the
+    one loader (inference, evaluation, the tools and `python main.py --mode eval` all use it).
+
+    Args:
+        path: a training workdir, local or in a bucket (gs://...), holding `checkpoints/` and the
+            `config.json` main.py writes; a model directory (`write_model_dir`); or an orbax
+            `{"params": ...}` checkpoint such as `python -m ssync_jax.tools.import_torch_checkpoint`
+            writes. None: the model shipped with the package (`SHIPPED_MODEL`). Relative paths are
+            made absolute.
+        config: the experiment config; required for a params checkpoint, else read from `config.json`.
+        step: the workdir checkpoint; None for the latest. Model directories and params checkpoints
+            have a single one.
+        mesh: the mesh the params go to, as the model's shardings say; None: this process's first device.
+
+    Returns:
+        The `LoadedModel` (model, params, config, step).
+
+    Raises:
+        FileNotFoundError: `path` does not exist, holds no checkpoint (or not of `step`), or a
+            workdir has no config.json and no `config` was given.
+        ValueError: `path` is a file or one step directory of a workdir, a params checkpoint comes
+            without `config`, or a model directory or params checkpoint with `step`.
+    """
+    path = SHIPPED_MODEL if path is None else paths.absolute(os.fspath(path))
+    model_dir = is_model_dir(path)
+    if model_dir and step is not None:
+        raise errors.ConfigError(f"{path} is a model directory with a single step; leave the step unset.")
+    if model_dir or is_workdir(path):
+        config = read_config(path) if config is None else config
+    elif config is None:
+        raise errors.ConfigError(
+            f"{path} is not a training workdir (it has no {CONFIG_FILE}); a params checkpoint holds "
+            "no config; pass the config it was trained with, e.g. load(path, config=configs.movi_c.get_config())."
+        )
+    mesh = sharding.make_mesh(jax.local_devices()[:1]) if mesh is None else mesh
+    model = build_model(config.model)
+    shapes = abstract_params(model, config, mesh)
+    if model_dir:
+        return LoadedModel(model, read_model_dir(path, shapes), config, read_model_info(path)["step"])
+    params, step = restore_params(path, shapes, step)
+    return LoadedModel(model, params, config, step)

@@ -23,15 +23,10 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
-from flax import linen as nn
-from jax.sharding import Mesh
 
-from ssync_jax import checkpoints, errors, paths, rollout, sharding, train_state
+from ssync_jax import checkpoints, errors, rollout
 from ssync_jax.data import transforms
-from ssync_jax.models import build_model
 from ssync_jax.objectives import resample
-
-
 
 FITS = ("squash", "pad")
 
@@ -236,21 +231,11 @@ def _checked_video(video: Any) -> np.ndarray:
     return video
 
 
-def load_model_dir(
-    path: str, mesh: Mesh, config: ml_collections.ConfigDict | None = None
-) -> tuple[nn.Module, Any, ml_collections.ConfigDict, int]:
-    """A model directory (`python -m ssync_jax.tools.save_model`) as (model, params placed on `mesh`
-    as the model's shardings say, its config, or `config` instead, and the step it was saved at)."""
-    config = checkpoints.read_config(path) if config is None else config
-    model = build_model(config.model)
-    params = checkpoints.read_model_dir(path, train_state.abstract_params(model, config, mesh))
-    return model, params, config, checkpoints.read_model_info(path)["step"]
-
-
 def load(
     path: str | os.PathLike | None = None, step: int | None = None, config: ml_collections.ConfigDict | None = None
 ) -> Predictor:
-    """A `Predictor` from a training workdir, a model directory or an orbax params checkpoint.
+    """A `Predictor` from a training workdir, a model directory or an orbax params checkpoint
+    (`checkpoints.load_model`).
 
     Args:
         path: a training workdir, local or in a bucket (gs://...), holding `checkpoints/` and the
@@ -271,20 +256,5 @@ def load(
         ValueError: `path` is a file or one step directory of a workdir, or a params checkpoint comes
             without `config` or with `step`.
     """
-    path = checkpoints.SHIPPED_MODEL if path is None else paths.absolute(os.fspath(path))
-    if checkpoints.is_model_dir(path):
-        if step is not None:
-            raise errors.ConfigError(f"{path} is a model directory with a single step; leave the step unset.")
-        model, params, config, _ = load_model_dir(path, sharding.make_mesh(jax.local_devices()[:1]), config)
-        return Predictor(model, params, config)
-    if checkpoints.is_workdir(path):
-        config = checkpoints.read_config(path) if config is None else config
-    elif config is None:
-        raise errors.ConfigError(
-            f"{path} is not a training workdir (it has no {checkpoints.CONFIG_FILE}); a params checkpoint holds "
-            "no config; pass the config it was trained with, e.g. load(path, config=configs.movi_c.get_config())."
-        )
-    model = build_model(config.model)
-    first_device = sharding.make_mesh(jax.local_devices()[:1])
-    params, _ = checkpoints.restore_params(path, train_state.abstract_params(model, config, first_device), step)
+    model, params, config, _ = checkpoints.load_model(path, config, step)
     return Predictor(model, params, config)

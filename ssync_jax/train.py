@@ -35,7 +35,6 @@ from ssync_jax.train_state import (
     ScalarSums,
     StateLayout,
     TrainState,
-    abstract_params,
     make_dispatch,
     make_train_step,
     state_layout,
@@ -534,12 +533,8 @@ def evaluate_checkpoint(config: ml_collections.ConfigDict, workdir: str, step: i
     """
     workdir = paths.absolute(workdir)
     mesh = sharding.make_mesh()
-    model = build_model(config.model)
-    shapes = abstract_params(model, config, mesh)
-    if config.eval.params_checkpoint:
-        params, step = checkpoints.restore_params(config.eval.params_checkpoint, shapes)
-    else:
-        params, step = checkpoints.restore_params(workdir, shapes, step)
+    imported = config.eval.params_checkpoint
+    model, params, _, step = checkpoints.load_model(imported or workdir, config, None if imported else step, mesh)
     results = evaluate.Evaluator(model, config, mesh).evaluate(params, evaluate.evaluation_dataset(config))
     checkpoints.write_evaluation(workdir, results, step, history=False)
     logging.info("Step %d: %s", step, results)

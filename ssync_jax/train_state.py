@@ -6,7 +6,7 @@
     state, scalars = step(state, batch)
 
 The training loop (`ssync_jax.train`) drives these; evaluation and inference need only the
-parameters' shapes (`abstract_params`), which build no optimizer.
+parameters' shapes (`ssync_jax.models.abstract_params`), which build no optimizer.
 """
 
 from collections.abc import Callable, Mapping
@@ -19,7 +19,7 @@ import ml_collections
 import optax
 
 from ssync_jax import sharding, targets
-from ssync_jax.models import trainable_mask
+from ssync_jax.models import init_params_fn, trainable_mask
 from ssync_jax.objectives import total_loss
 
 # The batch entries the train step reads: video or tokens, first-frame boxes for box-conditioned slots,
@@ -258,30 +258,9 @@ class StateLayout(NamedTuple):
 
 
 def state_layout(model, config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh) -> StateLayout:
-    """The train state's initialiser, optimizer, shapes and shardings on `mesh`, decided once for
-    training, evaluation and inference alike (`config.shard_params` splits large params)."""
+    """The train state's initialiser, optimizer, shapes and shardings on `mesh` (`config.shard_params`
+    splits large params; `sharding.state_shardings` places them, as for evaluation and inference)."""
     init_state, tx, schedule = make_initializer(model, config)
     abstract = jax.eval_shape(init_state, jax.random.key(config.seed))
     shardings = sharding.state_shardings(abstract, mesh, config.shard_params)
     return StateLayout(init_state, tx, schedule, sharding.with_shardings(abstract, shardings), shardings)
-
-
-def init_params_fn(model, config: ml_collections.ConfigDict) -> Callable[[jax.Array], Any]:
-    """`rng -> params` of the model at the config's input shape (pure; `model.init` on one zero clip)."""
-    video_shape = (1, config.data.chunk_length, *config.data.image_size, 3)
-    boxes = jnp.zeros((1, config.model.num_slots - 1, 4)) if config.model.initializer.name == "box_conditioned" else None
-
-    def init_params(rng: jax.Array) -> Any:
-        params_rng, slots_rng = jax.random.split(rng)
-        return model.init({"params": params_rng, "slots": slots_rng}, jnp.zeros(video_shape), boxes)["params"]
-
-    return init_params
-
-
-def abstract_params(model, config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh | None = None) -> Any:
-    """The params' shapes and dtypes (`jax.ShapeDtypeStruct`s), with their shardings on `mesh` if given:
-    a checkpoint's restore target for evaluation and inference (no optimizer is built)."""
-    shapes = jax.eval_shape(init_params_fn(model, config), jax.random.key(0))
-    if mesh is None:
-        return shapes
-    return sharding.with_shardings(shapes, sharding.state_shardings(shapes, mesh, config.shard_params))

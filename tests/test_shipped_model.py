@@ -82,7 +82,7 @@ def test_the_protocol_table_scores_the_shipped_model_when_given_nothing_else(inf
     from ssync_jax.tools import evaluate as protocols
 
     mesh = sharding.make_mesh(jax.local_devices()[:1])
-    _, params, config, step = protocols.load_model(None, None, None, None, mesh)
+    _, params, config, step = protocols.load_from_flags(None, None, None, None, mesh)
     assert step == info["step"] and config.data.name == info["check"]["dataset"]
     for got, expected in zip(jax.tree.leaves(params), jax.tree.leaves(predictor.params), strict=True):
         np.testing.assert_array_equal(got, expected)

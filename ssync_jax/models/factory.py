@@ -1,4 +1,7 @@
-"""Builds the video model from `config.model` and places pretrained backbone weights in its params."""
+"""Builds the video model from `config.model`, gives its params' shapes, and places pretrained backbone weights in them."""
+
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -6,7 +9,7 @@ import ml_collections
 from flax import linen as nn
 from flax import traverse_util
 
-from ssync_jax import errors, targets
+from ssync_jax import errors, sharding, targets
 from ssync_jax.models import dinov2, dinov2_weights
 from ssync_jax.models.corrector import SlotAttention
 from ssync_jax.models.decoders import MLPDecoder, SpatialBroadcastDecoder
@@ -138,6 +141,27 @@ def build_model(config: ml_collections.ConfigDict) -> VideoModel:
     return VideoModel(
         initializer, encoder, processor, decoder, patch_grid, target=config.decoder.target, target_patch_size=patch_size
     )
+
+
+def init_params_fn(model: VideoModel, config: ml_collections.ConfigDict) -> Callable[[jax.Array], Any]:
+    """`rng -> params` of the model at the config's input shape (pure; `model.init` on one zero clip)."""
+    video_shape = (1, config.data.chunk_length, *config.data.image_size, 3)
+    boxes = jnp.zeros((1, config.model.num_slots - 1, 4)) if config.model.initializer.name == "box_conditioned" else None
+
+    def init_params(rng: jax.Array) -> Any:
+        params_rng, slots_rng = jax.random.split(rng)
+        return model.init({"params": params_rng, "slots": slots_rng}, jnp.zeros(video_shape), boxes)["params"]
+
+    return init_params
+
+
+def abstract_params(model: VideoModel, config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh | None = None) -> Any:
+    """The params' shapes and dtypes (`jax.ShapeDtypeStruct`s), with their shardings on `mesh` if given:
+    a checkpoint's restore target for evaluation and inference (no optimizer is built)."""
+    shapes = jax.eval_shape(init_params_fn(model, config), jax.random.key(0))
+    if mesh is None:
+        return shapes
+    return sharding.with_shardings(shapes, sharding.state_shardings(shapes, mesh, config.shard_params))
 
 
 def load_pretrained_backbone(params: dict, config: ml_collections.ConfigDict) -> dict:

@@ -78,9 +78,8 @@ from absl import app, flags
 from jax.experimental import multihost_utils
 from jax.sharding import Mesh
 
-from ssync_jax import checkpoints, errors, evaluate, inference, metrics, paths, rollout, sharding, train_state
+from ssync_jax import checkpoints, errors, evaluate, metrics, paths, rollout, sharding
 from ssync_jax.data import transforms
-from ssync_jax.models import build_model
 
 COLUMNS = ("video_fg_ari", "image_fg_ari", "video_ari", "video_mbo", "image_mbo", "video_miou", "image_miou")
 PREDICTIONS = evaluate.PREDICTIONS  # {"": "dec_ids", "enc_": "enc_ids"}
@@ -340,14 +339,15 @@ def evaluation_config(config: ml_collections.ConfigDict, split: str | None) -> m
     return config
 
 
-def load_model(
+def load_from_flags(
     workdir: str | None,
     config: ml_collections.ConfigDict | None,
     params_checkpoint: str | None,
     step: int | None,
     mesh: Mesh,
-):
-    """The model, its params and its config, as `python main.py --mode eval` loads them.
+) -> checkpoints.LoadedModel:
+    """The model the flags name, checked, then loaded (`checkpoints.load_model`) as `python main.py
+    --mode eval` loads it.
 
     Args:
         workdir: a training workdir (config.json, checkpoints/) or a model directory
@@ -367,11 +367,11 @@ def load_model(
         ValueError: neither a workdir nor a params checkpoint with a config was given.
     """
     if workdir is None and params_checkpoint is None and config is None:
-        workdir = checkpoints.SHIPPED_MODEL
+        return checkpoints.load_model(mesh=mesh)  # The shipped model.
     if workdir is not None and checkpoints.is_model_dir(workdir):
         if step is not None or params_checkpoint is not None:
             raise errors.ConfigError(f"{workdir} is a model directory (one step, its own params): drop --step and --params_checkpoint.")
-        return inference.load_model_dir(workdir, mesh, config)
+        return checkpoints.load_model(workdir, config, mesh=mesh)
     if workdir is not None:
         if not checkpoints.is_workdir(workdir):  # Raises, naming it, when it does not exist.
             raise errors.InputNotFoundError(
@@ -384,14 +384,8 @@ def load_model(
             "Nothing to evaluate: pass --workdir W (a python main.py run), or --params_checkpoint DIR with "
             "--config FILE (e.g. configs/movi_c.py)."
         )
-    model = build_model(config.model)
-    shapes = train_state.abstract_params(model, config, mesh)
-    source = params_checkpoint or config.eval.get("params_checkpoint")
-    if source:
-        params, step = checkpoints.restore_params(source, shapes)
-    else:
-        params, step = checkpoints.restore_params(workdir, shapes, step)
-    return model, params, config, step
+    imported = params_checkpoint or config.eval.get("params_checkpoint")
+    return checkpoints.load_model(imported or workdir, config, None if imported else step, mesh)
 
 
 def result_rows(
@@ -480,7 +474,7 @@ def run(
         (the printed tables, the JSON path, the CSV path; None, None without `out`).
     """
     mesh = sharding.make_mesh()
-    model, params, config, step = load_model(workdir, config, params_checkpoint, step, mesh)
+    model, params, config, step = load_from_flags(workdir, config, params_checkpoint, step, mesh)
     eval_config = evaluation_config(config, split)
     results, num_videos, sizes = evaluate_protocols(
         model, params, config, mesh, evaluate.evaluation_dataset(eval_config), protocols

@@ -22,8 +22,7 @@ import os
 import jax
 from absl import app, flags
 
-from ssync_jax import checkpoints, errors, evaluate, paths, sharding, train_state
-from ssync_jax.models import build_model
+from ssync_jax import checkpoints, errors, evaluate, paths, sharding
 
 
 def save_model(
@@ -35,9 +34,9 @@ def save_model(
     the run's own evaluation settings) and record the metrics as `check`.
     """
     workdir = paths.absolute(workdir)
-    config = checkpoints.read_config(workdir)
-    model = build_model(config.model)
-    params, step = checkpoints.restore_params(workdir, train_state.abstract_params(model, config), step)
+    mesh = sharding.make_mesh(jax.local_devices()[:1])
+    config = checkpoints.read_config(workdir)  # First: a folder without one is named as no main.py run.
+    model, params, config, step = checkpoints.load_model(workdir, config, step, mesh)
     info = {"step": step, "saved": datetime.date.today().isoformat(), "note": note}
     evaluation = os.path.join(workdir, checkpoints.EVAL_JSON)
     if os.path.exists(evaluation):
@@ -50,9 +49,7 @@ def save_model(
     if check_split:
         check_config = config.copy_and_resolve_references()
         check_config.data.eval_split = check_split
-        mesh = sharding.make_mesh(jax.local_devices()[:1])
-        placed = jax.device_put(params, sharding.replicated(mesh))
-        metrics = evaluate.Evaluator(model, check_config, mesh).evaluate(placed, evaluate.evaluation_dataset(check_config))
+        metrics = evaluate.Evaluator(model, check_config, mesh).evaluate(params, evaluate.evaluation_dataset(check_config))
         info["check"] = {"dataset": config.data.name, "split": check_split, "metrics": metrics}
     checkpoints.write_model_dir(out, config, jax.device_get(params), info)
     return info
