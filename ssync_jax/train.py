@@ -9,9 +9,7 @@ objective's warm-up sees the number of updates taken before the current one.
 """
 
 import collections
-import contextlib
 import functools
-import importlib
 import json
 import os
 import signal
@@ -27,7 +25,7 @@ from clu import metric_writers, periodic_actions
 from jax.experimental import multihost_utils
 
 from ssync_jax import checkpoints, costs, errors, evaluate, paths, rollout, sharding, summaries, targets
-from ssync_jax.data import pipeline, precomputed
+from ssync_jax.data import pipeline, precomputed, training
 from ssync_jax.models import BACKBONE_NAME, build_model, dinov2_weights, load_pretrained_backbone, precision, replace_backbone
 from ssync_jax.objectives import registry
 from ssync_jax.train_state import (
@@ -125,39 +123,17 @@ def steps_in_dispatch(step: int, last_step: int, every: tuple[int, ...], on: tup
     return limit if min(upcoming) - step >= limit else 1
 
 
-class LoopTimer:
-    """Wall time of the loop's parts, for `benchmarks/loop_speed.py` (None in a real run: no cost).
+# What the training loop tells an observer (`train_and_evaluate(loop_hook=...)`, e.g. the timer of
+# benchmarks/loop_speed.py) as it passes each mark, with the mark's name and the steps of the
+# dispatch: "start" (steps 0) where the loop's own work starts, before the first dispatch and again
+# after any images, evaluation and checkpoint; then per dispatch "read" (its batches read from the
+# pipeline and stacked), "transfer" (onto the devices), "dispatch" (its steps enqueued), "wait" (the
+# dispatch before last finished) and "host" (hooks, checks, logging).
+LoopHook = Callable[[str, int], None]
 
-    Attributes:
-        seconds: {part: seconds} after the first `warmup_steps` steps (compilation): "read" (the
-            next batches from the pipeline, stacked), "transfer" (onto the devices), "dispatch"
-            (enqueuing the jitted steps), "wait" (for the steps in flight), "host" (hooks, checks,
-            logging; evaluation, images and checkpoints excluded).
-        steps: the steps timed.
-        warmup_steps: steps not timed at the start.
-    """
 
-    def __init__(self, warmup_steps: int = 0):
-        self.seconds = collections.defaultdict(float)
-        self.steps = 0
-        self.warmup_steps = warmup_steps
-        self._seen = 0
-        self._last = None
-
-    def start(self) -> None:
-        self._last = time.perf_counter()
-
-    def lap(self, part: str) -> None:
-        now = time.perf_counter()
-        if self._seen >= self.warmup_steps:
-            self.seconds[part] += now - self._last
-        self._last = now
-
-    def count(self, steps: int) -> None:
-        """`steps` more steps have finished (timed once the warm-up is over)."""
-        if self._seen >= self.warmup_steps:
-            self.steps += steps
-        self._seen += steps
+def _unobserved(mark: str, steps: int) -> None:
+    """The loop's marks in a real run: nothing observes them."""
 
 
 def _stacked(local_batches: list[Mapping[str, np.ndarray]]) -> dict[str, np.ndarray]:
@@ -183,7 +159,8 @@ def check_sources(config: ml_collections.ConfigDict, *, training: bool, fresh: b
         precomputed.read_metadata(data.precomputed_features)
     splits = [data.train_split] if training and not data.precomputed_features else []
     splits += [data.eval_split] if evaluating else []
-    movi = importlib.import_module("ssync_jax.data.movi")  # TensorFlow's side, loaded only when data is read.
+    from ssync_jax.data import movi  # Imported here: TensorFlow's side, loaded only when data is read.
+
     for split in splits:
         movi.data_source(data.name, split, data.data_dir, fields=pipeline.source_fields(data.fields))
     if encoder.backbone == "dinov2" and encoder.weights and training and fresh and not config.init_from:
@@ -288,23 +265,12 @@ def _check_inputs(config: ml_collections.ConfigDict, model) -> None:
         )
 
 
-def _preview_video(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh) -> tuple[jax.Array, np.ndarray]:
-    """The first validation video's first `chunk_length` frames [1, T, H, W, 3], on the devices and on
-    the host; every process reads the same video."""
-    data = config.data.copy_and_resolve_references()
-    data.eval_batch_size = 1
-    dataset = pipeline.dataset_from_config(data, train=False, seed=config.seed, process_index=0, process_count=1)
-    with contextlib.closing(iter(dataset)) as iterator:
-        video = next(iterator)["video"][:, : config.data.chunk_length]  # [1, T, H, W, 3]
-    return jax.device_put(video, sharding.replicated(mesh)), video
-
-
 def train_and_evaluate(
     config: ml_collections.ConfigDict,
     workdir: str,
     *,
     run_evaluation: bool = True,
-    timer: LoopTimer | None = None,
+    loop_hook: LoopHook = _unobserved,
 ) -> TrainState:
     """Trains (resuming from the latest checkpoint in `workdir`) and evaluates periodically.
 
@@ -312,7 +278,7 @@ def train_and_evaluate(
         config: the experiment config (see configs/synthetic.py for every field).
         workdir: where checkpoints, TensorBoard events and `eval_metrics.json` go.
         run_evaluation: evaluate every `eval_every_steps` and at the end (False: `--mode train`).
-        timer: collects the loop's wall time by part (`benchmarks/loop_speed.py`); None in real runs.
+        loop_hook: called at each mark of the loop (`LoopHook`); by default nothing observes them.
 
     Returns:
         The final train state.
@@ -332,15 +298,10 @@ def train_and_evaluate(
     mesh = sharding.make_mesh()
 
     # ----------------------------------------------------------------------------------------
-    # Input pipeline: each process reads its own shard; batches are assembled globally below.
-    # Pre-extracted features replace the frames in training only; evaluation needs the frames.
-    precomputed_features = config.data.get("precomputed_features")
-    if precomputed_features:
-        train_iterator = iter(precomputed.dataset_from_config(config, seed=config.seed))
-    else:
-        train_iterator = iter(pipeline.dataset_from_config(config.data, train=True, seed=config.seed))
-    # Token batches have no frames to show, so their images follow one validation chunk instead.
-    preview = _preview_video(config, mesh) if precomputed_features and config.image_every_steps else None
+    # Input pipeline: each process reads its own shard (frames, or pre-extracted tokens); batches are
+    # assembled globally below. Evaluation reads frames in either case.
+    data = training.training_batches(config, mesh, images=bool(config.image_every_steps))
+    train_iterator = data.batches
 
     # ----------------------------------------------------------------------------------------
     # Model & optimizer, and the state's shapes and shardings: it is created (or restored) on them.
@@ -421,22 +382,19 @@ def train_and_evaluate(
     compiled, cost, log_mark, speed_reported = {}, None, None, False
     try:
         with _StopRequest() as stop:
-            if timer is not None:
-                timer.start()
+            loop_hook("start", 0)
             while step < last_step:
                 count = steps_in_dispatch(step, last_step, every, tuple(config.keep_checkpoint_steps), config.steps_per_dispatch)
                 with jax.profiler.StepTraceAnnotation("train", step_num=step + count):
                     local_batches = [next(train_iterator) for _ in range(count)]
                     stacked = _stacked(local_batches)
-                    if timer is not None:
-                        timer.lap("read")
+                    loop_hook("read", count)
                     batches = sharding.global_batch(stacked, mesh, batch_axis=1)
                     if sums is None:  # After every reset: the scalar names come from the step's shapes.
                         first = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype), batches)
                         names = jax.eval_shape(train_step_fn, layout.abstract, first)[1]
                         sums = jax.device_put(ScalarSums.zeros(names), replicated)
-                    if timer is not None:
-                        timer.lap("transfer")
+                    loop_hook("transfer", count)
                     if count not in compiled:
                         compiled[count] = dispatch.lower(state, sums, batches).compile()
                         if cost is None:
@@ -446,15 +404,12 @@ def train_and_evaluate(
                                 for line in costs.describe(cost, devices):
                                     logging.info("%s", line)
                     state, sums, done = compiled[count](state, sums, batches)
-                    if timer is not None:
-                        timer.lap("dispatch")
+                    loop_hook("dispatch", count)
                 step += count
                 in_flight.append(done)
                 if len(in_flight) > 2:
                     in_flight.popleft().block_until_ready()
-                if timer is not None:
-                    timer.lap("wait")
-                    timer.count(count)
+                loop_hook("wait", count)
                 for hook in hooks:
                     for hooked in range(step - count + 1, step + 1):  # clu's actions count every step.
                         hook(hooked)
@@ -475,11 +430,10 @@ def train_and_evaluate(
                 if log_now:
                     writer.write_scalars(step, sums.averages())
                     sums = None
-                if timer is not None:
-                    timer.lap("host")
+                loop_hook("host", count)
                 if config.image_every_steps and step % config.image_every_steps == 0:
                     last_batch = jax.tree.map(lambda x: x[-1], batches)  # The dispatch's last step's batch.
-                    video, local_video = (last_batch["video"], local_batches[-1]["video"]) if preview is None else preview
+                    video, local_video = data.frames_to_draw(last_batch, local_batches[-1])
                     maps = jax.device_get(image_step(state.params, video, last_batch.get("boxes")))
                     # The global batch's first example is process 0's first, the one the writer shows.
                     images = summaries.image_summaries(
@@ -503,8 +457,7 @@ def train_and_evaluate(
                         logging.info("%s", costs.describe_speed(cost, rate, last_step - step))
                         speed_reported = True
                     log_mark = (step, now)
-                if timer is not None:
-                    timer.start()  # Images, evaluation and checkpoints are not the loop's own time.
+                loop_hook("start", 0)  # After any images, evaluation and checkpoint: the loop's own work again.
     finally:
         checkpoints.finish(manager)
         writer.flush()

@@ -3,8 +3,9 @@
 benchmarks/data.py's measurement functions run at smoke-test sizes and give one positive rate per
 setting; benchmarks/objective_scaling.py re-plots a hand-written 3-row CSV into a PNG whose legend
 exponents are the log-log least-squares slopes. The command line of the benchmark that runs
-without measuring anything (re-plotting) runs as written in the docs. The studies' tests are in
-tests/test_studies.py.
+without measuring anything (re-plotting) runs as written in the docs. benchmarks/loop_speed.py's
+timer, passed to the training loop as its hook, times every part of the dispatches after its
+warm-up. The studies' tests are in tests/test_studies.py.
 """
 
 import csv
@@ -20,7 +21,8 @@ import numpy as np
 import pytest
 from absl import flags
 
-from benchmarks import data, objective_scaling
+from benchmarks import data, loop_speed, objective_scaling
+from tests import tiny_train_config
 
 _MACHINE = "2-core CPU (test)"
 _REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -177,3 +179,14 @@ def test_replotting_from_csv_writes_the_plot_only_and_prints_the_exponents(tmp_p
     assert "SRL   time 2.00, memory 2.00" in result.stdout
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not measured.exists()
+
+
+def test_loop_timer_times_each_part_of_the_dispatches_after_the_warm_up_through_the_loop_hook(tmp_path):
+    config = tiny_train_config.get_config()
+    config.data.data_dir = str(tmp_path)
+    config.log_every_steps = 2
+    # Three dispatches of 2 steps: the first is the warm-up, the other two are timed.
+    rate, timer = loop_speed.loop_speed(config, steps=4, warmup_steps=2, steps_per_dispatch=2)
+    assert timer.steps == 4
+    assert set(timer.seconds) == set(loop_speed.PARTS)
+    assert rate > 0 and all(seconds >= 0 for seconds in timer.seconds.values())

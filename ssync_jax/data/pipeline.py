@@ -29,14 +29,14 @@ training, all frames in evaluation; H, W = `image_size`; h, w = the dataset's re
 Only the fields named in `fields` are carried ("video" is always required).
 
 Training can read a frozen backbone's tokens, extracted once, instead of frames:
-`ssync_jax.data.precomputed`, built on the same `training_batches` and `random_chunk_and_flip`.
+`ssync_jax.data.precomputed`, which draws its chunks and batches as this module does
+(`ssync_jax.data.sampling`); `ssync_jax.data.training` chooses between the two for a run.
 
 Batching happens before the (optional) worker processes, so batch k is the same for any number
 of workers, and `iter(ds).get_state()` / `.set_state()` resume on exactly the next batch (the
 state records per-worker positions: restore it into a pipeline with the same `num_workers`).
 """
 
-import importlib
 from typing import Any, Sequence
 
 import grain
@@ -44,7 +44,7 @@ import ml_collections
 import numpy as np
 
 from ssync_jax import errors
-from ssync_jax.data import transforms
+from ssync_jax.data import sampling, transforms
 
 FIELDS = ("video", "segmentations", "depth", "forward_flow", "backward_flow", "boxes")
 # Where evaluation compares masks: "model_input" upsamples the labels (nearest) to the model input,
@@ -151,28 +151,6 @@ def _prepare(
     return out
 
 
-def random_chunk_and_flip(
-    num_frames: int, chunk_length: int, flip_prob: float, rng: np.random.Generator
-) -> tuple[slice, bool]:
-    """A training example's random choices, drawn in this order from its generator.
-
-    Every training pipeline (frames here, pre-extracted tokens in `precomputed`) draws through this
-    function, so the same seed picks the same chunk and flip of the same video in both.
-
-    Args:
-        num_frames: frames in the video.
-        chunk_length: frames per chunk.
-        flip_prob: probability of a horizontal flip.
-        rng: the per-example generator.
-
-    Returns:
-        (the chunk's frames, whether to flip).
-    """
-    start = transforms.aligned_chunk_start(num_frames, chunk_length, rng)
-    flip = bool(rng.random() < flip_prob)
-    return slice(start, start + chunk_length), flip
-
-
 class _TrainExample(grain.transforms.RandomMap):
     """Source index -> one random aligned chunk, randomly mirrored (`rng`: per element)."""
 
@@ -184,7 +162,7 @@ class _TrainExample(grain.transforms.RandomMap):
 
     def random_map(self, element: int, rng: np.random.Generator) -> Example:
         example = self._source[element]
-        frames, flip = random_chunk_and_flip(
+        frames, flip = sampling.random_chunk_and_flip(
             example["video"].shape[0], self._chunk_length, self._flip_prob, rng
         )
         return _prepare(
@@ -211,45 +189,6 @@ class _EvalExample(grain.transforms.Map):
         padding = {name: np.zeros_like(value) for name, value in real.items()}
         padding["video_index"] = np.int32(-1)
         return padding
-
-
-def _process_shard(
-    global_batch_size: int, process_index: int | None, process_count: int | None
-) -> tuple[int, int, int]:
-    """Returns (process_index, process_count, per-process batch size), defaulting to jax's."""
-    if process_index is None or process_count is None:
-        import jax  # Lazy: only the default needs jax; tests and workers inject or skip it.
-
-        process_index = jax.process_index() if process_index is None else process_index
-        process_count = jax.process_count() if process_count is None else process_count
-    if not 0 <= process_index < process_count:
-        raise errors.ConfigError(
-            f"process_index={process_index} must be in [0, process_count={process_count})."
-        )
-    if global_batch_size < 1 or global_batch_size % process_count:
-        raise errors.ConfigError(
-            f"Global batch size {global_batch_size} must be a positive multiple of the "
-            f"{process_count} JAX processes; change the batch size in config.data."
-        )
-    return process_index, process_count, global_batch_size // process_count
-
-
-def _with_prefetch(
-    dataset: grain.MapDataset, num_workers: int, prefetch_buffer_size: int
-) -> grain.IterDataset:
-    """Reads batches in `prefetch_buffer_size` threads (one batch each), in workers if any."""
-    if num_workers < 0 or prefetch_buffer_size < 1:
-        raise errors.ConfigError(
-            f"num_workers={num_workers} must be >= 0 and "
-            f"prefetch_buffer_size={prefetch_buffer_size} >= 1."
-        )
-    read_options = grain.ReadOptions(
-        num_threads=prefetch_buffer_size, prefetch_buffer_size=prefetch_buffer_size
-    )
-    iterable = dataset.to_iter_dataset(read_options)
-    if num_workers:
-        iterable = iterable.mp_prefetch(grain.MultiprocessingOptions(num_workers=num_workers))
-    return iterable
 
 
 def train_dataset(
@@ -293,7 +232,7 @@ def train_dataset(
     options = _Options(image_size, normalization, fields, bicubic, num_boxes=num_boxes)
     if not 0.0 <= flip_prob <= 1.0:
         raise errors.ConfigError(f"flip_prob={flip_prob} must be in [0, 1].")
-    return training_batches(
+    return sampling.shuffled_batches(
         len(source),
         _TrainExample(source, options, chunk_length, flip_prob),
         global_batch_size=global_batch_size,
@@ -303,52 +242,6 @@ def train_dataset(
         process_index=process_index,
         process_count=process_count,
     )
-
-
-def training_batches(
-    num_videos: int,
-    example: grain.transforms.RandomMap,
-    *,
-    global_batch_size: int,
-    seed: int,
-    num_workers: int,
-    prefetch_buffer_size: int,
-    process_index: int | None,
-    process_count: int | None,
-) -> grain.IterDataset:
-    """The sharding, shuffling, seeding and batching shared by every training pipeline.
-
-    Args:
-        num_videos: videos in the source; `example` maps an index in [0, num_videos) to an example.
-        example: index -> example, given a per-element generator.
-        global_batch_size: batch over all processes.
-        seed: fixes the shuffle order and every per-element generator.
-        num_workers: grain worker processes (0: main process).
-        prefetch_buffer_size: batches read ahead (per worker).
-        process_index: this process (default `jax.process_index()`).
-        process_count: all processes (default `jax.process_count()`).
-
-    Returns:
-        An infinite grain IterDataset of this process's batches; its iterators support
-        get_state/set_state.
-    """
-    process_index, process_count, batch_size = _process_shard(
-        global_batch_size, process_index, process_count
-    )
-    shard = grain.MapDataset.range(num_videos)[process_index::process_count]
-    if len(shard) == 0:
-        raise errors.ConfigError(
-            f"The source has {num_videos} videos, too few for process {process_index} of "
-            f"{process_count}; use a larger split or fewer processes."
-        )
-    dataset = (
-        shard.seed(seed)
-        .shuffle()
-        .repeat()
-        .random_map(example)
-        .batch(batch_size, drop_remainder=True)
-    )
-    return _with_prefetch(dataset, num_workers, prefetch_buffer_size)
 
 
 def eval_dataset(
@@ -389,7 +282,7 @@ def eval_dataset(
         A finite grain IterDataset of batches.
     """
     options = _Options(image_size, normalization, fields, bicubic, eval_resolution, num_boxes)
-    process_index, process_count, batch_size = _process_shard(
+    process_index, process_count, batch_size = sampling.process_shard(
         global_batch_size, process_index, process_count
     )
     if len(source) == 0:
@@ -402,7 +295,7 @@ def eval_dataset(
         .map(_EvalExample(source, shard, options))
         .batch(batch_size)
     )
-    return _with_prefetch(dataset, num_workers, prefetch_buffer_size)
+    return sampling.with_prefetch(dataset, num_workers, prefetch_buffer_size)
 
 
 class KeptDecoded(grain.sources.RandomAccessDataSource):
@@ -466,8 +359,8 @@ def dataset_from_config(
     Returns:
         A grain IterDataset of batches.
     """
-    # Lazy: the TFDS side pulls in TensorFlow, which in-memory pipelines never need.
-    movi = importlib.import_module("ssync_jax.data.movi")
+    # Imported here: the TFDS side pulls in TensorFlow, which in-memory pipelines never need.
+    from ssync_jax.data import movi
     split = data_config.train_split if train else data_config.eval_split
     source = movi.data_source(
         data_config.name, split, data_config.data_dir, fields=source_fields(data_config.fields)

@@ -12,7 +12,7 @@ of video v, c = 0 as stored and c = 1 mirrored horizontally (the tokens of a mir
 the mirrored tokens, so both are extracted): its [N, C] tokens, row-major, little-endian, in the
 metadata's dtype, without header.
 
-Training batches follow the video pipeline (`ssync_jax.data.pipeline.training_batches`): the same
+Training batches follow the video pipeline's sampling (`ssync_jax.data.sampling`): the same
 sharding, shuffling, per-example chunk and flip draws and iterator state, so one seed picks the
 same chunks and flips of the same videos on frames and on tokens:
     tokens       float16|float32 [B, T, N, C]   (T = chunk_length; the metadata's dtype)
@@ -31,7 +31,7 @@ import ml_collections
 import numpy as np
 
 from ssync_jax import errors
-from ssync_jax.data import pipeline
+from ssync_jax.data import sampling
 
 METADATA = "metadata.json"
 PLAN = "extraction.json"  # The metadata of an extraction in progress; renamed to METADATA at the end.
@@ -145,7 +145,7 @@ class _TokenChunk(grain.transforms.RandomMap):
         self._flip_prob = flip_prob
 
     def random_map(self, element: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
-        chunk, flip = pipeline.random_chunk_and_flip(self._num_frames, self._chunk_length, self._flip_prob, rng)
+        chunk, flip = sampling.random_chunk_and_flip(self._num_frames, self._chunk_length, self._flip_prob, rng)
         first = record_index(element, flip, chunk.start, self._num_frames)
         records = [self._records[i] for i in range(first, first + self._chunk_length)]
         tokens = np.stack([np.frombuffer(r, self._dtype).reshape(self._shape) for r in records])  # [T, N, C]
@@ -170,7 +170,7 @@ def train_dataset(
         directory: a complete feature directory.
         chunk_length: frames per training chunk.
         global_batch_size: batch over all processes; each process yields 1/process_count of it.
-        seed: fixes the shuffle order, chunks and flips (as in `pipeline.train_dataset`).
+        seed: fixes the shuffle order, chunks and flips (as in `pipeline.train_dataset`: both draw through `sampling`).
         flip_prob: probability of reading the mirrored video's tokens.
         num_workers: grain worker processes (0: main process).
         prefetch_buffer_size: batches read ahead (per worker).
@@ -194,7 +194,7 @@ def train_dataset(
     expected = 2 * metadata["num_videos"] * metadata["num_frames"]
     if len(records) != expected:
         raise errors.ConfigError(f"{directory} holds {len(records)} records, its metadata {expected}; extract it again.")
-    return pipeline.training_batches(
+    return sampling.shuffled_batches(
         metadata["num_videos"],
         _TokenChunk(records, metadata, chunk_length, flip_prob),
         global_batch_size=global_batch_size,

@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 from configs import common, synthetic
-from ssync_jax import checkpoints, train
-from ssync_jax.data import movi, pipeline, precomputed, transforms
+from ssync_jax import checkpoints, sharding, train
+from ssync_jax.data import movi, pipeline, precomputed, training, transforms
 from ssync_jax.models import build_model, dinov2, dinov2_weights, load_pretrained_backbone
 from tests.model_configs import dinov2_model
 from ssync_jax.objectives import total_loss
@@ -217,6 +217,30 @@ def test_the_loss_on_tokens_equals_the_loss_on_the_video(data_dir, features):
     assert sorted(from_tokens) == ["reconstruction", "slot_contrast", "ssync_boundary", "ssync_interior"]
     for name, value in from_video.items():
         np.testing.assert_allclose(from_tokens[name], value, rtol=1e-4, err_msg=name)
+
+
+def test_one_way_in_gives_tokens_or_frames_and_the_frames_to_draw(data_dir, features):
+    """`training.training_batches` reads the tokens when the config names them, the frames otherwise;
+    token runs draw the first validation video's first chunk, frame runs their batch's own frames."""
+    config = tiny_dinov2_config(data_dir)
+    mesh = sharding.make_mesh(jax.local_devices()[:1])
+    frames = training.training_batches(config, mesh)
+    frame_batch = next(frames.batches)
+    assert "video" in frame_batch and "tokens" not in frame_batch and frames.preview is None
+    drawn, local = frames.frames_to_draw({"video": "global"}, frame_batch)
+    assert drawn == "global" and local is frame_batch["video"]
+
+    config.data.precomputed_features = features["float32"]
+    tokens = training.training_batches(config, mesh)
+    token_batch = next(tokens.batches)
+    assert "tokens" in token_batch and "video" not in token_batch
+    # The same first training batch as the video pipeline's, as tokens.
+    np.testing.assert_array_equal(token_batch["video_index"], frame_batch["video_index"])
+    on_devices, on_host = tokens.frames_to_draw(token_batch, token_batch)
+    first = next(iter(pipeline.dataset_from_config(config.data, train=False, seed=0, process_index=0, process_count=1)))
+    np.testing.assert_array_equal(on_host, first["video"][:1, : config.data.chunk_length])
+    np.testing.assert_array_equal(np.asarray(on_devices), on_host)
+    assert training.training_batches(config, mesh, images=False).preview is None
 
 
 @pytest.mark.slow  # Compiles initialisation, train step, image step and evaluation: ~2 min on 2 cores.
