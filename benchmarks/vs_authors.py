@@ -1,10 +1,10 @@
 r"""Our MOVi-C training step against the authors' PyTorch step, alternately, in one run on one machine.
 
-    python -m benchmarks.vs_authors --authors_python /work/authors/venv/bin/python \
-        --authors_repo /work/authors/SSync [--repeats 5] [--threads 2] [--case movi_c]
+    python -m benchmarks.vs_authors --authors_python $AUTHORS_VENV/bin/python \
+        --authors_repo $AUTHORS_REPO [--repeats 5] [--threads 2] [--case movi_c]
 
-The authors' side (wjun0830/SSync in its torch virtualenv, made as tests/fixtures/make_authors_fixture.py
-says) runs in a subprocess, benchmarks/authors_worker.py; ours runs here. Both build the MOVi-C model
+The authors' side (AUTHORS_REPO: a clone of wjun0830/SSync; AUTHORS_VENV: its torch virtualenv,
+both made as tests/fixtures/make_authors_fixture.py says) runs in a subprocess, benchmarks/authors_worker.py; ours runs here. Both build the MOVi-C model
 of the case (`ssync_jax.tools.authors_case`: ViT-S/14 with random weights, 11 slots x 64, MLP decoder
 3 x 1024, batch 2 x 4 frames x 336²) with the same weights and video, SSync active. One round times,
 one after the other, so that no two ever share the cores: their step (forward with SSync's
