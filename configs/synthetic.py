@@ -19,10 +19,10 @@ the model the first command trains ships with the package (ssync_jax/pretrained/
 `inference.load()` and the tools use when given no workdir).
 
 Variants: `:base` (the default) is the model above. `:ssync` adds SSync's boundary and interior
-losses (weight 1 each) from 30 % of training, as the paper does; here they collapse the slots into
-one soon after they switch on (docs/RESULTS.md §1.3-1.7 has the runs and the reason), which is why
-the default leaves them off. The previous default (`synthetic_movi/c_64x64`, checker-textured
-MOVi-C-like scenes at 64², 400 steps) did not separate objects.
+losses (weight 1 each) from 30 % of training, as the paper does; what they do on this model, and
+why the default leaves them off: see docs/RESULTS.md §1.3-1.5. The previous default
+(`synthetic_movi/c_64x64`, checker-textured MOVi-C-like scenes at 64², 400 steps): see
+docs/RESULTS.md §1.2.
 """
 
 
@@ -40,7 +40,7 @@ def get_config(variant: str = "base") -> ml_collections.ConfigDict:
 
     # Input pipeline (ssync_jax/data/pipeline.py).
     config.data = common.data(
-        "synthetic_movi/a_32x32_8frames",  # Generated on first use (~10 s).
+        "synthetic_movi/a_32x32_8frames",  # Generated on first use (its time: docs/RESULTS.md §1.1).
         image_size=image_size,
         chunk_length=2,
         normalization="zero_one",

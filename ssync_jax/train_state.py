@@ -207,7 +207,7 @@ def make_dispatch(train_step: Callable) -> Callable:
 
         # k copies of the step in one program (compiling takes about k times as long), not a
         # `lax.scan`: XLA:CPU runs convolutions inside a loop many times slower than outside
-        # (jax-ml/jax#12868; 30x for the default's step, even a one-step scan).
+        # (jax-ml/jax#12868, even a one-step scan; measured in docs/RESULTS.md §2.3).
         carry = (state, sums)
         for index in range(jax.tree.leaves(batches)[0].shape[0]):
             carry, _ = one_step(carry, jax.tree.map(lambda x: x[index], batches))

@@ -182,13 +182,13 @@ def _from_trained_sb(seeds: tuple[int, ...] = (0, 1, 2)) -> Study:
     )
 
 
-# §1.9: the paper's regime in miniature. Stage 1 trains a CNN on pixels on the 16x16 grid
+# §1.10: the paper's regime in miniature. Stage 1 trains a CNN on pixels on the 16x16 grid
 # (studies/configs/synthetic16.py:base,sb, seed 2: the best of §1.7's three 7-slot bases on validation,
-# 54.7 %); stage 2 (studies/configs/synthetic16_features.py) trains fresh slots on its frozen tokens.
+# see docs/RESULTS.md §1.10); stage 2 (studies/configs/synthetic16_features.py) trains fresh slots on its frozen tokens.
 FEATURES_CONFIG = "studies/configs/synthetic16_features.py"
 STAGE1 = Run("stage1", "base,sb", ("--config.seed=2",), config="studies/configs/synthetic16.py")
 STAGE1_BACKBONE = (STAGE1.name, REGIME_STEPS)  # Its last checkpoint.
-# The stage-2 candidates of §1.9, each as its overrides of studies/configs/synthetic16_features.py.
+# The stage-2 candidates of §1.10, each as its overrides of studies/configs/synthetic16_features.py.
 FEATURE_CANDIDATES = {
     "a": (),  # The config as written: tokens standardised over channels, reconstruction weight 1.
     # Written after a's values (§1.10): b aims at C5, c at C2.
@@ -198,7 +198,7 @@ FEATURE_CANDIDATES = {
 
 
 def _features_premise(candidate: str) -> Study:
-    """§1.9: SSync's premise (C1-C5) on a stage-2 candidate's base at 30 % (validation split)."""
+    """§1.10: SSync's premise (C1-C5) on a stage-2 candidate's base at 30 % (validation split)."""
     settings = (*FEATURE_CANDIDATES[candidate], f"--config.stop_after_step={REGIME_SWITCH_ON}", "--config.seed=0")
     return Study(
         config=FEATURES_CONFIG,

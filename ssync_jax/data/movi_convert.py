@@ -19,7 +19,7 @@ top-level feature of the dataset, or pass `all`. `metadata` is always kept, exce
 `{field}_range` entries of the fields left out (they only serve to decode those fields). A field
 left out cannot be read later: `movi.data_source` names it and this flag. `--fields=all` copies the
 records byte for byte. The flows and depth are most of a video's bytes; what each field costs is
-measured by `python -m benchmarks.tfds_synthetic_movi --mode=sizes` (figures in the README).
+measured by `python -m benchmarks.tfds_synthetic_movi --mode=sizes` (figures in docs/DATA.md).
 
 Conversion resumes: each shard is written under a temporary name and renamed when complete, so a
 re-run skips finished shards; `dataset_info.json` is written last and lists only the splits whose

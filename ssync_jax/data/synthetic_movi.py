@@ -23,7 +23,7 @@ A MOVi-C-sized dataset (9,750 / 250 / 1,000 videos at 128x128; about 10k videos)
         --train_size 9750 --validation_size 250 --test_size 1000
 
 What preparing costs per video (time and bytes; most of the time is TFDS encoding the example) is
-measured by `python -m benchmarks.tfds_synthetic_movi`; the figures are in the README's data section.
+measured by `python -m benchmarks.tfds_synthetic_movi`; the figures are in docs/DATA.md.
 """
 
 from ssync_jax import cli  # First: it quiets TensorFlow before anything loads it.
@@ -225,8 +225,8 @@ class SyntheticMovi(tfds.core.GeneratorBasedBuilder):
 
     def _generate_examples(self, split: str) -> Iterator[tuple[int, dict]]:
         config = self.builder_config
-        # One process: TFDS encodes each example in this process, which takes ~10x longer than
-        # rendering it (benchmarks/tfds_synthetic_movi.py), so rendering processes gain nothing.
+        # One process: TFDS encodes each example in this process, which takes much longer than
+        # rendering it (docs/RESULTS.md §4), so rendering processes gain nothing.
         spec = config.scene_spec()
         for index, seed in enumerate(split_seeds(split, config.split_sizes()[split])):
             yield index, synthetic.generate_video(spec, seed)

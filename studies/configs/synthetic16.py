@@ -1,12 +1,11 @@
 r"""SSync's regime study on a CPU: the default's data on a 16x16 patch grid, the whole recipe in this file.
 
-Why: on the default's 8x8 grid SSync has no room (most patches are boundary patches, objects have
-no interiors) and collapses the slots (docs/RESULTS.md §1.3-1.5). Here the encoder keeps a 16x16
-grid of the same 32² MOVi-A-like frames, so a typical object spans several patches with interior
-ones. docs/RESULTS.md §1.6 has the criteria this regime was held to before SSync ran in it (it
-meets the grid's two, not the base model's two), §1.7 the paper's Table 7 run here: SSync
-collapses the slots on this grid too, and §1.8 SSync switched on in trained bases, where it still
-ends below the base; so `:ssync` here is a study, not a recipe to use.
+Why: on the default's 8x8 grid most patches are boundary patches and objects have no interiors
+(what SSync does there: see docs/RESULTS.md §1.3-1.5). Here the encoder keeps a 16x16 grid of the
+same 32² MOVi-A-like frames, so a typical object spans several patches with interior ones. The
+criteria this regime was held to before SSync ran in it: see docs/RESULTS.md §1.6; the paper's
+Table 7 run here: see docs/RESULTS.md §1.7; SSync switched on in trained bases: see docs/RESULTS.md
+§1.8. `:ssync` here is a study, not a recipe to use.
 
 Data: `synthetic_movi/a_32x32_8frames` (the default's: 2-5 plain-coloured solids, static camera,
 300/50/50 videos of 8 frames at 32²). Model: a 4-layer CNN at stride 2 (a 16x16 grid) with a
@@ -49,7 +48,7 @@ def get_config(variant: str = "base,mlp") -> ml_collections.ConfigDict:
 
     # Input pipeline (ssync_jax/data/pipeline.py).
     config.data = common.data(
-        "synthetic_movi/a_32x32_8frames",  # Generated on first use (~10 s).
+        "synthetic_movi/a_32x32_8frames",  # Generated on first use (its time: docs/RESULTS.md §1.1).
         image_size=image_size,
         chunk_length=2,
         normalization="zero_one",

@@ -43,7 +43,7 @@ def get_config(variant: str = "base") -> ml_collections.ConfigDict:
 
     # Input pipeline (ssync_jax/data/pipeline.py).
     config.data = common.data(
-        "synthetic_movi/a_32x32_8frames",  # Generated on first use (~10 s).
+        "synthetic_movi/a_32x32_8frames",  # Generated on first use (its time: docs/RESULTS.md §1.1).
         image_size=image_size,
         chunk_length=2,
         normalization="zero_one",

@@ -305,7 +305,7 @@ def render_video(inputs: RenderInputs, height: int, width: int) -> RenderOutputs
     """Renders all frames of a scene.
 
     Three separately jitted stages: compiled as one program, XLA:CPU picks array layouts that
-    suit one consumer of the ray hits and slows the others (colours plus flows ran ~3x slower).
+    suit one consumer of the ray hits and slows the others (measured in docs/RESULTS.md §4).
 
     Args:
         inputs: the scene (F frames, N padded objects).
