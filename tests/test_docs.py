@@ -81,3 +81,11 @@ def test_no_one_machines_paths(doc):
 
 def test_readme_is_short():
     assert len(_read("README.md").splitlines()) <= 250
+
+
+@pytest.mark.parametrize("doc", DOCS)
+def test_accelerator_jax_is_the_pinned_version(doc):
+    # `pip install "jax[cuda12]==V"` must match requirements.txt's jax, or pip replaces the pinned jax.
+    (pinned,) = re.findall(r"^jax==([\d.]+)$", _read("requirements.txt"), re.MULTILINE)
+    for version in re.findall(r"jax\[\w+\]==([\d.]+)", _read(doc)):
+        assert version == pinned, f"{doc}: jax {version}, requirements.txt pins {pinned}"
