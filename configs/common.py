@@ -155,7 +155,11 @@ def adam(
 
 
 def evaluation(
-    chunk_length: int, num_true_ids: int, fg_ari_without_foreground: str, params_checkpoint: str | None
+    chunk_length: int,
+    num_true_ids: int,
+    fg_ari_without_foreground: str,
+    params_checkpoint: str | None,
+    protocol: str = "config",
 ) -> ml_collections.ConfigDict:
     """Evaluation on whole videos (ssync_jax/evaluate.py).
 
@@ -166,6 +170,11 @@ def evaluation(
         params_checkpoint: an orbax params checkpoint to evaluate instead of the workdir's (e.g. the
             authors' weights converted by `python -m ssync_jax.tools.import_torch_checkpoint`);
             `--mode eval` only. None: the workdir's.
+        protocol: how training's evaluation and `--mode eval` score the masks: "config", this config's
+            own (the labels where `data.eval_resolution` puts them, videos and frames without objects
+            as `fg_ari_without_foreground` says), or a project's, one of `ssync_jax.evaluate.PROTOCOLS`
+            ("ssync", "videosaur", "dinosaur", "dinosaur_movi", "savi", "savi_first_frame_dropped";
+            `python -m ssync_jax.tools.evaluate` scores them all at once).
     """
     return ml_collections.ConfigDict(
         dict(
@@ -173,5 +182,6 @@ def evaluation(
             num_true_ids=num_true_ids,
             fg_ari_without_foreground=fg_ari_without_foreground,
             params_checkpoint=_placeholder(params_checkpoint, str),
+            protocol=protocol,
         )
     )

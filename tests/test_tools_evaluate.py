@@ -126,8 +126,8 @@ def expected_row(labels, masks, valid, size, video_without, frame_without, drop_
 
 
 def scorer_results(protocol_names, labels, valid, dec_masks, enc_attn, chunk: int = 2) -> dict:
-    scorer = protocols_tool.ProtocolScorer(
-        [protocols_tool.PROTOCOLS[name] for name in protocol_names],
+    scorer = evaluate.ProtocolScorer(
+        [evaluate.PROTOCOLS[name] for name in protocol_names],
         model_input=MODEL_INPUT,
         num_true=int(labels.max()) + 1,
         num_pred=dec_masks.shape[-1],
@@ -144,10 +144,10 @@ def as_optional(value: float) -> float | None:
 
 
 def test_the_protocol_table_says_what_each_projects_code_does():
-    assert list(protocols_tool.PROTOCOLS) == list(CONVENTIONS)
+    assert list(evaluate.PROTOCOLS) == list(CONVENTIONS)
     for name, (size, video_without, frame_without, drop_first) in CONVENTIONS.items():
-        protocol = protocols_tool.PROTOCOLS[name]
-        assert protocols_tool.scoring_size(protocol, (6, 10), MODEL_INPUT) == (size or (6, 10)), name
+        protocol = evaluate.PROTOCOLS[name]
+        assert evaluate.scoring_size(protocol, (6, 10), MODEL_INPUT) == (size or (6, 10)), name
         assert (protocol.video_without_foreground, protocol.frame_without_foreground) == (video_without, frame_without)
         assert protocol.drop_first_frame == drop_first
 
@@ -211,23 +211,23 @@ def test_a_frame_without_objects_scores_one_or_is_skipped_and_the_first_frame_ca
 
 
 def test_protocol_names_and_bad_inputs_give_errors_that_say_the_fix():
-    assert [p.name for p in protocols_tool.select_protocols("savi, ssync")] == ["savi", "ssync"]
-    assert len(protocols_tool.select_protocols("all")) == len(CONVENTIONS)
+    assert [p.name for p in evaluate.select_protocols("savi, ssync")] == ["savi", "ssync"]
+    assert len(evaluate.select_protocols("all")) == len(CONVENTIONS)
     with pytest.raises(ValueError, match="unknown \\['sav'\\]; use 'all' or some of ssync, videosaur"):
-        protocols_tool.select_protocols("ssync,sav")
+        evaluate.select_protocols("ssync,sav")
     labels = np.zeros((1, 1, 4, 4), np.int64)
     masks = np.ones((1, 1, 2, 2, 3), np.float32)
     with pytest.raises(ValueError, match="leave savi_first_frame_dropped out of --protocols"):
         scorer_results(["savi_first_frame_dropped"], labels, np.array([True]), masks, masks)
     labels[0, 0, 0, 0] = 11
     with pytest.raises(ValueError, match="object id 11, but config.eval.num_true_ids=4"):
-        protocols_tool.ProtocolScorer(
-            [protocols_tool.PROTOCOLS["ssync"]], model_input=(4, 4), num_true=4, num_pred=3, mesh=sharding.make_mesh()
+        evaluate.ProtocolScorer(
+            [evaluate.PROTOCOLS["ssync"]], model_input=(4, 4), num_true=4, num_pred=3, mesh=sharding.make_mesh()
         ).add(labels, np.array([True]), [(masks, masks)])
 
 
 def test_the_tables_show_percentages_a_dash_where_nothing_counted_and_fit_100_columns():
-    protocols = [protocols_tool.PROTOCOLS["ssync"], protocols_tool.PROTOCOLS["savi_first_frame_dropped"]]
+    protocols = [evaluate.PROTOCOLS["ssync"], evaluate.PROTOCOLS["savi_first_frame_dropped"]]
     results = {
         "ssync": {name: 0.5 for name in protocols_tool.NAMES},
         "savi_first_frame_dropped": {name: float("nan") for name in protocols_tool.NAMES},
@@ -290,7 +290,7 @@ def imported_run(tiny, tmp_path_factory) -> dict:
         params_checkpoint=imported,
         step=None,
         split="validation",
-        protocols=list(protocols_tool.PROTOCOLS.values()),
+        protocols=list(evaluate.PROTOCOLS.values()),
         out=str(tmp_path_factory.mktemp("imported_run")),
     )
     with open(json_path) as file:
@@ -303,11 +303,26 @@ def test_the_ssync_row_is_what_the_evaluator_reports_with_the_authors_settings(t
 
     assert imported_run["step"] == 0 and imported_run["num_videos"] == reference["num_videos"] == 2
     # The tool reads the labels at their own 32x32 and resizes them to the 16x16 model input itself.
-    assert protocols_tool.evaluation_config(config, None).data.eval_resolution == "dataset"
+    assert evaluate.evaluation_config(config, None).data.eval_resolution == "dataset"
     row = {row["protocol"]: row for row in imported_run["rows"]}["ssync"]
     assert row["scored_at"] == "16x16"
     for name in evaluate.NAMES:
         np.testing.assert_allclose(row[name], reference[name], rtol=1e-6, err_msg=name)
+
+
+def test_config_eval_protocol_names_the_protocol_the_evaluator_reports(tiny, imported_run):
+    config, model, params, mesh, _, _ = tiny
+    config = config.copy_and_resolve_references()
+    config.eval.protocol = "savi"  # The labels' own 32x32, whatever data.eval_resolution says.
+    got = evaluate.Evaluator(model, config, mesh).evaluate(params, evaluate.evaluation_dataset(config))
+
+    row = {row["protocol"]: row for row in imported_run["rows"]}["savi"]
+    assert row["scored_at"] == "32x32" and got["num_videos"] == 2
+    for name in evaluate.NAMES:
+        np.testing.assert_allclose(got[name], np.nan if row[name] is None else row[name], rtol=1e-6, err_msg=name)
+    config.eval.protocol = "sav"
+    with pytest.raises(ValueError, match="config.eval.protocol='sav' is unknown; use 'config'"):
+        evaluate.Evaluator(model, config, mesh)
 
 
 def test_the_cli_prints_the_tables_and_with_out_writes_them_as_json_and_csv(tiny, imported_run, tmp_path):

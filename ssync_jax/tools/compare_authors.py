@@ -208,7 +208,7 @@ def _evaluation(reference, config, maps) -> dict[str, dict[str, float]]:
     }
     label_size = batch["segmentations"].shape[2:4]
     predictions = rollout.segment(maps["dec_masks"], maps["enc_attn"], tuple(label_size))
-    scores_fn = evaluate.configured_scores(config, case["num_classes"], case["num_slots"])
+    scores_fn = evaluate.protocol_scores(evaluate.config_protocol(config), case["num_classes"], case["num_slots"])
     scores = evaluate.batch_scores(scores_fn, batch["segmentations"], predictions, batch["valid"])
     for prefix in ("", "enc_"):
         for theirs, ours in METRIC_NAMES.items():
@@ -223,7 +223,7 @@ def _metric_case(reference, config) -> dict[str, dict[str, float]]:
     true_ids = jnp.asarray(reference["metric_case/true_ids"], jnp.int32)
     pred_ids = jnp.asarray(reference["metric_case/pred_ids"], jnp.int32)
     _, _, num_true, num_pred = authors_case.metric_case()
-    scores_fn = evaluate.configured_scores(config, num_true, num_pred)
+    scores_fn = evaluate.protocol_scores(evaluate.config_protocol(config), num_true, num_pred)
     valid = jnp.ones(true_ids.shape[0], bool)
     scores = evaluate.batch_scores(scores_fn, true_ids, {"dec_ids": pred_ids, "enc_ids": pred_ids}, valid)
     results = {}
