@@ -9,7 +9,8 @@ stdin/stdout.
     {"case": "movi_c", "threads": 2, "authors_repo": DIR}  -> {"state": [[name, shape], ...], "torch": version, ...}
         optional: "overrides": {key: value} (the case's sizes, e.g. "batch"), "device": "cuda" or
         "cpu" (default), "memory_fraction": f (torch.cuda.set_per_process_memory_fraction)
-    {"step": true}                     -> {"seconds": s, "loss": l, "peak_memory_bytes": b or null}
+    {"step": true}                     -> {"seconds": s, "loss": l, "peak_memory_bytes": b or null,
+                                           "optimizer_step_skipped": GradScaler skipped it, or null}
     {"step": true, "autocast": "bfloat16"}  -> the same under torch.autocast(device, bfloat16)
     {"step": true, "precision": "16-mixed"} -> Lightning's precision=16: float16 autocast + GradScaler
     {"flops": true}                    -> {"flops": n}: torch's FlopCounterMode over one float32
@@ -159,12 +160,15 @@ def main() -> None:
             optimizer.zero_grad(set_to_none=True)
             with torch.autocast(device, dtype=getattr(torch, autocast or "bfloat16"), enabled=autocast is not None):
                 total, _ = model.compute_loss(model(dict(video=video)))
+            skipped = None
             if precision == LIGHTNING_16:
+                scale = scaler.get_scale()
                 scaler.scale(total).backward()
                 scaler.unscale_(optimizer)
                 torch.nn.utils.clip_grad_norm_(parameters, 0.05)
                 scaler.step(optimizer)
                 scaler.update()
+                skipped = scaler.get_scale() < scale  # It halves the scale where it skipped the step.
             else:
                 total.backward()
                 torch.nn.utils.clip_grad_norm_(parameters, 0.05)
@@ -178,7 +182,8 @@ def main() -> None:
             print(json.dumps({"oom": True, "error": str(error)[:500]}), flush=True)
             return
         peak = torch.cuda.max_memory_allocated() if cuda else None
-        print(json.dumps({"seconds": seconds, "loss": float(total), "peak_memory_bytes": peak}), flush=True)
+        reply = {"seconds": seconds, "loss": float(total), "peak_memory_bytes": peak, "optimizer_step_skipped": skipped}
+        print(json.dumps(reply), flush=True)
 
 
 def count_flops(model, video) -> dict:

@@ -33,9 +33,9 @@ if [[ -d "$BUNDLE/wheels" ]]; then
   if [[ ! -f "$SITE/.installed" ]]; then
     mkdir -p "$SITE"
     wheels=("$BUNDLE"/wheels/*.whl)
-    if "$PYTHON" -m pip --version > /dev/null 2>&1; then
-      "$PYTHON" -m pip install --quiet --no-index --no-deps --target "$SITE" "${wheels[@]}"
-    else  # No pip: pure-Python wheels install by unpacking.
+    if ! PIP_REQUIRE_VIRTUALENV=0 "$PYTHON" -m pip install --quiet --no-index --no-deps --target "$SITE" \
+        "${wheels[@]}"; then
+      echo "pip could not install the wheels; unpacking them (they are pure Python)"
       "$PYTHON" -c 'import sys, zipfile; [zipfile.ZipFile(w).extractall(sys.argv[1]) for w in sys.argv[2:]]' \
         "$SITE" "${wheels[@]}"
     fi

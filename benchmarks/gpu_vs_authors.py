@@ -12,7 +12,8 @@ benchmarks/authors_worker.py, in `--authors_python` (by default this Python: a G
 beside jax); ours runs here. Each side may use `XLA_PYTHON_CLIENT_MEM_FRACTION` (default 0.45) of
 the device's memory, since both stay resident while they take turns.
 
-After compilation and one warm-up step each, one round times, one after the other:
+After compilation, one untimed step of each of ours and two of each of theirs (their first
+allocates; GradScaler's scale settles), one round times, one after the other:
 
     theirs/16-mixed    Lightning's precision=16, their train.py's: float16 autocast + GradScaler
     theirs/float32     torch float32 (TF32 as torch leaves it: off for matmuls unless asked for)
@@ -29,6 +30,10 @@ bfloat16 then float32; theirs: torch.cuda.max_memory_allocated over the step). E
 matmul precision is measured too: the relative error of a 256³ float32 matmul against float64
 (~1e-7: float32; ~1e-4 to 1e-3: TF32 or bf16 passes).
 
+Our side is set up as benchmarks.train_speed.measure sets up configs/movi_c.py (shardings, loss
+groups), so that at 64 clips it compiles the program benchmarks/gpu_run.py's step benchmark
+compiled just before, and can read it from JAX's persistent compilation cache.
+
 Without a GPU (`--smoke`, the CPU, tiny shapes) the same code runs with torch on the CPU: their
 16-mixed step is float16 autocast + GradScaler on the CPU. Where their side cannot run (no torch in
 `--authors_python`, no repository at `--authors_repo`, torch without CUDA beside a GPU), it is
@@ -40,6 +45,7 @@ import os
 os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # Before JAX starts: their side needs room.
 os.environ.setdefault("XLA_PYTHON_CLIENT_MEM_FRACTION", "0.45")
 
+import gc
 import json
 import statistics
 import subprocess
@@ -67,6 +73,7 @@ THEIRS = ("16-mixed", "float32")
 PEAK_DTYPE = {"bfloat16": "bfloat16", "16-mixed": "bfloat16", "float32": "float32"}  # PEAK_TFLOPS entries.
 SMOKE_CASE = dict(image_size=56, source_size=32, frames=2, decoder_hidden=(32, 32, 32))  # A 4x4 patch grid.
 SMOKE_BATCH = 2
+WARMUP_STEPS = 2  # Untimed steps of each of theirs before the rounds (ours: one, after compilation).
 AUTHORS_MODULES = "torch, torchvision, timm, einops, pytorch_lightning, torchmetrics, omegaconf, webdataset, scipy"
 
 
@@ -75,13 +82,18 @@ class OutOfMemory(Exception):
 
 
 def case_config(case: dict) -> ml_collections.ConfigDict:
-    """configs/movi_c.py at the case's sizes and batch (as compare_authors.case_config, without its imports)."""
+    """configs/movi_c.py at the case's sizes and batch, as train_speed.measure sets it up for a batch.
+
+At the MOVi-C case this is the program benchmarks/gpu_run.py's step benchmark compiles, so that
+the second compilation can come from JAX's persistent cache.
+"""
     config = movi_c.get_config().copy_and_resolve_references()
     size = (case["image_size"],) * 2
     config.data.image_size = config.model.image_size = size
     config.data.chunk_length = case["frames"]
     config.data.global_batch_size = case["batch"]
-    config.loss_group_size = None  # One device's batch is one group, as on each of their GPUs.
+    if config.loss_group_size and case["batch"] % config.loss_group_size:
+        config.loss_group_size = None  # Fewer clips than one of their GPU's groups: one group (as train_speed).
     config.model.num_slots = case["num_slots"]
     config.model.slot_dim = case["slot_dim"]
     config.model.decoder.hidden_sizes = tuple(case["decoder_hidden"])
@@ -112,21 +124,29 @@ def _is_oom(error: BaseException) -> bool:
 
 
 class OurStep:
-    """Our jitted train step in one dtype on the first device, compiled and warmed up."""
+    """Our jitted train step in one dtype on the first device, compiled and warmed up (as train_speed.measure)."""
 
     def __init__(self, case: dict, state_dict: dict | None, dtype: str):
         config = case_config(case)
         config.model.dtype = config.model.encoder.backbone_dtype = dtype
         model = build_model(config.model)
-        layout = train_state.state_layout(model, config, sharding.make_mesh(jax.devices()[:1]))
-        state = jax.jit(layout.init_state)(jax.random.key(0))
+        mesh = sharding.make_mesh(jax.devices()[:1])
+        layout = train_state.state_layout(model, config, mesh)
+        state = jax.jit(layout.init_state, out_shardings=layout.shardings)(jax.random.key(0))
         if state_dict is not None:
-            state = state.replace(params=convert(state_dict, config.model)[0])
+            params = jax.device_put(convert(state_dict, config.model)[0], layout.shardings.params)
+            state = state.replace(params=params)
         state = state.replace(step=jnp.int32(case["global_step"]))  # SSync active.
-        self.batch = {"video": case_video(case)}
-        step_fn = jax.jit(train_state.make_train_step(model, layout.tx, layout.schedule, config), donate_argnums=0)
+        self.batch = {"video": jax.device_put(case_video(case), sharding.batch_sharding(mesh))}
+        step_fn = jax.jit(
+            train_state.make_train_step(model, layout.tx, layout.schedule, config),
+            donate_argnums=0,
+            out_shardings=(layout.shardings, sharding.replicated(mesh)),
+        )
         try:
+            started = time.perf_counter()
             self.compiled = step_fn.lower(state, self.batch).compile()
+            self.compile_seconds = time.perf_counter() - started
             cost = costs.step_cost(self.compiled, state)
             self.flops, self.buffer_bytes = cost.flops, cost.buffer_bytes
             self.state = state
@@ -251,13 +271,14 @@ def run(
         "tried_batches": [],
     }
     while True:
+        gc.collect()  # What an attempt that ran out of memory left, now that its exception is gone.
         case = dict(authors_case.CASES[case_name], **overrides, batch=batch)
         authors, ours = None, {}
         try:
             state_dict = None
             if not skipped:
                 authors = AuthorsStep(authors_python, authors_repo, case_name, dict(overrides, batch=batch), torch_device, threads)
-                for precision in THEIRS:  # Their first steps allocate.
+                for precision in THEIRS * WARMUP_STEPS:  # Their first steps allocate; GradScaler settles.
                     authors.step(precision)
                 state_dict = authors_case.random_state(authors.names_shapes, case["seed"])
             for dtype in OURS:
@@ -270,7 +291,7 @@ def run(
             ours.clear()
             jax.clear_caches()
             if batch == 1:
-                raise RuntimeError("batch 1 does not fit on this device") from error
+                raise RuntimeError("batch 1 does not fit on this device")
             batch //= 2
     shape = [batch, case["frames"], case["image_size"], case["image_size"], 3]
     weights = "the case's random state dict in their layout (authors_case.random_state), converted for ours"
@@ -284,7 +305,7 @@ def run(
             if "error" in counted:
                 result["authors"]["torch_flop_counter_error"] = counted["error"]
             times = {**{f"theirs/{p}": [] for p in THEIRS}, **times}
-        theirs_memory = {p: 0 for p in THEIRS}
+        theirs_memory, skipped_steps = {p: 0 for p in THEIRS}, 0
         for index in range(rounds):
             if index and deadline_s and time.monotonic() - started > deadline_s:
                 break
@@ -293,12 +314,15 @@ def run(
                     reply = authors.step(precision)
                     times[f"theirs/{precision}"].append(reply["seconds"])
                     theirs_memory[precision] = max(theirs_memory[precision], reply["peak_memory_bytes"] or 0)
+                    skipped_steps += bool(reply.get("optimizer_step_skipped"))
             for dtype, step in ours.items():
                 times[f"ours/{dtype}"].append(step.run())
     finally:
         if authors:
             authors.close()
     result["rounds"] = len(times["ours/float32"])
+    if authors:  # GradScaler skips the optimizer where a float16 gradient overflowed: a shorter step.
+        result["authors"]["timed_16_mixed_steps_skipped_by_grad_scaler"] = skipped_steps
     sides = {}
     for name, seconds in times.items():
         side, precision = name.split("/")
@@ -311,6 +335,7 @@ def run(
         sides[name] = _side(seconds, batch, flops, peak, memory)
         if side == "ours":
             sides[name]["compiled_buffer_gib"] = ours[precision].buffer_bytes / 2**30
+            sides[name]["compile_seconds"] = ours[precision].compile_seconds
     result["sides"] = sides
     result["flops_source"] = (
         "XLA cost analysis of our whole jitted step (backbone forward included), per dtype; theirs credited with "

@@ -1,9 +1,9 @@
 """Issue 30's accelerator run, on the CPU at tiny shapes, as a bare GPU host would run it.
 
 A GPU host has JAX, flax, optax, orbax-checkpoint, torch, timm and einops but not TensorFlow,
-TFDS, grain or clu. Each run here is a subprocess whose Python (and every Python it starts) raises
-ImportError on importing those (a sitecustomize.py first on PYTHONPATH), so an import that would
-fail there fails here:
+TFDS, grain or clu. Each run here is a subprocess whose Python (and every Python it starts) finds
+none of those, as if they were not installed (a sitecustomize.py first on PYTHONPATH hides them from
+every import finder), so an import that would fail there fails here:
 
 - benchmarks/accelerator.sh (benchmarks.train_speed) prints its figures;
 - benchmarks/gpu_run.sh --smoke writes its JSON with every part run, the authors' side reported as
@@ -29,14 +29,22 @@ import os, sys
 BLOCKED = {blocked!r}
 
 
-class _Absent:
+class _Hiding:
+    # One of sys.meta_path's finders, blind to BLOCKED: with all of them so, those modules are absent
+    # (import raises ModuleNotFoundError, importlib.util.find_spec returns None), as on the host.
+    def __init__(self, finder):
+        self._finder = finder
+
     def find_spec(self, name, path=None, target=None):
         if name.partition(".")[0] in BLOCKED:
-            raise ImportError(f"{{name}} is absent on a bare GPU host (tests/test_benchmarks_gpu_run.py)")
-        return None
+            return None
+        return self._finder.find_spec(name, path, target)
+
+    def __getattr__(self, attribute):
+        return getattr(self._finder, attribute)
 
 
-sys.meta_path.insert(0, _Absent())
+sys.meta_path[:] = [_Hiding(finder) for finder in sys.meta_path]
 open(os.path.join({marker_dir!r}, f"blocker-ran-{{os.getpid()}}"), "w").close()
 """
 
