@@ -6,7 +6,7 @@ r"""How the SSync objective and the SRL dense-alignment baseline scale with patc
 
 For each patch grid (N = side², T·N patches per clip) both objectives are jit-compiled for the
 forward and backward pass w.r.t. the encoder and decoder maps:
-  SSync: ssync_targets (labels, merging, masks) + boundary and interior losses;
+  SSync: pseudo_labels (labels, merging, masks) + boundary and interior losses;
   SRL:   both dense-alignment directions over groups of 4 frames (quadratic in T·N).
 Memory is XLA's analysis of the compiled program (temp + output bytes): deterministic, no
 allocation needed. Time is the best wall time of --reps runs after a warm-up run.
@@ -35,11 +35,11 @@ from ssync_jax.objectives import srl, ssync
 
 
 def ssync_objective(grid_shape: tuple[int, int]) -> Callable[[jax.Array, jax.Array], jax.Array]:
-    """Both SSync losses from the maps, targets included, summed."""
+    """Both SSync losses from the maps, pseudo-labels included, summed."""
 
     def objective(enc_logits: jax.Array, dec_logits: jax.Array) -> jax.Array:
-        targets = ssync.ssync_targets(enc_logits, dec_logits, grid_shape)
-        losses = ssync.ssync_losses(enc_logits, dec_logits, targets)
+        labels = ssync.pseudo_labels(enc_logits, dec_logits, grid_shape)
+        losses = ssync.ssync_losses(enc_logits, dec_logits, labels)
         return losses["boundary"] + losses["interior"]
 
     return objective

@@ -90,7 +90,7 @@ def _placeholder(value, kind: type):
 def mlp_decoder(hidden_sizes: tuple[int, ...], target: str, patch_size: int) -> dict:
     """The SSync/VideoSAUR decoder: one MLP per slot and patch of the encoder's grid, reconstructing
     the backbone's features there (or each patch's p x p pixels of a per-pixel target,
-    `ssync_jax/targets.py`)."""
+    `ssync_jax/decoder_targets.py`)."""
     return dict(name="mlp", hidden_sizes=tuple(hidden_sizes), target=target, patch_size=patch_size)
 
 
@@ -102,7 +102,7 @@ def spatial_broadcast_decoder(
     patch_size: int,
     target: str,
 ) -> dict:
-    """SAVi's CNN decoder of a per-pixel target (`ssync_jax/targets.py`): "video" (RGB), "depth"
+    """SAVi's CNN decoder of a per-pixel target (`ssync_jax/decoder_targets.py`): "video" (RGB), "depth"
     (log(1 + depth)) or "flow" (forward flow, d_row and d_col); `patch_size` p > 1 reconstructs p x p
     patches per position."""
     return dict(
@@ -127,7 +127,7 @@ def ssync_on(variant: str) -> bool:
 def ssync(
     merge_iou_threshold: float, min_diff_boundary: int, min_same_boundary: int, max_diff_interior: int
 ) -> ml_collections.ConfigDict:
-    """SSync's pseudo-label settings (`ssync_jax.objectives.ssync.ssync_targets`): τ, n_bd, n_noise, n_nbd."""
+    """SSync's pseudo-label settings (`ssync_jax.objectives.ssync.pseudo_labels`): τ, n_bd, n_noise, n_nbd."""
     return ml_collections.ConfigDict(
         dict(
             merge_iou_threshold=merge_iou_threshold,
@@ -159,7 +159,7 @@ def evaluation(
     num_true_ids: int,
     fg_ari_without_foreground: str,
     params_checkpoint: str | None,
-    protocol: str = "config",
+    protocol: str,
 ) -> ml_collections.ConfigDict:
     """Evaluation on whole videos (ssync_jax/evaluate.py).
 
@@ -174,7 +174,7 @@ def evaluation(
             own (the labels where `data.eval_resolution` puts them, videos and frames without objects
             as `fg_ari_without_foreground` says), or a project's, one of `ssync_jax.evaluate.PROTOCOLS`
             ("ssync", "videosaur", "dinosaur", "dinosaur_movi", "savi", "savi_first_frame_dropped";
-            `python -m ssync_jax.tools.evaluate` scores them all at once).
+            `python -m ssync_jax.tools.score` scores them all at once).
     """
     return ml_collections.ConfigDict(
         dict(

@@ -124,5 +124,5 @@ def get_config(variant: str = "ssync") -> ml_collections.ConfigDict:
     config.num_profile_steps = 0
     config.shard_params = False
     config.steps_per_dispatch = 1
-    config.eval = common.evaluation(chunk_length=24, num_true_ids=11, fg_ari_without_foreground="one", params_checkpoint=None)
+    config.eval = common.evaluation(chunk_length=24, num_true_ids=11, fg_ari_without_foreground="one", params_checkpoint=None, protocol="config")
     return config

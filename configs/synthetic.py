@@ -127,5 +127,5 @@ def get_config(variant: str = "base") -> ml_collections.ConfigDict:
     # batches): small models spend less time in the host loop; the results are those of single steps.
     # Logging, evaluation and checkpoints still happen at their steps.
     config.steps_per_dispatch = 4
-    config.eval = common.evaluation(chunk_length=8, num_true_ids=6, fg_ari_without_foreground="skip", params_checkpoint=None)
+    config.eval = common.evaluation(chunk_length=8, num_true_ids=6, fg_ari_without_foreground="skip", params_checkpoint=None, protocol="config")
     return config

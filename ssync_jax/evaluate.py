@@ -525,12 +525,12 @@ def objective_statistics(
     def as_clips(maps: jax.Array) -> jax.Array:  # [B, t, ...] -> [B * t / clip, clip, ...]
         return maps.reshape(batch * (frames // clip), clip, *maps.shape[2:])
 
-    targets, _, _ = ssync.targets_of_maps(as_clips(enc_logits), as_clips(dec_logits), **ssync_settings)
-    num_slots = targets.merge_target.shape[-1]
-    merged = jnp.sum(targets.merge_target != jnp.arange(num_slots), axis=-1)  # [B * clips]
+    labels, _, _ = ssync.labels_of_maps(as_clips(enc_logits), as_clips(dec_logits), **ssync_settings)
+    num_slots = labels.merge_target.shape[-1]
+    merged = jnp.sum(labels.merge_target != jnp.arange(num_slots), axis=-1)  # [B * clips]
     statistics = {
-        "ssync_boundary_fraction": jnp.mean(targets.boundary_mask.reshape(batch, -1), axis=1, dtype=jnp.float32),
-        "ssync_interior_fraction": jnp.mean(targets.interior_mask.reshape(batch, -1), axis=1, dtype=jnp.float32),
+        "ssync_boundary_fraction": jnp.mean(labels.boundary_mask.reshape(batch, -1), axis=1, dtype=jnp.float32),
+        "ssync_interior_fraction": jnp.mean(labels.interior_mask.reshape(batch, -1), axis=1, dtype=jnp.float32),
         "ssync_merged_slots": jnp.mean(merged.reshape(batch, -1), axis=1, dtype=jnp.float32),
     }
     for prefix, logits in (("enc", enc_logits), ("dec", dec_logits)):

@@ -62,7 +62,7 @@ def image_summaries(
     video: np.ndarray,
     dec_ids: np.ndarray,
     enc_ids: np.ndarray,
-    ssync_targets: Mapping[str, np.ndarray] | None,
+    pseudo_labels: Mapping[str, np.ndarray] | None,
 ) -> dict[str, np.ndarray]:
     """TensorBoard images of one example.
 
@@ -70,8 +70,8 @@ def image_summaries(
         video: [T, H, W, 3] model input (any normalisation).
         dec_ids: [T, h, w] argmax of the decoder masks (any grid; upsampled by repetition).
         enc_ids: [T, h, w] argmax of the encoder attention.
-        ssync_targets: `enc_labels`, `dec_labels`, `boundary_mask`, `interior_mask`, each [T, h, w]
-            (see `ssync_jax.objectives.ssync.SSyncTargets`), or None without SSync.
+        pseudo_labels: `enc_labels`, `dec_labels`, `boundary_mask`, `interior_mask`, each [T, h, w]
+            (see `ssync_jax.objectives.ssync.PseudoLabels`), or None without SSync.
 
     Returns:
         {name: [1, H, T*W, 3] float image in [0, 1]}.
@@ -83,13 +83,13 @@ def image_summaries(
         "images/decoder_masks": overlay(frames, upsample_nearest(dec_ids, size)),
         "images/encoder_attention": overlay(frames, upsample_nearest(enc_ids, size)),
     }
-    if ssync_targets is not None:
+    if pseudo_labels is not None:
         for labels, mask, colour, name in (
             ("enc_labels", "boundary_mask", 1.0, "images/ssync_encoder_labels_boundary"),
             ("dec_labels", "interior_mask", 0.0, "images/ssync_decoder_labels_interior"),
         ):
-            tinted = overlay(frames, upsample_nearest(ssync_targets[labels], size))
-            selected = upsample_nearest(ssync_targets[mask], size)[..., None]  # [T, H, W, 1]
+            tinted = overlay(frames, upsample_nearest(pseudo_labels[labels], size))
+            selected = upsample_nearest(pseudo_labels[mask], size)[..., None]  # [T, H, W, 1]
             images[name] = np.where(outline(selected), colour, tinted)
     return {name: _side_by_side(np.clip(image, 0.0, 1.0)) for name, image in images.items()}
 
@@ -117,8 +117,8 @@ def first_example_maps(outputs: Mapping[str, jax.Array], ssync_config: Mapping[s
         "enc_ids": jnp.argmax(outputs["enc_attn"][0], -1).astype(jnp.int32),
     }
     if ssync_config is not None:
-        targets, _, _ = ssync.targets_of_maps(outputs["enc_logits"][:1], outputs["dec_logits"][:1], **ssync_config)
-        maps["ssync"] = {name: getattr(targets, name)[0] for name in SSYNC_PANELS}
+        labels, _, _ = ssync.labels_of_maps(outputs["enc_logits"][:1], outputs["dec_logits"][:1], **ssync_config)
+        maps["ssync"] = {name: getattr(labels, name)[0] for name in SSYNC_PANELS}
     return maps
 
 

@@ -24,12 +24,12 @@ from absl import logging
 from clu import metric_writers, periodic_actions
 from jax.experimental import multihost_utils
 
-from ssync_jax import checkpoints, costs, errors, evaluate, paths, rollout, sharding, summaries, targets
+from ssync_jax import checkpoints, costs, decoder_targets, errors, evaluate, paths, rollout, sharding, summaries
 from ssync_jax.data import pipeline, precomputed, training
 from ssync_jax.models import BACKBONE_NAME, build_model, dinov2_weights, load_pretrained_backbone, precision, replace_backbone
-from ssync_jax.objectives import registry
+from ssync_jax.objectives import total_loss
 from ssync_jax.train_state import (
-    MODEL_INPUTS,
+    BATCH_KEYS,
     ScalarSums,
     StateLayout,
     TrainState,
@@ -44,7 +44,7 @@ def make_image_step(model, config: ml_collections.ConfigDict, mesh: jax.sharding
     one chunk through the rollout, then the slot argmaxes and (with SSync losses) the pseudo-labels,
     replicated on every device so that every process can read them."""
     preview = rollout.Rollout(model, config.data.chunk_length, config.seed)
-    uses_ssync = registry.uses_ssync(config.losses)
+    uses_ssync = total_loss.uses_ssync(config.losses)
     ssync_config = config.ssync.to_dict() if uses_ssync else None
     maps = jax.jit(
         functools.partial(summaries.first_example_maps, ssync_config=ssync_config),
@@ -138,7 +138,7 @@ def _unobserved(mark: str, steps: int) -> None:
 
 def _stacked(local_batches: list[Mapping[str, np.ndarray]]) -> dict[str, np.ndarray]:
     """The model inputs of consecutive batches, stacked on a leading step axis [k, B, ...]."""
-    return {key: np.stack([batch[key] for batch in local_batches]) for key in MODEL_INPUTS if key in local_batches[0]}
+    return {key: np.stack([batch[key] for batch in local_batches]) for key in BATCH_KEYS if key in local_batches[0]}
 
 
 def check_sources(config: ml_collections.ConfigDict, *, training: bool, fresh: bool, evaluating: bool) -> None:
@@ -245,7 +245,7 @@ def _start_from(config: ml_collections.ConfigDict, layout: StateLayout, train_it
 def _check_inputs(config: ml_collections.ConfigDict, model) -> None:
     """The batch carries what the model reads: first-frame boxes for box-conditioned slots (frames
     only), the per-pixel field of a depth or flow target."""
-    target_field = targets.get(model.target).field
+    target_field = decoder_targets.get(model.target).field
     if target_field and target_field not in config.data.fields:
         raise errors.ConfigError(
             f"config.model.decoder.target={model.target!r} reconstructs the batch's "

@@ -18,13 +18,14 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
-from ssync_jax import sharding, targets
+from ssync_jax import decoder_targets, sharding
 from ssync_jax.models import init_params_fn, trainable_mask
 from ssync_jax.objectives import total_loss
 
 # The batch entries the train step reads: video or tokens, first-frame boxes for box-conditioned slots,
 # and the per-pixel field a depth or flow target comes from.
-MODEL_INPUTS = ("video", "tokens", "boxes", *targets.side_fields())
+BATCH_KEYS = ("video", "tokens", "boxes", *decoder_targets.side_fields())
+
 
 @flax.struct.dataclass
 class TrainState:
@@ -113,7 +114,7 @@ def make_train_step(
     """
     loss_fn = total_loss.build_loss_fn(config.losses, config.ssync, config.loss_group_size)
     num_steps = config.num_train_steps
-    target_field = targets.get(model.target).field
+    target_field = decoder_targets.get(model.target).field
 
     def train_step(state: TrainState, batch: Mapping[str, jax.Array]) -> tuple[TrainState, dict[str, jax.Array]]:
         rng = jax.random.fold_in(jax.random.wrap_key_data(state.rng), state.step)
@@ -124,7 +125,7 @@ def make_train_step(
                 batch.get("video"),
                 batch.get("boxes"),  # The slot initialiser's conditioning, if it takes one.
                 tokens=batch.get("tokens"),
-                targets=batch.get(target_field) if target_field not in (None, "video") else None,
+                field=batch.get(target_field) if target_field not in (None, "video") else None,
                 rngs={"slots": rng},
             )
             total, terms, stats = loss_fn(outputs, state.step, num_steps)

@@ -46,7 +46,7 @@ from absl import flags
 from flax import traverse_util
 from ml_collections import config_flags
 
-from ssync_jax import errors, inference, sharding, targets, train, train_state
+from ssync_jax import decoder_targets, errors, inference, sharding, train, train_state
 from ssync_jax.data import pipeline
 from ssync_jax.models import build_model, trainable_mask
 from ssync_jax.models.authors_checkpoint import flax_to_authors
@@ -105,14 +105,14 @@ def balance(model, params, config: ml_collections.ConfigDict, batches: list[Mapp
     weights = jnp.asarray([losses[name].get("weight", 1.0) for name in names], jnp.float32)
     mask = traverse_util.flatten_dict(trainable_mask(params, config.model))
     paths = [path for path in traverse_util.flatten_dict(params) if mask[path]]
-    target_field = targets.get(model.target).field
+    target_field = decoder_targets.get(model.target).field
     target_field = None if target_field == "video" else target_field  # The model reads the frames itself.
 
     @jax.jit
     def term_gradients(params, batch, selection):
         def objective(p):
             outputs = model.apply(
-                {"params": p}, batch["video"], batch.get("boxes"), targets=batch.get(target_field) if target_field else None,
+                {"params": p}, batch["video"], batch.get("boxes"), field=batch.get(target_field) if target_field else None,
                 rngs={"slots": jax.random.key(config.seed)},
             )  # fmt: skip
             _, terms, _ = loss_fn(outputs, step, total_steps)

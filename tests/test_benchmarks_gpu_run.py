@@ -106,6 +106,7 @@ def _assert_ours(report: dict) -> None:
     assert comparison["ours_float32_matmul_relative_error"] < 1e-5  # XLA:CPU multiplies float32 in float32.
 
 
+@pytest.mark.slow  # The whole one-command run at tiny shapes: several compilations, minutes on 2 cores.
 def test_gpu_run_smoke_reports_the_authors_side_skipped_without_bundle_or_torch(tmp_path):
     environment = _environment(tmp_path, ABSENT_ON_GPU_HOSTS + ("torch",), GPU_BUNDLE=str(tmp_path / "no_bundle"))
     report = _gpu_run_smoke(tmp_path, environment)
@@ -117,6 +118,7 @@ def test_gpu_run_smoke_reports_the_authors_side_skipped_without_bundle_or_torch(
     assert comparison["weights"] == "our random init"
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not os.environ.get("AUTHORS_PYTHON"), reason="AUTHORS_PYTHON (a Python with torch) is not set")
 def test_gpu_run_smoke_times_the_authors_step_too(tmp_path):
     bundle = pathlib.Path(os.environ.get("GPU_BUNDLE", REPO / "gpu_bundle"))

@@ -79,7 +79,7 @@ def test_predict_without_a_workdir_segments_a_video_file_with_the_shipped_model(
 
 
 def test_the_protocol_table_scores_the_shipped_model_when_given_nothing_else(info, predictor):
-    from ssync_jax.tools import evaluate as protocols
+    from ssync_jax.tools import score as protocols
 
     mesh = sharding.make_mesh(jax.local_devices()[:1])
     _, params, config, step = protocols.load_from_flags(None, None, None, None, mesh)

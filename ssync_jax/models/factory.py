@@ -9,7 +9,7 @@ import ml_collections
 from flax import linen as nn
 from flax import traverse_util
 
-from ssync_jax import errors, sharding, targets
+from ssync_jax import decoder_targets, errors, sharding
 from ssync_jax.models import dinov2, dinov2_weights
 from ssync_jax.models.corrector import SlotAttention
 from ssync_jax.models.decoders import MLPDecoder, SpatialBroadcastDecoder
@@ -102,7 +102,7 @@ def build_model(config: ml_collections.ConfigDict) -> VideoModel:
     )
     processor = Processor(corrector, predictor, config.corrector.first_frame_iterations, name="processor")
     _one_of("decoder.name", config.decoder.name, ("mlp", "spatial_broadcast"))
-    target = targets.get(config.decoder.target)
+    target = decoder_targets.get(config.decoder.target)
     patch_size = config.decoder.patch_size
     if target.field is None and patch_size != 1:
         raise errors.ConfigError(
@@ -127,7 +127,7 @@ def build_model(config: ml_collections.ConfigDict) -> VideoModel:
             raise errors.ConfigError(
                 "config.model.decoder.name='spatial_broadcast' decodes pixels, not the backbone's tokens; set "
                 "config.model.decoder.target to one of "
-                f"{sorted(n for n, t in targets.TARGETS.items() if t.field is not None)}, or use the 'mlp' decoder."
+                f"{sorted(n for n, t in decoder_targets.TARGETS.items() if t.field is not None)}, or use the 'mlp' decoder."
             )
         decoder = SpatialBroadcastDecoder(
             output_size,

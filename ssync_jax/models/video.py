@@ -5,7 +5,7 @@ import jax
 import jax.numpy as jnp
 from flax import linen as nn
 
-from ssync_jax import targets as target_kinds
+from ssync_jax import decoder_targets
 
 
 def _processor_step(
@@ -95,9 +95,9 @@ class VideoModel(nn.Module):
         encoder: `FrameEncoder`.
         processor: `Processor`.
         decoder: `MLPDecoder` (one MLP per slot and patch) or `SpatialBroadcastDecoder` (a CNN per slot).
-        target: What the decoder reconstructs, a name of `ssync_jax.targets.TARGETS`: "features" (the
+        target: What the decoder reconstructs, a name of `ssync_jax.decoder_targets.TARGETS`: "features" (the
             backbone's tokens), "video" (the frames), or a per-pixel field the batch carries beside
-            them (`targets` of the call), e.g. "depth", "flow".
+            them (`field` of the call), e.g. "depth", "flow".
         target_patch_size: For per-pixel targets: p > 1 reconstructs p x p patches, the target
             rearranged to [B, T, H/p, W/p, p*p*C] (a decoder on the encoder's patch grid instead of
             full resolution; flattened to [B, T, N, p*p*C] for the MLP decoder).
@@ -118,7 +118,7 @@ class VideoModel(nn.Module):
         state: jax.Array | None = None,
         *,
         tokens: jax.Array | None = None,
-        targets: jax.Array | None = None,
+        field: jax.Array | None = None,
     ) -> dict[str, jax.Array]:
         """Args:
             video: [B, T, H, W, 3] frames, normalised as the encoder expects.
@@ -126,7 +126,7 @@ class VideoModel(nn.Module):
             state: [B, S, D] from a previous call on the preceding frames; None starts a new video.
             tokens: [B, T, N, C] instead of `video`: the frozen backbone's tokens of the frames, extracted
                 beforehand (`ssync_jax.tools.extract_features`); only for feature targets.
-            targets: [B, T, H, W, C] the per-pixel field a "depth" or "flow" model reconstructs (the
+            field: [B, T, H, W, C] the per-pixel field a "depth" or "flow" model reconstructs (the
                 batch's "depth" or "forward_flow"); without it such a model returns no `target`
                 (evaluation and inference need none).
 
@@ -138,7 +138,7 @@ class VideoModel(nn.Module):
             position decoded by its argmax slot alone); target (same shape as reconstruction);
             state [B, S, D] to continue with the following frames.
         """
-        target = target_kinds.get(self.target)
+        target = decoder_targets.get(self.target)
         if tokens is not None and target.field is not None:
             raise ValueError(
                 "Pre-extracted tokens cannot train a model that reconstructs the frames; use "
@@ -167,7 +167,7 @@ class VideoModel(nn.Module):
             hard_reconstruction=decoded["hard_reconstruction"],
             state=state,
         )
-        values = {None: tokens, "video": video}.get(target.field, targets)
+        values = {None: tokens, "video": video}.get(target.field, field)
         if values is not None:
             if target.field is not None:
                 values = pixel_patches(target.transform(values), self.target_patch_size)  # [B, T, h, w, F]

@@ -20,11 +20,11 @@ from typing import Any
 # What a loss function may take as inputs. Model outputs: "slots" [B, T, S, D], "reconstruction"
 # and "target"; the two maps patch by patch on the encoder's grid, "enc_logits" and "dec_logits"
 # [B, T, N, S]; and SSync's pseudo-labels and selections ("enc_labels", "dec_labels",
-# "boundary_mask", "interior_mask", each [B, T, H, W]; `ssync.ssync_targets`, set by `config.ssync`).
-MODEL_INPUTS = ("slots", "reconstruction", "target")
+# "boundary_mask", "interior_mask", each [B, T, H, W]; `ssync.pseudo_labels`, set by `config.ssync`).
+MODEL_OUTPUTS = ("slots", "reconstruction", "target")
 MAP_INPUTS = ("enc_logits", "dec_logits")
 SSYNC_INPUTS = ("enc_labels", "dec_labels", "boundary_mask", "interior_mask")
-INPUTS = MODEL_INPUTS + MAP_INPUTS + SSYNC_INPUTS
+INPUTS = MODEL_OUTPUTS + MAP_INPUTS + SSYNC_INPUTS
 SCHEDULE_DEFAULTS = {"weight": 1.0, "warmup_fraction": 0.0}
 
 LOSSES: dict[str, Callable[..., Any]] = {}
@@ -43,14 +43,6 @@ def register(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         return function
 
     return add
-
-
-def uses_ssync(losses: Any) -> bool:
-    """Whether a `config.losses` section trains with SSync: one of its losses reads SSync's pseudo-labels
-    or selections (`SSYNC_INPUTS`), whatever its name. The one rule the objective, its statistics and
-    the TensorBoard panels follow."""
-    names = losses.keys() if hasattr(losses, "keys") else losses
-    return any(set(loss_inputs(LOSSES[name])) & set(SSYNC_INPUTS) for name in names if name in LOSSES)
 
 
 def loss_inputs(function: Callable[..., Any]) -> tuple[str, ...]:

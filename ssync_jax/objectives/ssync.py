@@ -33,7 +33,7 @@ NUM_NEIGHBOURS = len(NEIGHBOUR_OFFSETS)
 _IOU_EPSILON = 2e-6
 
 
-class SSyncTargets(NamedTuple):
+class PseudoLabels(NamedTuple):
     """Pseudo-labels and patch selections for one batch of clips (no gradient).
 
     Attributes:
@@ -251,7 +251,7 @@ def interior_mask(dec_grid_labels: jax.Array, max_diff: int = 1) -> jax.Array:
     return count_differing_neighbours(dec_grid_labels) < max_diff
 
 
-def ssync_targets(
+def pseudo_labels(
     enc_logits: jax.Array,
     dec_logits: jax.Array,
     grid_shape: tuple[int, int],
@@ -259,7 +259,7 @@ def ssync_targets(
     min_diff_boundary: int = 1,
     min_same_boundary: int = 1,
     max_diff_interior: int = 1,
-) -> SSyncTargets:
+) -> PseudoLabels:
     """Merged pseudo-labels and boundary/interior selections of SSync, without gradient.
 
     Args:
@@ -274,7 +274,7 @@ def ssync_targets(
         max_diff_interior: n_nbd of `interior_mask`.
 
     Returns:
-        `SSyncTargets` with `[B, T, H, W]` labels and masks and a `[B, S]` merge map.
+        `PseudoLabels` with `[B, T, H, W]` labels and masks and a `[B, S]` merge map.
 
     Raises:
         ValueError: if the maps' shapes disagree with each other or with `grid_shape`.
@@ -298,7 +298,7 @@ def ssync_targets(
     unmerged_dec = dec_labels.reshape(grid)  # [B, T, H, W]
     merged_enc = relabel(unmerged_enc, merge_target)  # [B, T, H, W]
     merged_dec = relabel(unmerged_dec, merge_target)  # [B, T, H, W]
-    return SSyncTargets(
+    return PseudoLabels(
         enc_labels=merged_enc,
         dec_labels=merged_dec,
         boundary_mask=boundary_mask(merged_enc, min_diff_boundary, min_same_boundary),
@@ -309,25 +309,25 @@ def ssync_targets(
     )
 
 
-def targets_of_maps(
+def labels_of_maps(
     enc_logits: jax.Array, dec_logits: jax.Array, **settings
-) -> tuple[SSyncTargets, jax.Array, jax.Array]:
-    """SSync's targets from the model's maps on their own grids, as the objective computes them.
+) -> tuple[PseudoLabels, jax.Array, jax.Array]:
+    """SSync's pseudo-labels from the model's maps on their own grids, as the objective computes them.
 
     The decoder's map is area-averaged onto the encoder's patch grid when the grids differ
-    (`resample.maps_on_encoder_grid`), then pseudo-labelled (`ssync_targets`).
+    (`resample.maps_on_encoder_grid`), then pseudo-labelled (`pseudo_labels`).
 
     Args:
         enc_logits: `[B, T, H, W, S]` slot-attention logits on the encoder's patch grid.
         dec_logits: `[B, T, Hd, Wd, S]` decoder alpha logits on the decoder's grid.
-        **settings: `config.ssync` (the keyword arguments of `ssync_targets`).
+        **settings: `config.ssync` (the keyword arguments of `pseudo_labels`).
 
     Returns:
-        (targets with `[B, T, H, W]` labels and masks, enc_logits and dec_logits `[B, T, H*W, S]`
-        on the encoder's grid: the predictions the SSync losses compare with the targets).
+        (pseudo-labels with `[B, T, H, W]` labels and masks, enc_logits and dec_logits `[B, T, H*W, S]`
+        on the encoder's grid: the predictions the SSync losses compare with the labels).
     """
     enc_flat, dec_flat, grid = resample.maps_on_encoder_grid(enc_logits, dec_logits)
-    return ssync_targets(enc_flat, dec_flat, grid, **settings), enc_flat, dec_flat
+    return pseudo_labels(enc_flat, dec_flat, grid, **settings), enc_flat, dec_flat
 
 
 @registry.register("ssync_boundary")
@@ -367,39 +367,39 @@ def interior_loss(
 
 
 def ssync_losses(
-    enc_logits: jax.Array, dec_logits: jax.Array, targets: SSyncTargets, temperature: float = 1.0
+    enc_logits: jax.Array, dec_logits: jax.Array, labels: PseudoLabels, temperature: float = 1.0
 ) -> dict[str, jax.Array]:
-    """Both SSync losses for targets from `ssync_targets`.
+    """Both SSync losses for pseudo-labels from `pseudo_labels`.
 
     Args:
         enc_logits: `[B, T, N, S]` encoder logits (prediction of the interior loss).
         dec_logits: `[B, T, N, S]` decoder alpha logits (prediction of the boundary loss).
-        targets: `SSyncTargets` of the same maps.
+        labels: `PseudoLabels` of the same maps.
         temperature: T of both softmaxes.
 
     Returns:
         {"boundary": scalar, "interior": scalar}.
     """
-    boundary = boundary_loss(dec_logits, targets.enc_labels, targets.boundary_mask, temperature)
-    interior = interior_loss(enc_logits, targets.dec_labels, targets.interior_mask, temperature)
+    boundary = boundary_loss(dec_logits, labels.enc_labels, labels.boundary_mask, temperature)
+    interior = interior_loss(enc_logits, labels.dec_labels, labels.interior_mask, temperature)
     return {"boundary": boundary, "interior": interior}
 
 
-def ssync_statistics(targets: SSyncTargets) -> dict[str, jax.Array]:
+def ssync_statistics(labels: PseudoLabels) -> dict[str, jax.Array]:
     """Scalars worth logging: how much of the batch each loss sees and how many slots merged.
 
     Args:
-        targets: `SSyncTargets` of a batch.
+        labels: `PseudoLabels` of a batch.
 
     Returns:
         {"boundary_fraction", "interior_fraction": fraction of all patches selected,
          "merged_slots": slots merged into another, averaged over videos}.
     """
-    num_slots = targets.merge_target.shape[-1]
-    merged = targets.merge_target != jnp.arange(num_slots, dtype=jnp.int32)  # [B, S]
+    num_slots = labels.merge_target.shape[-1]
+    merged = labels.merge_target != jnp.arange(num_slots, dtype=jnp.int32)  # [B, S]
     return {
-        "boundary_fraction": jnp.mean(targets.boundary_mask.astype(jnp.float32)),
-        "interior_fraction": jnp.mean(targets.interior_mask.astype(jnp.float32)),
+        "boundary_fraction": jnp.mean(labels.boundary_mask.astype(jnp.float32)),
+        "interior_fraction": jnp.mean(labels.interior_mask.astype(jnp.float32)),
         "merged_slots": jnp.mean(jnp.sum(merged, axis=-1).astype(jnp.float32)),
     }
 

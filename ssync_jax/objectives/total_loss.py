@@ -45,12 +45,22 @@ from ssync_jax.objectives import reconstruction, registry, resample, slot_contra
 
 Terms = dict[str, jax.Array]
 LossFn = Callable[[Mapping[str, jax.Array], jax.Array | int, jax.Array | int], tuple[jax.Array, Terms, Terms]]
-# `config.ssync`: the settings of `ssync.ssync_targets`, read from its signature.
+# `config.ssync`: the settings of `ssync.pseudo_labels`, read from its signature.
 SSYNC_SETTINGS = {
     name: p.default
-    for name, p in inspect.signature(ssync.ssync_targets).parameters.items()
+    for name, p in inspect.signature(ssync.pseudo_labels).parameters.items()
     if p.default is not inspect.Parameter.empty
 }
+
+
+def uses_ssync(losses: Any) -> bool:
+    """Whether a `config.losses` section trains with SSync: one of its losses reads SSync's pseudo-labels
+    or selections (`SSYNC_INPUTS`), whatever its name. The one rule the objective, its statistics and
+    the TensorBoard panels follow. Here, not in `registry`: this module imports every loss module, so
+    every built-in loss is registered before the question is asked."""
+    names = losses.keys() if hasattr(losses, "keys") else losses
+    known = [registry.LOSSES[name] for name in names if name in registry.LOSSES]
+    return any(set(registry.loss_inputs(function)) & set(registry.SSYNC_INPUTS) for function in known)
 
 
 def build_loss_fn(
@@ -61,7 +71,7 @@ def build_loss_fn(
     Args:
         losses: {loss name: {setting: value}}, names from `registry.LOSSES`; omitted settings take
             the function's defaults.
-        ssync_config: the `ssync` section, settings of `ssync.ssync_targets`.
+        ssync_config: the `ssync` section, settings of `ssync.pseudo_labels`.
         group_size: clips per loss group (`config.loss_group_size`): the batch is split into
             groups of this many clips, every term is computed within each group (SlotContrast's
             negatives, SSync's pooling over selected patches) and the terms are averaged over
@@ -82,20 +92,20 @@ def build_loss_fn(
     if group_size is not None and (isinstance(group_size, bool) or not isinstance(group_size, int) or group_size < 1):
         raise errors.ConfigError(f"config.loss_group_size must be a positive int or None, got {group_size!r}.")
     inputs = {key for loss in configured.values() for key in loss.inputs}
-    uses_ssync = registry.uses_ssync(configured)
-    uses_maps = uses_ssync or bool(inputs & set(registry.MAP_INPUTS))
-    model_outputs = sorted((inputs & set(registry.MODEL_INPUTS)) | (set(registry.MAP_INPUTS) if uses_maps else set()))
+    ssync_on = uses_ssync(configured)
+    uses_maps = ssync_on or bool(inputs & set(registry.MAP_INPUTS))
+    model_outputs = sorted((inputs & set(registry.MODEL_OUTPUTS)) | (set(registry.MAP_INPUTS) if uses_maps else set()))
 
     def group_terms(outputs: Mapping[str, jax.Array]) -> tuple[Terms, Terms]:
         """Unweighted terms and statistics of one group of clips."""
         available, stats = dict(outputs), {}
-        if uses_ssync:
-            targets, enc_logits, dec_logits = ssync.targets_of_maps(
+        if ssync_on:
+            labels, enc_logits, dec_logits = ssync.labels_of_maps(
                 outputs["enc_logits"], outputs["dec_logits"], **target_settings
             )
             available.update(enc_logits=enc_logits, dec_logits=dec_logits)
-            available.update({name: getattr(targets, name) for name in registry.SSYNC_INPUTS})
-            stats.update({"ssync/" + k: v for k, v in ssync.ssync_statistics(targets).items()})
+            available.update({name: getattr(labels, name) for name in registry.SSYNC_INPUTS})
+            stats.update({"ssync/" + k: v for k, v in ssync.ssync_statistics(labels).items()})
         elif uses_maps:
             enc_logits, dec_logits, _ = resample.maps_on_encoder_grid(outputs["enc_logits"], outputs["dec_logits"])
             available.update(enc_logits=enc_logits, dec_logits=dec_logits)

@@ -139,14 +139,14 @@ def compare(
             "agreement": float(np.mean(outputs["enc_attn"].argmax(-1) == reference["attn"].argmax(2)))
         },
     }
-    targets = jax.device_get(ssync.targets_of_maps(on_grids["enc_logits"], on_grids["dec_logits"], **config.ssync)[0])
+    pseudo = jax.device_get(ssync.labels_of_maps(on_grids["enc_logits"], on_grids["dec_logits"], **config.ssync)[0])
     for ours, theirs in (
         ("enc_labels", "merged_grp_labels"),
         ("dec_labels", "merged_dec_labels"),
         ("boundary_mask", "is_boundary"),
         ("interior_mask", "is_not_boundary"),
     ):
-        results[f"SSync {ours}"] = {"agreement": float(np.mean(getattr(targets, ours) == reference[theirs]))}
+        results[f"SSync {ours}"] = {"agreement": float(np.mean(getattr(pseudo, ours) == reference[theirs]))}
 
     loss_fn = total_loss.build_loss_fn(config.losses, config.ssync, config.loss_group_size)
     (total, terms), grads = _loss_and_gradients(model, loss_fn, params, video, case)

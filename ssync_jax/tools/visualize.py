@@ -85,13 +85,13 @@ def pseudo_labels(prediction: inference.Prediction, config: ml_collections.Confi
     Returns:
         enc_labels, dec_labels (int32), boundary_mask, interior_mask (bool), each `[T, h, w]`.
     """
-    targets, _, _ = ssync.targets_of_maps(prediction.enc_logits[None], prediction.dec_logits[None], **config.ssync)
+    pseudo, _, _ = ssync.labels_of_maps(prediction.enc_logits[None], prediction.dec_logits[None], **config.ssync)
     names = ("enc_labels", "dec_labels", "boundary_mask", "interior_mask")
-    return {name: np.asarray(getattr(targets, name)[0]) for name in names}
+    return {name: np.asarray(getattr(pseudo, name)[0]) for name in names}
 
 
 def render_panels(
-    frames: np.ndarray, masks: np.ndarray, true_ids: np.ndarray, targets: Mapping[str, np.ndarray]
+    frames: np.ndarray, masks: np.ndarray, true_ids: np.ndarray, pseudo: Mapping[str, np.ndarray]
 ) -> list[np.ndarray]:
     """The panels of `PANEL_TITLES` for every frame, all at the size of `frames`.
 
@@ -99,7 +99,7 @@ def render_panels(
         frames: float32 `[T, H, W, 3]` in [0, 1].
         masks: int `[T, h, w]` predicted slot ids (any resolution; enlarged by repetition).
         true_ids: int `[T, h', w']` ground-truth ids, 0 the background (left untinted).
-        targets: from `pseudo_labels`, each `[T, h'', w'']` on the patch grid.
+        pseudo: from `pseudo_labels`, each `[T, h'', w'']` on the patch grid.
 
     Returns:
         Five float32 `[T, H, W, 3]` images in [0, 1].
@@ -116,8 +116,8 @@ def render_panels(
         ("enc_labels", "boundary_mask", _BOUNDARY_COLOUR),
         ("dec_labels", "interior_mask", _INTERIOR_COLOUR),
     ):
-        tinted = overlay(frames, upsample_nearest(targets[labels], size))  # [T, H, W, 3]
-        selected = upsample_nearest(targets[selection], size)[..., None]  # [T, H, W, 1]
+        tinted = overlay(frames, upsample_nearest(pseudo[labels], size))  # [T, H, W, 3]
+        selected = upsample_nearest(pseudo[selection], size)[..., None]  # [T, H, W, 1]
         panels.append(np.where(outline(selected), colour, tinted))
     return [np.clip(panel, 0.0, 1.0).astype(np.float32) for panel in panels]
 

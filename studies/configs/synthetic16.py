@@ -130,5 +130,5 @@ def get_config(variant: str = "base,mlp") -> ml_collections.ConfigDict:
     config.num_profile_steps = 0
     config.shard_params = False
     config.steps_per_dispatch = 4
-    config.eval = common.evaluation(chunk_length=8, num_true_ids=6, fg_ari_without_foreground="skip", params_checkpoint=None)
+    config.eval = common.evaluation(chunk_length=8, num_true_ids=6, fg_ari_without_foreground="skip", params_checkpoint=None, protocol="config")
     return config

@@ -316,7 +316,7 @@ def test_depth_and_flow_models_reconstruct_the_batchs_field_in_patches(target, c
     video = jnp.zeros((1, 2, 8, 8, 3))
     field = jnp.arange(1 * 2 * 8 * 8 * channels, dtype=jnp.float32).reshape(1, 2, 8, 8, channels)
     variables = random_variables(model, video)
-    out = jax.jit(lambda v, f: model.apply(variables, v, targets=f))(video, field)
+    out = jax.jit(lambda v, f: model.apply(variables, v, field=f))(video, field)
     expected = jnp.log1p(field) if target == "depth" else field
     np.testing.assert_allclose(out["target"], pixel_patches(expected, 2), rtol=1e-6)
     assert out["reconstruction"].shape == (1, 2, 4, 4, 4 * channels)
@@ -337,11 +337,11 @@ def test_mlp_decoder_reconstructs_each_patchs_pixels_on_the_encoders_grid():
 
 
 def test_a_new_target_is_one_entry_of_the_registry(monkeypatch):
-    from ssync_jax import targets
+    from ssync_jax import decoder_targets
 
     # A grey-level target: one channel, the mean of the frame's colours.
-    grey = targets.Target("video", 1, lambda v: jnp.mean(v, axis=-1, keepdims=True), "grey levels")
-    monkeypatch.setitem(targets.TARGETS, "grey", grey)
+    grey = decoder_targets.Target("video", 1, lambda v: jnp.mean(v, axis=-1, keepdims=True), "grey levels")
+    monkeypatch.setitem(decoder_targets.TARGETS, "grey", grey)
     model = build_model(tiny_config(target="grey", patch_size=2))
     video = jax.random.normal(jax.random.key(3), (1, 2, 8, 8, 3))
     out = jax.jit(model.apply)(random_variables(model, video), video)

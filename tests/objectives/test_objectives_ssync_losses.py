@@ -10,7 +10,7 @@ from ssync_jax.objectives import ssync
 # Jitted once per test module: op-by-op execution compiles every primitive and is slower here.
 boundary_loss = jax.jit(ssync.boundary_loss)
 interior_loss = jax.jit(ssync.interior_loss)
-ssync_targets = jax.jit(ssync.ssync_targets, static_argnums=2)
+pseudo_labels = jax.jit(ssync.pseudo_labels, static_argnums=2)
 
 # Uniform prediction over 4 slots against a one-hot target: (1 - 1/4)^2 + 3 (1/4)^2 = 0.75 per patch.
 UNIFORM_ERROR = 0.75
@@ -38,8 +38,8 @@ def _two_object_maps(seed):
 
 @jax.jit
 def _ssync_total(enc_logits, dec_logits):
-    targets = ssync.ssync_targets(enc_logits, dec_logits, (4, 4))
-    return ssync.ssync_losses(enc_logits, dec_logits, targets)
+    labels = ssync.pseudo_labels(enc_logits, dec_logits, (4, 4))
+    return ssync.ssync_losses(enc_logits, dec_logits, labels)
 
 
 _ssync_total_grads = jax.jit(jax.grad(lambda e, d: sum(_ssync_total(e, d).values()), argnums=(0, 1)))
@@ -104,9 +104,9 @@ def test_an_empty_selection_gives_zero_loss_and_zero_gradient():
 def test_no_nan_when_every_or_no_patch_is_a_boundary(enc_grid):
     enc_logits = _confident(np.broadcast_to(enc_grid.reshape(16), (2, 2, 16)))
     dec_logits = enc_logits
-    targets = ssync_targets(enc_logits, dec_logits, (4, 4))
-    assert targets.boundary_mask.all() or not targets.boundary_mask.any()
-    assert targets.interior_mask.all() or not targets.interior_mask.any()
+    labels = pseudo_labels(enc_logits, dec_logits, (4, 4))
+    assert labels.boundary_mask.all() or not labels.boundary_mask.any()
+    assert labels.interior_mask.all() or not labels.interior_mask.any()
     grads = _ssync_total_grads(enc_logits, dec_logits)
     for value in [*_ssync_total(enc_logits, dec_logits).values(), *grads]:
         assert np.isfinite(np.asarray(value)).all()
@@ -114,8 +114,8 @@ def test_no_nan_when_every_or_no_patch_is_a_boundary(enc_grid):
 
 def test_boundary_loss_trains_only_the_decoder_and_interior_loss_only_the_encoder():
     enc_logits, dec_logits = _two_object_maps(3)
-    targets = ssync_targets(enc_logits, dec_logits, (4, 4))
-    assert targets.boundary_mask.any() and targets.interior_mask.any()
+    labels = pseudo_labels(enc_logits, dec_logits, (4, 4))
+    assert labels.boundary_mask.any() and labels.interior_mask.any()
     for name, trained, frozen in [("boundary", 1, 0), ("interior", 0, 1)]:
         grads = jax.grad(lambda e, d, n=name: _ssync_total(e, d)[n], argnums=(0, 1))(enc_logits, dec_logits)
         assert np.abs(grads[trained]).sum() > 0, name
@@ -133,8 +133,8 @@ def test_losses_are_invariant_to_slot_permutation():
 
 def test_losses_under_jit_equal_losses_without_jit():
     enc_logits, dec_logits = _random_maps(5)
-    # Targets themselves are compared with and without jit in test_objectives_ssync_targets.py.
-    eager = ssync.ssync_losses(enc_logits, dec_logits, ssync_targets(enc_logits, dec_logits, (4, 4)))
+    # The pseudo-labels themselves are compared with and without jit in test_objectives_ssync_pseudo_labels.py.
+    eager = ssync.ssync_losses(enc_logits, dec_logits, pseudo_labels(enc_logits, dec_logits, (4, 4)))
     jitted = _ssync_total(enc_logits, dec_logits)
     for name in eager:
         np.testing.assert_allclose(jitted[name], eager[name], rtol=1e-6)
@@ -145,7 +145,7 @@ def test_statistics_report_selected_fractions_and_merged_slots():
     logits = np.zeros((1, 2, 16, 3), np.float32)
     logits[..., 0] = np.random.default_rng(0).normal(size=(1, 2, 16)) + 5
     logits[..., 1] = logits[..., 0] - 1
-    stats = ssync.ssync_statistics(ssync_targets(logits, logits, (4, 4)))
+    stats = ssync.ssync_statistics(pseudo_labels(logits, logits, (4, 4)))
     assert stats == {"boundary_fraction": 0.0, "interior_fraction": 1.0, "merged_slots": 1.0}
 
 

@@ -37,12 +37,12 @@ def _flat(maps):
 @jax.jit
 def _paper_terms_one_by_one(outputs):
     enc_logits, dec_logits = _flat(outputs["enc_logits"]), _flat(outputs["dec_logits"])
-    targets = ssync.ssync_targets(enc_logits, dec_logits, (4, 4))
+    labels = ssync.pseudo_labels(enc_logits, dec_logits, (4, 4))
     return {
         "reconstruction": reconstruction.reconstruction_loss(outputs["reconstruction"], outputs["target"]),
         "slot_contrast": slot_contrast.slot_contrast_loss(outputs["slots"], 0.1, True),
-        "ssync_boundary": ssync.boundary_loss(dec_logits, targets.enc_labels, targets.boundary_mask),
-        "ssync_interior": ssync.interior_loss(enc_logits, targets.dec_labels, targets.interior_mask),
+        "ssync_boundary": ssync.boundary_loss(dec_logits, labels.enc_labels, labels.boundary_mask),
+        "ssync_interior": ssync.interior_loss(enc_logits, labels.dec_labels, labels.interior_mask),
     }
 
 
@@ -145,8 +145,8 @@ def test_a_non_square_patch_grid_comes_from_the_maps_shape():
     maps = {k: outputs[k][:, :, :3] for k in ("enc_logits", "dec_logits")}  # [B, T, 3, 4, S]
     _, terms, _ = jax.jit(total_loss.build_loss_fn({"ssync_boundary": {}}))(maps, 0, 10)
     enc_logits, dec_logits = _flat(maps["enc_logits"]), _flat(maps["dec_logits"])
-    targets = ssync.ssync_targets(enc_logits, dec_logits, (3, 4))
-    expected = ssync.boundary_loss(dec_logits, targets.enc_labels, targets.boundary_mask)
+    labels = ssync.pseudo_labels(enc_logits, dec_logits, (3, 4))
+    expected = ssync.boundary_loss(dec_logits, labels.enc_labels, labels.boundary_mask)
     np.testing.assert_allclose(terms["ssync_boundary"], expected, rtol=1e-6)
 
 
@@ -197,8 +197,8 @@ def test_a_loss_reading_ssync_labels_under_another_name_trains_with_ssync_and_sh
 
     try:
         losses = {"reconstruction": {}, "label_agreement_test": {"warmup_fraction": 0.5}}
-        assert registry.uses_ssync(losses) and registry.uses_ssync(PAPER_LOSSES)
-        assert not registry.uses_ssync({"reconstruction": {}, "slot_contrast": {}})
+        assert total_loss.uses_ssync(losses) and total_loss.uses_ssync(PAPER_LOSSES)
+        assert not total_loss.uses_ssync({"reconstruction": {}, "slot_contrast": {}})
         _, _, stats = total_loss.build_loss_fn(losses)(_outputs(), 0, 10)
         assert {"ssync/boundary_fraction", "ssync/interior_fraction", "ssync/merged_slots"} <= set(stats)
     finally:

@@ -1,4 +1,4 @@
-"""SSync pseudo-labels: argmax labels, coverage IoU, transitive slot merging, the full targets."""
+"""SSync pseudo-labels: argmax labels, coverage IoU, transitive slot merging, the full labels."""
 
 import itertools
 
@@ -11,7 +11,7 @@ import scipy.sparse.csgraph
 from ssync_jax.objectives import ssync
 
 # Jitted once per module: op-by-op execution compiles every primitive and is slower on CPU.
-ssync_targets = jax.jit(ssync.ssync_targets, static_argnums=2)
+pseudo_labels = jax.jit(ssync.pseudo_labels, static_argnums=2)
 merge_redundant_slots = jax.jit(ssync.merge_redundant_slots)
 slot_coverage_iou = jax.jit(ssync.slot_coverage_iou)
 
@@ -205,56 +205,56 @@ def test_targets_merge_a_chain_and_relabel_both_maps():
     enc[12:16, 3] = 1.0
     dec = np.zeros((16, 4), np.float32)
     dec[np.arange(16), np.arange(16) % 4] = 1.0  # decoder labels cycle a, b, c, d
-    targets = ssync_targets(jnp.array(enc)[None, None], jnp.array(dec)[None, None], (4, 4))
+    labels = pseudo_labels(jnp.array(enc)[None, None], jnp.array(dec)[None, None], (4, 4))
 
-    np.testing.assert_array_equal(targets.merge_target[0], [2, 2, 2, 3])
+    np.testing.assert_array_equal(labels.merge_target[0], [2, 2, 2, 3])
     np.testing.assert_array_equal(
-        targets.unmerged_enc_labels[0, 0], [[0, 1, 2, 2], [2, 2, 2, 2], [2, 2, 2, 2], [3, 3, 3, 3]]
+        labels.unmerged_enc_labels[0, 0], [[0, 1, 2, 2], [2, 2, 2, 2], [2, 2, 2, 2], [3, 3, 3, 3]]
     )
     np.testing.assert_array_equal(
-        targets.enc_labels[0, 0], [[2, 2, 2, 2], [2, 2, 2, 2], [2, 2, 2, 2], [3, 3, 3, 3]]
+        labels.enc_labels[0, 0], [[2, 2, 2, 2], [2, 2, 2, 2], [2, 2, 2, 2], [3, 3, 3, 3]]
     )
-    np.testing.assert_array_equal(targets.unmerged_dec_labels[0, 0], [[0, 1, 2, 3]] * 4)
-    np.testing.assert_array_equal(targets.dec_labels[0, 0], [[2, 2, 2, 3]] * 4)
+    np.testing.assert_array_equal(labels.unmerged_dec_labels[0, 0], [[0, 1, 2, 3]] * 4)
+    np.testing.assert_array_equal(labels.dec_labels[0, 0], [[2, 2, 2, 3]] * 4)
 
 
 @pytest.mark.parametrize("seed", range(3))
 def test_targets_match_a_numpy_loop_reference(seed):
     enc, dec = _random_maps_with_redundant_slots(seed, shape=(2, 3, 20, 6))
-    targets = ssync_targets(jnp.array(enc), jnp.array(dec), (4, 5), merge_iou_threshold=0.5)
+    labels = pseudo_labels(jnp.array(enc), jnp.array(dec), (4, 5), merge_iou_threshold=0.5)
     reference = _reference_targets(enc, dec, (4, 5), tau=0.5)
     assert (reference["merge_target"] != np.arange(6)).any(), "the inputs must exercise merging"
     for field, expected in reference.items():
-        np.testing.assert_array_equal(getattr(targets, field), expected, err_msg=field)
+        np.testing.assert_array_equal(getattr(labels, field), expected, err_msg=field)
 
 
 def test_neighbourhood_thresholds_match_the_reference():
     enc, dec = _random_maps_with_redundant_slots(7, shape=(1, 3, 20, 6))
-    targets = ssync_targets(
+    labels = pseudo_labels(
         jnp.array(enc), jnp.array(dec), (4, 5), 0.5, min_diff_boundary=3, min_same_boundary=4, max_diff_interior=2
     )
     reference = _reference_targets(enc, dec, (4, 5), tau=0.5, n_bd=3, n_noise=4, n_nbd=2)
-    np.testing.assert_array_equal(targets.boundary_mask, reference["boundary_mask"])
-    np.testing.assert_array_equal(targets.interior_mask, reference["interior_mask"])
+    np.testing.assert_array_equal(labels.boundary_mask, reference["boundary_mask"])
+    np.testing.assert_array_equal(labels.interior_mask, reference["interior_mask"])
 
 
 def test_permuting_slots_permutes_labels_and_keeps_masks():
     enc, dec = _random_maps_with_redundant_slots(3, shape=(2, 3, 20, 6))
     permutation = np.array([3, 5, 0, 4, 1, 2])  # new slot k is old slot permutation[k]
     inverse = np.argsort(permutation)
-    targets = ssync_targets(jnp.array(enc), jnp.array(dec), (4, 5), 0.5)
-    permuted = ssync_targets(jnp.array(enc[..., permutation]), jnp.array(dec[..., permutation]), (4, 5), 0.5)
-    assert (np.asarray(targets.merge_target) != np.arange(6)).any()
-    np.testing.assert_array_equal(permuted.enc_labels, inverse[np.asarray(targets.enc_labels)])
-    np.testing.assert_array_equal(permuted.dec_labels, inverse[np.asarray(targets.dec_labels)])
-    np.testing.assert_array_equal(permuted.boundary_mask, targets.boundary_mask)
-    np.testing.assert_array_equal(permuted.interior_mask, targets.interior_mask)
+    labels = pseudo_labels(jnp.array(enc), jnp.array(dec), (4, 5), 0.5)
+    permuted = pseudo_labels(jnp.array(enc[..., permutation]), jnp.array(dec[..., permutation]), (4, 5), 0.5)
+    assert (np.asarray(labels.merge_target) != np.arange(6)).any()
+    np.testing.assert_array_equal(permuted.enc_labels, inverse[np.asarray(labels.enc_labels)])
+    np.testing.assert_array_equal(permuted.dec_labels, inverse[np.asarray(labels.dec_labels)])
+    np.testing.assert_array_equal(permuted.boundary_mask, labels.boundary_mask)
+    np.testing.assert_array_equal(permuted.interior_mask, labels.interior_mask)
 
 
 def test_targets_under_jit_equal_targets_without_jit():
     enc, dec = _random_maps_with_redundant_slots(1)
-    eager = ssync.ssync_targets(jnp.array(enc), jnp.array(dec), (4, 5), 0.5)
-    jitted = ssync_targets(jnp.array(enc), jnp.array(dec), (4, 5), 0.5)
+    eager = ssync.pseudo_labels(jnp.array(enc), jnp.array(dec), (4, 5), 0.5)
+    jitted = pseudo_labels(jnp.array(enc), jnp.array(dec), (4, 5), 0.5)
     for field in eager._fields:
         np.testing.assert_array_equal(getattr(jitted, field), getattr(eager, field), err_msg=field)
 
@@ -262,9 +262,9 @@ def test_targets_under_jit_equal_targets_without_jit():
 def test_targets_reject_a_grid_that_does_not_match_the_patches():
     maps = jnp.zeros((1, 2, 20, 3))
     with pytest.raises(ValueError, match=r"grid_shape \(4, 4\) has 16 patches but the maps have N=20"):
-        ssync.ssync_targets(maps, maps, (4, 4))
+        ssync.pseudo_labels(maps, maps, (4, 4))
 
 
 def test_targets_reject_decoder_maps_of_another_shape():
     with pytest.raises(ValueError, match="area_resample_to_grid"):
-        ssync.ssync_targets(jnp.zeros((1, 2, 16, 3)), jnp.zeros((1, 2, 64, 3)), (4, 4))
+        ssync.pseudo_labels(jnp.zeros((1, 2, 16, 3)), jnp.zeros((1, 2, 64, 3)), (4, 4))

@@ -1,4 +1,4 @@
-"""Every evaluation protocol in one table (`ssync_jax.tools.evaluate`).
+"""Every evaluation protocol in one table (`ssync_jax.tools.score`).
 
 Each protocol's scores are checked against an independent computation (sklearn's
 `adjusted_rand_score`, numpy loops for mBO and scipy's `linear_sum_assignment` for mIoU, resizes
@@ -23,7 +23,7 @@ from sklearn.metrics import adjusted_rand_score
 from ssync_jax import checkpoints, evaluate, run_record, sharding, train_state
 from ssync_jax.data import movi
 from ssync_jax.models import build_model
-from ssync_jax.tools import evaluate as protocols_tool
+from ssync_jax.tools import score as protocols_tool
 from tests import tiny_train_config
 
 pytestmark = pytest.mark.usefixtures("compilation_cache")
@@ -328,7 +328,7 @@ def test_config_eval_protocol_names_the_protocol_the_evaluator_reports(tiny, imp
 def test_the_cli_prints_the_tables_and_with_out_writes_them_as_json_and_csv(tiny, imported_run, tmp_path):
     _, _, _, _, workdir, _ = tiny
     out = tmp_path / "protocols"
-    command = [sys.executable, "-m", "ssync_jax.tools.evaluate", f"--workdir={workdir}", "--split=validation"]
+    command = [sys.executable, "-m", "ssync_jax.tools.score", f"--workdir={workdir}", "--split=validation"]
     env = dict(
         os.environ,
         JAX_PLATFORMS="cpu",
@@ -372,7 +372,7 @@ def test_the_cli_prints_the_tables_and_with_out_writes_them_as_json_and_csv(tiny
 
 def test_a_bad_workdir_is_one_line_naming_it(tmp_path):
     missing = tmp_path / "no_such_run"
-    command = [sys.executable, "-m", "ssync_jax.tools.evaluate", f"--workdir={missing}"]
+    command = [sys.executable, "-m", "ssync_jax.tools.score", f"--workdir={missing}"]
     env = dict(os.environ, JAX_PLATFORMS="cpu")
     result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 1

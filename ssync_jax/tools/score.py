@@ -1,9 +1,9 @@
 r"""Every evaluation protocol in one table: the command line of `ssync_jax.evaluate`'s scorer.
 
-    python -m ssync_jax.tools.evaluate --split test             # the model shipped with the package
-    python -m ssync_jax.tools.evaluate --workdir workdirs/movi_c [--split test] [--protocols all] \
+    python -m ssync_jax.tools.score --split test             # the model shipped with the package
+    python -m ssync_jax.tools.score --workdir workdirs/movi_c [--split test] [--protocols all] \
         [--out DIR] [--step N]
-    python -m ssync_jax.tools.evaluate --params_checkpoint checkpoints/ssync_movi_c --config configs/movi_c.py \
+    python -m ssync_jax.tools.score --params_checkpoint checkpoints/ssync_movi_c --config configs/movi_c.py \
         --config.data.data_dir ~/tensorflow_datasets --out results/ssync_movi_c
 
 The model runs once over every evaluation video (`ssync_jax.evaluate.Evaluator`, as `python main.py
