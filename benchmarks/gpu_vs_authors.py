@@ -176,11 +176,11 @@ class AuthorsStep:
             text=True,
             env=dict(os.environ, MPLBACKEND="Agg", PYTHONWARNINGS="ignore"),
         )
-        fraction = float(os.environ["XLA_PYTHON_CLIENT_MEM_FRACTION"])
+        fraction = os.environ.get("XLA_PYTHON_CLIENT_MEM_FRACTION")  # Theirs gets the share ours gets.
         self.info = self._ask(
             {
                 "case": case_name, "overrides": overrides, "threads": threads, "device": device,
-                "authors_repo": os.path.abspath(repo), "memory_fraction": fraction,
+                "authors_repo": os.path.abspath(repo), "memory_fraction": float(fraction) if fraction else None,
             }
         )  # fmt: skip
         self.names_shapes = [(name, tuple(shape)) for name, shape in self.info.pop("state")]
@@ -194,7 +194,9 @@ class AuthorsStep:
         return json.loads(line)
 
     def step(self, precision: str) -> dict:
-        reply = self._ask({"step": True, **({"precision": precision} if precision != "float32" else {})})
+        """One timed step: "float32", "16-mixed" (Lightning's precision=16) or an autocast dtype ("bfloat16")."""
+        request = {} if precision == "float32" else {"precision": precision} if precision == "16-mixed" else {"autocast": precision}
+        reply = self._ask({"step": True, **request})
         if reply.get("oom"):
             raise OutOfMemory(f"theirs/{precision}: {reply['error']}")
         return reply

@@ -22,10 +22,8 @@ their bfloat16 step (their median / ours). XLA_FLAGS is printed too (none is nee
 products are written in the form XLA:CPU runs natively, ssync_jax/models/precision.py).
 """
 
-import json
 import os
 import statistics
-import subprocess
 import time
 
 import jax
@@ -33,7 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 from absl import app, flags
 
-from benchmarks import machine
+from benchmarks import gpu_vs_authors, machine
 from configs import movi_c
 from ssync_jax import sharding, train_state
 from ssync_jax.models import build_model
@@ -49,38 +47,6 @@ VARIANTS = {
     "ours, tokens, float32": ("tokens", "float32"),
     "ours, tokens, bfloat16": ("tokens", "bfloat16"),
 }
-
-
-class AuthorsStep:
-    """Their training step in the torch virtualenv, timed there (process start and setup excluded)."""
-
-    def __init__(self, python: str, repo: str, case: str, threads: int):
-        self.process = subprocess.Popen(
-            [python, os.path.join(REPO, "benchmarks", "authors_worker.py")],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-            env=dict(os.environ, MPLBACKEND="Agg", PYTHONWARNINGS="ignore"),
-        )
-        reply = self._ask({"case": case, "threads": threads, "authors_repo": os.path.abspath(repo)})
-        self.names_shapes = [(name, tuple(shape)) for name, shape in reply["state"]]
-        self.torch_version = reply["torch"]
-
-    def _ask(self, message: dict) -> dict:
-        self.process.stdin.write(json.dumps(message) + "\n")
-        self.process.stdin.flush()
-        line = self.process.stdout.readline()
-        if not line:
-            raise RuntimeError("the authors' worker stopped; run benchmarks/authors_worker.py by hand to see why")
-        return json.loads(line)
-
-    def step(self, autocast: str | None = None) -> float:
-        return self._ask({"step": True, **({"autocast": autocast} if autocast else {})})["seconds"]
-
-    def close(self) -> None:
-        self.process.stdin.write(json.dumps({"step": False}) + "\n")
-        self.process.stdin.close()
-        self.process.wait(timeout=60)
 
 
 class OurStep:
@@ -130,17 +96,17 @@ def main(argv: list[str]) -> None:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     options = flags.FLAGS
     case = authors_case.CASES[options.case]
-    authors = AuthorsStep(options.authors_python, options.authors_repo, options.case, options.threads)
+    authors = gpu_vs_authors.AuthorsStep(options.authors_python, options.authors_repo, options.case, {}, "cpu", options.threads)
     try:
         state = authors_case.random_state(authors.names_shapes, case["seed"])
         tokens = case_tokens(case, state)
         ours = {name: OurStep(case, state, inputs, dtype, tokens) for name, (inputs, dtype) in VARIANTS.items()}
-        authors.step()  # Their first steps allocate.
+        authors.step("float32")  # Their first steps allocate.
         authors.step("bfloat16")
         times = {THEIRS: [], THEIRS_BF16: [], **{name: [] for name in ours}}
         for _ in range(options.repeats):
-            times[THEIRS].append(authors.step())
-            times[THEIRS_BF16].append(authors.step("bfloat16"))
+            times[THEIRS].append(authors.step("float32")["seconds"])
+            times[THEIRS_BF16].append(authors.step("bfloat16")["seconds"])
             time.sleep(PAUSE_SECONDS)
             for name, step in ours.items():
                 times[name].append(step.run())
@@ -149,7 +115,7 @@ def main(argv: list[str]) -> None:
     theirs, theirs_bf16 = statistics.median(times[THEIRS]), statistics.median(times[THEIRS_BF16])
     print(
         f"MOVi-C training step, batch {case['batch']} x {case['frames']} x {case['image_size']}², SSync active; "
-        f"{machine.describe()}; torch {authors.torch_version} with {options.threads} threads; "
+        f"{machine.describe()}; torch {authors.info['torch']} with {options.threads} threads; "
         f"XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}; median of {options.repeats} alternating rounds"
     )
     for name, seconds in times.items():
