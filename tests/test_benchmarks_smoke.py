@@ -14,27 +14,16 @@ import importlib
 import math
 import pathlib
 import re
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 from absl import flags
 
 from benchmarks import data, loop_speed, objective_scaling
-from tests import tiny_train_config
+from tests import commands, tiny_train_config
 
 _MACHINE = "2-core CPU (test)"
 _REPO = pathlib.Path(__file__).resolve().parents[1]
-
-
-def _run_module(module: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    """`python -m module args...` from the repository root; fails the test on a non-zero exit if `check`."""
-    result = subprocess.run(
-        [sys.executable, "-m", module, *args], cwd=_REPO, capture_output=True, text=True, timeout=300, check=False
-    )
-    assert not check or result.returncode == 0, result.stderr[-3000:]
-    return result
 
 
 def test_importing_the_benchmarks_defines_no_flags():
@@ -58,7 +47,7 @@ def test_importing_the_benchmarks_defines_no_flags():
 
 
 def test_matmul_report_prints_every_product_form_and_layer_with_positive_rates():
-    result = _run_module("benchmarks.matmul", "--rows", "256", "--width", "64", "--repeats", "1")
+    result = commands.run_module("benchmarks.matmul", "--rows", "256", "--width", "64", "--repeats", "1")
     products = [line for line in result.stdout.splitlines() if line.startswith("    ") and "@" in line]
     layers = [line for line in result.stdout.splitlines() if "x float32" in line]
     assert len(products) == 9 and len(layers) == 3
@@ -67,7 +56,7 @@ def test_matmul_report_prints_every_product_form_and_layer_with_positive_rates()
 
 
 def test_attention_report_prints_both_forms_and_the_vit_rate_in_both_dtypes():
-    result = _run_module("benchmarks.attention", "--frames", "1", "--depth", "1", "--repeats", "1")
+    result = commands.run_module("benchmarks.attention", "--frames", "1", "--depth", "1", "--repeats", "1")
     for dtype in ("float32", "bfloat16"):
         rates = re.findall(rf"{dtype} +attention, (batched|per head) +[\d.]+ ms +([\d.]+) GFLOP/s", result.stdout)
         assert [form for form, _ in rates] == ["batched", "per head"] and all(float(r) > 0 for _, r in rates), result.stdout
@@ -171,7 +160,7 @@ def test_replotting_from_csv_writes_the_plot_only_and_prints_the_exponents(tmp_p
     )
     png, measured = tmp_path / "scaling.png", tmp_path / "measured.csv"
 
-    result = _run_module(
+    result = commands.run_module(
         "benchmarks.objective_scaling", "--from_csv", str(table), "--plot", str(png), "--csv", str(measured)
     )
 

@@ -10,8 +10,6 @@ import importlib
 import json
 import math
 import pathlib
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -21,16 +19,9 @@ from ml_collections import config_flags
 from ssync_jax import checkpoints
 from studies import learning, registry
 
+from tests import commands
+
 _REPO = pathlib.Path(__file__).resolve().parents[1]
-
-
-def _run_module(module: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    """`python -m module args...` from the repository root; fails the test on a non-zero exit if `check`."""
-    result = subprocess.run(
-        [sys.executable, "-m", module, *args], cwd=_REPO, capture_output=True, text=True, timeout=300, check=False
-    )
-    assert not check or result.returncode == 0, result.stderr[-3000:]
-    return result
 
 
 def test_importing_the_studies_defines_no_flags():
@@ -68,7 +59,7 @@ def test_learning_report_of_the_documented_command_line_holds_exactly_the_runs_i
         run.mkdir()
         (run / learning.TEST_JSON).write_text(json.dumps({metric: 0.5 for metric in learning.METRICS}))
 
-    _run_module(
+    commands.run_module(
         "studies.learning", "--root", str(tmp_path), "--variants", "ssync", "--seeds", "0", "--slots", "7", "15",
         "--report_only", "--", "--config.data.num_workers=0",
     )
@@ -106,7 +97,7 @@ def test_learning_report_prints_every_runs_validation_curve_and_plots_them(tmp_p
     _finished_run(tmp_path, "ssync", 0, {100: 0.05, 200: 0.625})
     png = tmp_path / "plots" / "curves.png"
 
-    result = _run_module(
+    result = commands.run_module(
         "studies.learning", "--root", str(tmp_path), "--config", "configs/synthetic.py", "--seeds", "0", "1",
         "--report_only", "--plot", str(png),
     )
@@ -131,12 +122,12 @@ def test_learning_runs_mode_plots_named_run_directories_and_names_a_missing_one(
     (run / "config.json").write_text(json.dumps({"model": {"num_slots": 9}}))
     png = tmp_path / "candidates.png"
 
-    result = _run_module("studies.learning", "--root", str(tmp_path), "--runs", str(run), "--plot", str(png))
+    result = commands.run_module("studies.learning", "--root", str(tmp_path), "--runs", str(run), "--plot", str(png))
 
     rows = [line for line in result.stdout.splitlines() if line.startswith(f"| {run.name} |")]
     assert rows == [f"| {run.name} | 9 | 0 | 100 | 10.0 | 10.0 | 10.0 | 10.0 |", f"| {run.name} | 9 | 0 | 200 | 30.0 | 30.0 | 30.0 | 30.0 |"]
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    missing = _run_module("studies.learning", "--root", str(tmp_path), "--runs", str(tmp_path / "nope"), check=False)
+    missing = commands.run_module("studies.learning", "--root", str(tmp_path), "--runs", str(tmp_path / "nope"), check=False)
     assert missing.returncode != 0 and "--runs" in missing.stderr and "no config.json" in missing.stderr
 
 
@@ -178,7 +169,7 @@ def test_gradient_balance_on_the_authors_case_gives_their_losses_and_their_gradi
     # The committed fixture holds what the authors' code computed on this case: each loss, and the
     # gradient of the total (every term active) for each of their trainable tensors.
     out = tmp_path / "balance.json"
-    result = _run_module(
+    result = commands.run_module(
         "studies.gradient_balance", "--config", "configs/movi_c.py", "--authors_case", "small", "--json", str(out)
     )
     balance = json.loads(out.read_text())
