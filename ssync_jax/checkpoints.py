@@ -182,7 +182,7 @@ def restore(
     return restored[STATE_ITEM]
 
 
-def params_mismatch(directory: str, step: int, abstract_params: Any) -> str | None:
+def params_mismatch(directory: str, step: int, abstract_params: Any, shapes_only: bool = False) -> str | None:
     """The first parameter whose shape differs between a checkpoint and a model, or None.
 
     Read from the checkpoint's metadata alone (no array is read), so that a checkpoint of another
@@ -192,6 +192,8 @@ def params_mismatch(directory: str, step: int, abstract_params: Any) -> str | No
         directory: a checkpoint directory (`checkpoint_dir(workdir)`).
         step: the checkpoint.
         abstract_params: the model's params as shapes.
+        shapes_only: compare only the parameters both have: a parameter absent on one side is also
+            what a checkpoint cut short looks like, so it alone does not prove another model.
 
     Returns:
         "params.<path> is <shape> in the checkpoint, <shape> in this model", or None (also when its
@@ -205,7 +207,8 @@ def params_mismatch(directory: str, step: int, abstract_params: Any) -> str | No
         return None
     stored = {leaf.name: tuple(leaf.shape) for leaf in leaves if str(leaf.name).startswith("params.")}
     expected = {f"params.{name}": tuple(leaf.shape) for name, leaf in traverse_util.flatten_dict(abstract_params, sep=".").items()}
-    for name in sorted(set(stored) | set(expected)):
+    names = set(stored) & set(expected) if shapes_only else set(stored) | set(expected)
+    for name in sorted(names):
         if stored.get(name) != expected.get(name):
             return f"{name} is {stored.get(name, 'absent')} in the checkpoint, {expected.get(name, 'absent')} in this model"
     return None
@@ -233,7 +236,9 @@ def resume(manager: ocp.CheckpointManager, abstract_state: Any, data_iterator: g
         ValueError: no checkpoint reads back (one line naming the latest and why).
     """
     steps = sorted(manager.all_steps(), reverse=True)
-    mismatch = params_mismatch(str(manager.directory), steps[0], abstract_state.params) if steps else None
+    # Another model's checkpoint (a parameter of another shape) is refused as such, before any array is
+    # read; one that merely lacks parameters may be damaged, and is tried below like any other.
+    mismatch = params_mismatch(str(manager.directory), steps[0], abstract_state.params, shapes_only=True) if steps else None
     if mismatch:
         raise errors.ConfigError(
             f"{manager.directory}: its step-{steps[0]} checkpoint holds another model ({mismatch}); resume with the "

@@ -59,9 +59,11 @@ def quiet_libraries(show: bool = False) -> None:
         handler.removeFilter(_FILTER)
         return
     handler.addFilter(_FILTER)
+    drop_closed_loop_tracebacks()
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
     # A failed asynchronous checkpoint write leaves futures whose errors asyncio repeats at exit.
     logging.getLogger("asyncio").setLevel(logging.CRITICAL)
+    logging.getLogger("concurrent.futures").setLevel(logging.CRITICAL)  # Their done-callbacks, likewise.
     warnings.filterwarnings("ignore", category=DeprecationWarning, module="tensorflow")
     warnings.filterwarnings("ignore", category=DeprecationWarning, module="tensorflow_datasets")
 
@@ -104,3 +106,40 @@ def import_tensorflow_quietly() -> None:
         finally:
             os.dup2(saved, stderr)
             os.close(saved)
+
+
+class _ClosedLoopTracebacks:
+    """sys.stderr, less the tracebacks tensorstore's callbacks print (without a header, one per pending
+    write) when a checkpoint write fails after orbax's event loop has closed: "RuntimeError: Event loop
+    is closed", hundreds of lines that bury the one line the loop prints for the failure. Every other
+    write passes through at once."""
+
+    _HEADER = "Traceback (most recent call last):"
+
+    def __init__(self, stream):
+        self._stream = stream
+        self._block: list[str] | None = None
+
+    def write(self, text: str) -> int:
+        if self._block is None and not text.startswith(self._HEADER):
+            return self._stream.write(text)
+        self._block = [*(self._block or []), text]
+        lines = "".join(self._block).splitlines(keepends=True)
+        last = next((line for line in lines[1:] if line.endswith("\n") and not line[:1].isspace()), None)
+        if last is not None:  # The exception line ends the traceback.
+            block, self._block = "".join(self._block), None
+            if "Event loop is closed" not in last:
+                self._stream.write(block)
+        return len(text)
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
+
+
+def drop_closed_loop_tracebacks() -> None:
+    """Filters sys.stderr as `_ClosedLoopTracebacks` says (idempotent)."""
+    if not isinstance(sys.stderr, _ClosedLoopTracebacks):
+        sys.stderr = _ClosedLoopTracebacks(sys.stderr)

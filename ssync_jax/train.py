@@ -459,11 +459,13 @@ def train_and_evaluate(
                     log_mark = (step, now)
                 loop_hook("start", 0)  # After any images, evaluation and checkpoint: the loop's own work again.
     finally:
-        checkpoints.finish(manager)
-        writer.flush()
-        close = getattr(train_iterator, "close", None)
-        if close is not None:
-            close()
+        try:
+            checkpoints.finish(manager)
+        finally:  # Also when a checkpoint write failed: the logged scalars stay.
+            writer.flush()
+            close = getattr(train_iterator, "close", None)
+            if close is not None:
+                close()
     return state
 
 

@@ -1,5 +1,6 @@
 """The run's log keeps our lines and real warnings, and drops the libraries' chatter."""
 
+import io
 import logging
 
 import pytest
@@ -52,3 +53,21 @@ def test_tensorflow_loads_without_its_start_up_lines_unless_asked_for():
     assert "oneDNN" not in quiet.stderr and "absl::InitializeLog" not in quiet.stderr, quiet.stderr
     loud = subprocess.run([sys.executable, "-c", code, "--log_libraries"], capture_output=True, text=True, check=True)
     assert "oneDNN custom operations" in loud.stderr  # The lines exist: they are kept out, not absent.
+
+
+def test_stderr_drops_only_the_closed_event_loop_tracebacks_of_a_failed_write():
+    stream = io.StringIO()
+    filtered = logs._ClosedLoopTracebacks(stream)
+    closed = (
+        "Traceback (most recent call last):\n",
+        '  File "asyncio/base_events.py", line 806, in call_soon_threadsafe\n    self._check_closed()\n',
+        "RuntimeError: Event loop is closed\n",
+    )
+    for piece in (*closed, "Error: Could not write a checkpoint in w: no space left on the device.\n", "50%|#\r"):
+        filtered.write(piece)
+    other = ("Traceback (most recent call last):\n", '  File "x.py", line 1, in f\n', "ValueError: bad\n")
+    for piece in (*closed, *other):
+        filtered.write(piece)
+    assert stream.getvalue() == (
+        "Error: Could not write a checkpoint in w: no space left on the device.\n50%|#\r" + "".join(other)
+    )
