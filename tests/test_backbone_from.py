@@ -114,6 +114,7 @@ def test_a_missing_source_or_step_is_one_line_naming_what_is_there(source, data_
         train.train_and_evaluate(config, str(tmp_path / "nosource"), run_evaluation=False)
 
 
+@pytest.mark.slow  # Moved out of the quick suite (>20 s on 2 cores); CI runs it in the slow command.
 def test_the_command_line_takes_the_backbone_from_another_run(source, data_dir, tmp_path):
     _, source_dir = source
     workdir = str(tmp_path / "cli")

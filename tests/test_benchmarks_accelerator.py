@@ -1,5 +1,6 @@
 """benchmarks/accelerator.sh on the CPU at a tiny size: every figure printed, no MFU without a known peak."""
 
+import pytest
 import os
 import re
 import subprocess
@@ -8,6 +9,7 @@ import sys
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+@pytest.mark.slow  # Moved out of the quick suite (>20 s on 2 cores); CI runs it in the slow command.
 def test_accelerator_benchmark_prints_every_figure_for_each_dtype():
     command = [
         "benchmarks/accelerator.sh", "--per_device_batch=2", "--steps=1", "--dtypes=float32",

@@ -62,6 +62,7 @@ def _blocker_ran(tmp_path: pathlib.Path) -> bool:
     return any(tmp_path.glob("blocker-ran-*"))
 
 
+@pytest.mark.slow  # Moved out of the quick suite (>20 s on 2 cores); CI runs it in the slow command.
 def test_step_benchmark_runs_without_tensorflow_tfds_grain_or_clu(tmp_path):
     command = [
         "benchmarks/accelerator.sh", "--per_device_batch=2", "--steps=1", "--dtypes=float32",

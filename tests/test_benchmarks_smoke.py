@@ -170,6 +170,7 @@ def test_replotting_from_csv_writes_the_plot_only_and_prints_the_exponents(tmp_p
     assert not measured.exists()
 
 
+@pytest.mark.slow  # Moved out of the quick suite (>20 s on 2 cores); CI runs it in the slow command.
 def test_loop_timer_times_each_part_of_the_dispatches_after_the_warm_up_through_the_loop_hook(tmp_path):
     config = tiny_train_config.get_config()
     config.data.data_dir = str(tmp_path)

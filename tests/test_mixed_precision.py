@@ -60,6 +60,7 @@ def test_bfloat16_loss_terms_stay_within_one_percent_of_float32(case):
     assert all(maps[name].dtype == jnp.float32 for name in maps)
 
 
+@pytest.mark.slow  # Moved out of the quick suite (>20 s on 2 cores); CI runs it in the slow command.
 def test_bfloat16_training_keeps_float32_params_gradients_and_optimizer_state(case):
     reference, video = case
     config = config_in("bfloat16", reference)

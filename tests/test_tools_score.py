@@ -325,6 +325,7 @@ def test_config_eval_protocol_names_the_protocol_the_evaluator_reports(tiny, imp
         evaluate.Evaluator(model, config, mesh)
 
 
+@pytest.mark.slow  # Moved out of the quick suite (>20 s on 2 cores); CI runs it in the slow command.
 def test_the_cli_prints_the_tables_and_with_out_writes_them_as_json_and_csv(tiny, imported_run, tmp_path):
     _, _, _, _, workdir, _ = tiny
     out = tmp_path / "protocols"

@@ -121,6 +121,7 @@ def test_evaluating_imported_params_gives_the_metrics_of_those_params(trained, t
         np.testing.assert_allclose(value, during_training[name], rtol=1e-6, err_msg=name)
 
 
+@pytest.mark.slow  # Moved out of the quick suite (>20 s on 2 cores); CI runs it in the slow command.
 def test_resuming_after_a_stop_reproduces_the_uninterrupted_loss_trajectory(data_dir, tmp_path):
     config = tiny_config(data_dir, num_train_steps=4)
     uninterrupted = train.train_and_evaluate(config, str(tmp_path / "a"), run_evaluation=False)
@@ -151,6 +152,7 @@ def test_non_finite_loss_stops_naming_step_and_term_and_keeps_the_last_good_chec
     manager.close()
 
 
+@pytest.mark.slow  # Moved out of the quick suite (>20 s on 2 cores); CI runs it in the slow command.
 def test_steps_that_neither_log_nor_save_move_nothing_from_device_to_host(data_dir, tmp_path, monkeypatch):
     # Every device-to-host copy of a jax.Array (device_get, float(), np.asarray) reads its `_value`
     # (a JAX internal: this test counts through it). Runs that log and save once must read as many
@@ -233,6 +235,7 @@ def test_paper_configs_hold_the_papers_settings():
         assert not any(name.startswith("ssync_") for name in base.losses), module.__name__
 
 
+@pytest.mark.slow  # Moved out of the quick suite (>20 s on 2 cores); CI runs it in the slow command.
 def test_box_conditioned_slots_train_evaluate_predict_and_visualise_end_to_end(data_dir, tmp_path):
     from ssync_jax import inference
     from ssync_jax.tools import visualize
@@ -332,6 +335,7 @@ def test_starting_from_a_missing_step_or_another_model_says_what_to_change(data_
         train.train_and_evaluate(config, str(tmp_path / "other_model"), run_evaluation=False)
 
 
+@pytest.mark.slow  # Moved out of the quick suite (>20 s on 2 cores); CI runs it in the slow command.
 def test_several_steps_per_dispatch_match_single_steps_and_resume_on_the_next_batch(data_dir, tmp_path):
     config = tiny_config(data_dir, num_train_steps=6)
     config.log_every_steps = config.checkpoint_every_steps = 3
