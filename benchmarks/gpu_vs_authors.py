@@ -58,7 +58,7 @@ import ml_collections
 import numpy as np
 from absl import app, flags
 
-from benchmarks import machine, train_speed
+from benchmarks import gpu_run, machine, train_speed
 from configs import movi_c
 from ssync_jax import costs, sharding, train_state
 from ssync_jax.data import transforms
@@ -82,23 +82,17 @@ class OutOfMemory(Exception):
 
 
 def case_config(case: dict) -> ml_collections.ConfigDict:
-    """configs/movi_c.py at the case's sizes and batch, as train_speed.measure sets it up for a batch.
+    """configs/movi_c.py at the case's sizes and batch (`authors_case.case_config`), as train_speed.measure
+    sets it up for a batch: its frames per clip, and the recipe's loss groups wherever they divide the batch.
 
 At the MOVi-C case this is the program benchmarks/gpu_run.py's step benchmark compiles, so that
 the second compilation can come from JAX's persistent cache.
 """
-    config = movi_c.get_config().copy_and_resolve_references()
-    size = (case["image_size"],) * 2
-    config.data.image_size = config.model.image_size = size
+    recipe = movi_c.get_config()
+    config = authors_case.case_config(recipe, case)
     config.data.chunk_length = case["frames"]
-    config.data.global_batch_size = case["batch"]
-    if config.loss_group_size and case["batch"] % config.loss_group_size:
-        config.loss_group_size = None  # Fewer clips than one of their GPU's groups: one group (as train_speed).
-    config.model.num_slots = case["num_slots"]
-    config.model.slot_dim = case["slot_dim"]
-    config.model.decoder.hidden_sizes = tuple(case["decoder_hidden"])
-    config.model.encoder.weights = None
-    config.num_train_steps = case["max_steps"]
+    if recipe.loss_group_size and case["batch"] % recipe.loss_group_size == 0:
+        config.loss_group_size = recipe.loss_group_size
     return config
 
 
@@ -355,17 +349,6 @@ def run(
     return result
 
 
-def finite(value):
-    """`value` with every NaN or infinity replaced by None, so that the JSON is strict."""
-    if isinstance(value, dict):
-        return {key: finite(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [finite(item) for item in value]
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    return value
-
-
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
@@ -375,7 +358,7 @@ def main(argv: list[str]) -> None:
         options.deadline_s, options.threads, options.batch,
     )  # fmt: skip
     with open(options.out, "w") as file:
-        json.dump(finite(result), file, indent=1, allow_nan=False)
+        json.dump(gpu_run.finite(result), file, indent=1, allow_nan=False)
     for name, side in result["sides"].items():
         mfu = f"{100 * side['mfu']:.1f} %" if side["mfu"] is not None else "-"
         print(f"  {name:18s} {side['seconds_per_step']:8.3f} s/step {side['clips_per_second']:8.1f} clips/s  MFU {mfu}")

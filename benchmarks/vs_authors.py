@@ -35,7 +35,7 @@ from benchmarks import gpu_vs_authors, machine
 from configs import movi_c
 from ssync_jax import sharding, train_state
 from ssync_jax.models import build_model
-from ssync_jax.tools import authors_case, compare_authors
+from ssync_jax.tools import authors_case
 from ssync_jax.tools.import_torch_checkpoint import convert
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -53,7 +53,7 @@ class OurStep:
     """One of `VARIANTS`: the jitted train step, its state and its batch, on this process's first device."""
 
     def __init__(self, case: dict, state: dict, inputs: str, dtype: str, tokens: jax.Array | None):
-        config = compare_authors.case_config(movi_c.get_config(), case)
+        config = authors_case.case_config(movi_c.get_config(), case)
         config.model.dtype = config.model.encoder.backbone_dtype = dtype
         model = build_model(config.model)
         layout = train_state.state_layout(model, config, sharding.make_mesh(jax.devices()[:1]))
@@ -84,7 +84,7 @@ def case_video(case: dict) -> jax.Array:
 
 def case_tokens(case: dict, state: dict) -> jax.Array:
     """The frozen backbone's tokens of the case's video, float16 as extract_features stores them."""
-    config = compare_authors.case_config(movi_c.get_config(), case)
+    config = authors_case.case_config(movi_c.get_config(), case)
     model = build_model(config.model)
     params, _ = convert(state, config.model)
     outputs = jax.jit(lambda p, v: model.apply({"params": p}, v))(params, case_video(case))

@@ -47,11 +47,11 @@ from flax import traverse_util
 from ml_collections import config_flags
 
 from ssync_jax import decoder_targets, errors, inference, sharding, train, train_state
-from ssync_jax.data import pipeline
+from ssync_jax.data import pipeline, training
 from ssync_jax.models import build_model, trainable_mask
 from ssync_jax.models.authors_checkpoint import flax_to_authors
 from ssync_jax.objectives import total_loss
-from ssync_jax.tools import authors_case, compare_authors
+from ssync_jax.tools import authors_case
 from ssync_jax.tools.import_torch_checkpoint import convert
 
 # Parameter groups by path prefix: the first that matches names the module.
@@ -155,11 +155,11 @@ def balance(model, params, config: ml_collections.ConfigDict, batches: list[Mapp
 
 
 def training_batches(config: ml_collections.ConfigDict, count: int) -> list[dict[str, np.ndarray]]:
-    """The first `count` training batches of the config's data (the model inputs only)."""
-    iterator = iter(pipeline.dataset_from_config(config.data, train=True, seed=config.seed))
-    keys = ("video", "boxes", *(f for f in ("depth", "forward_flow") if f in config.data.fields))
+    """The first `count` training batches of the config's data, as training reads them (the keys the
+    train step reads only)."""
+    iterator = training.training_batches(config, sharding.make_mesh(jax.devices()[:1]), images=False).batches
     try:
-        return [{k: v for k, v in next(iterator).items() if k in keys} for _ in range(count)]
+        return [{k: v for k, v in next(iterator).items() if k in train_state.BATCH_KEYS} for _ in range(count)]
     finally:
         close = getattr(iterator, "close", None)
         if close is not None:
@@ -171,7 +171,7 @@ def authors_case_model(config: ml_collections.ConfigDict, name: str):
     with np.load(FIXTURE) as fixture:
         names = [str(n) for n in fixture["state_names"]]  # Their state dict's order (the draw's order).
     case = dict(authors_case.CASES[name], name=name)
-    config = compare_authors.case_config(config, case)
+    config = authors_case.case_config(config, case)
     model = build_model(config.model)
     # Their tensors' shapes at this case's sizes: our params' shapes in their layout.
     shapes = jax.eval_shape(

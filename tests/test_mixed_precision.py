@@ -17,7 +17,7 @@ from configs import movi_c
 from ssync_jax import sharding, train_state
 from ssync_jax.models import build_model
 from ssync_jax.objectives import total_loss
-from ssync_jax.tools import compare_authors
+from ssync_jax.tools import authors_case, compare_authors
 from ssync_jax.tools.import_torch_checkpoint import convert
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "authors_movi_c_small.npz"
@@ -31,7 +31,7 @@ def case():
 
 
 def config_in(dtype: str, reference):
-    config = compare_authors.case_config(movi_c.get_config(), reference["case"])
+    config = authors_case.case_config(movi_c.get_config(), reference["case"])
     config.model.dtype = config.model.encoder.backbone_dtype = dtype
     return config
 

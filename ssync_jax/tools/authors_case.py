@@ -135,3 +135,20 @@ def metric_case(seed: int = 0) -> tuple[np.ndarray, np.ndarray, int, int]:
     noisy = rng.random(true_ids.shape) < 0.2
     pred_ids = np.where(noisy, rng.integers(0, 7, size=true_ids.shape), true_ids % 7).astype(np.uint8)
     return true_ids, pred_ids, 6, 7
+
+
+def case_config(config, case: dict):
+    """`config` (an ml_collections ConfigDict of the paper's MOVi-C recipe) at the case's input size, slots,
+    decoder and batch; a copy, `config` unchanged."""
+    config = config.copy_and_resolve_references()
+    size = (case["image_size"],) * 2
+    config.data.image_size = size
+    config.data.global_batch_size = case["batch"]
+    config.loss_group_size = None  # One GPU's batch: the case is one group.
+    config.model.image_size = size
+    config.model.num_slots = case["num_slots"]
+    config.model.slot_dim = case["slot_dim"]
+    config.model.decoder.hidden_sizes = tuple(case["decoder_hidden"])
+    config.model.encoder.weights = None
+    config.num_train_steps = case["max_steps"]
+    return config

@@ -1,7 +1,7 @@
 r"""Our model against the authors' PyTorch code on one case: same weights, same video, every output.
 
     python -m ssync_jax.tools.compare_authors --reference tests/fixtures/authors_movi_c_small.npz
-    python -m ssync_jax.tools.compare_authors --reference /tmp/authors_movi_c.npz   # the MOVi-C shape
+    python -m ssync_jax.tools.compare_authors --reference $OUT/authors_movi_c.npz   # the MOVi-C shape
 
 The reference file is what their code computed (`tests/fixtures/make_authors_fixture.py`, run in a
 torch virtualenv with their repository). Here their state dict is rebuilt from the same seed
@@ -20,7 +20,7 @@ ones: where a gradient is a near-cancelling sum, it says which side's rounding i
 weights) as a checkpoint file instead, for the tools that take one (`import_torch_checkpoint`):
 
     python -m ssync_jax.tools.compare_authors --reference tests/fixtures/authors_movi_c_small.npz \
-        --write_state /tmp/their_state.npz
+        --write_state $OUT/their_state.npz
 """
 
 from ssync_jax import cli  # First: it quiets TensorFlow before anything loads it.
@@ -64,22 +64,6 @@ def load_reference(path: str) -> dict[str, Any]:
     return reference
 
 
-def case_config(config: ml_collections.ConfigDict, case: Mapping[str, Any]) -> ml_collections.ConfigDict:
-    """`config` (the paper's MOVi-C recipe) at the case's input size, slots, decoder and batch."""
-    config = config.copy_and_resolve_references()
-    size = (case["image_size"],) * 2
-    config.data.image_size = size
-    config.data.global_batch_size = case["batch"]
-    config.loss_group_size = None  # One GPU's batch: the case is one group.
-    config.model.image_size = size
-    config.model.num_slots = case["num_slots"]
-    config.model.slot_dim = case["slot_dim"]
-    config.model.decoder.hidden_sizes = tuple(case["decoder_hidden"])
-    config.model.encoder.weights = None
-    config.num_train_steps = case["max_steps"]
-    return config
-
-
 def _difference(ours: np.ndarray, theirs: np.ndarray) -> dict[str, float]:
     ours, theirs = np.asarray(ours, np.float64), np.asarray(theirs, np.float64)
     if ours.shape != theirs.shape:
@@ -110,7 +94,7 @@ def compare(
         {quantity: {"max_abs", "relative"} | {"agreement"} | {"ours", "theirs", "relative"}}.
     """
     case = reference["case"]
-    config = case_config(config, case)
+    config = authors_case.case_config(config, case)
     in_float64 = reference["video"].dtype == np.float64
     if in_float64 and not jax.config.jax_enable_x64:
         raise errors.ConfigError("the reference was computed in float64: enable jax_enable_x64 (main() does)")

@@ -22,7 +22,7 @@ import pytest
 from configs import movi_c
 from ssync_jax.models import build_model
 from ssync_jax.models.authors_checkpoint import authors_to_flax, flax_to_authors
-from ssync_jax.tools import compare_authors
+from ssync_jax.tools import authors_case, compare_authors
 from ssync_jax.tools.import_torch_checkpoint import convert, import_checkpoint
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "authors_movi_c_small.npz"
@@ -190,7 +190,7 @@ def test_unknown_keys_are_reported_not_silently_dropped(reference):
 
 
 def test_import_cli_writes_an_orbax_checkpoint_that_restores_the_mapped_params(reference, tmp_path):
-    config = compare_authors.case_config(movi_c.get_config(), reference["case"])
+    config = authors_case.case_config(movi_c.get_config(), reference["case"])
     ckpt = tmp_path / "ssync_movi_c.npz"
     np.savez(ckpt, **{f"model.{k}": v for k, v in reference["state"].items()})  # Lightning's prefix
     out = tmp_path / "imported"
@@ -203,7 +203,7 @@ def test_import_cli_writes_an_orbax_checkpoint_that_restores_the_mapped_params(r
 
 
 def test_checkpoint_for_another_slot_count_is_rejected_with_the_shapes(reference):
-    config = compare_authors.case_config(movi_c.get_config(), reference["case"])
+    config = authors_case.case_config(movi_c.get_config(), reference["case"])
     config.model.num_slots = 7
     with pytest.raises(ValueError, match=r"checkpoint \(11, 64\) vs config \(7, 64\)"):
         convert(reference["state"], config.model)
@@ -214,7 +214,7 @@ def test_export_tool_writes_their_state_dict_from_an_imported_checkpoint(referen
     from ssync_jax.models.state_dict_io import read_state_dict
     from ssync_jax.tools.export_torch_checkpoint import export
 
-    config = compare_authors.case_config(movi_c.get_config(), reference["case"])
+    config = authors_case.case_config(movi_c.get_config(), reference["case"])
     np.savez(tmp_path / "theirs.npz", **reference["state"])
     import_checkpoint(tmp_path / "theirs.npz", config.model, tmp_path / "imported")
     predictor = inference.load(tmp_path / "imported", config=config)
