@@ -297,10 +297,10 @@ def restore_run(
             manager, step, f"config.init_from={path}: no {{wanted}} in {directory} (steps there: {{steps}}); set "
             "config.init_from_step to one of those steps."
         )
-        mismatch = params_mismatch(directory, step, abstract_state.params)
         try:
             state = restore(manager, abstract_state, data_iterator, step)
         except ValueError as error:
+            mismatch = params_mismatch(directory, step, abstract_state.params)  # Names the parameter, if one.
             raise errors.ConfigError(
                 f"config.init_from={path}: its step-{step} checkpoint does not fit this run's model ({mismatch or error}); "
                 "start from a run of the same model settings, or use config.init_from_params_only with a "
