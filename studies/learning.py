@@ -47,7 +47,7 @@ from absl import flags
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from ssync_jax import checkpoints, logs
+from ssync_jax import checkpoints, logs, run_record
 from studies import registry
 
 METRICS = ("video_fg_ari", "image_fg_ari", "video_mbo", "image_mbo", "enc_video_fg_ari", "enc_video_mbo")
@@ -243,6 +243,9 @@ def report_runs(options) -> None:
 # Written once a study's run has trained (and been tested): its last metrics. Per study, as one run
 # directory may serve two studies (a regime's premise stops at 30 % the run its Table 7 continues).
 FINISHED = "study_{}.json"
+PANELS_JSON = "panels.json"  # read_panels' values, written when a run finishes: a record needs no events file.
+# What `--records` keeps of a finished run (with its FINISHED marker): what the report reads.
+RECORD_FILES = (run_record.CONFIG_FILE, checkpoints.EVAL_HISTORY, run_record.CHANGES_FILE, TEST_JSON, PANELS_JSON)
 # TensorBoard panels of the study tables: what the objective saw in the training batches.
 PANELS = ("ssync/boundary_fraction", "ssync/interior_fraction", "ssync/merged_slots", "loss/reconstruction")
 # Validation metrics of the study tables, beside the curve metrics.
@@ -267,12 +270,6 @@ def study_overrides(study: registry.Study, run: registry.Run, root: str) -> list
         parent, step = run.branch
         merged["--config.init_from"] = f"--config.init_from={os.path.abspath(os.path.join(root, parent))}"
         merged["--config.init_from_step"] = f"--config.init_from_step={step}"
-    if run.backbone is not None:
-        source, step = run.backbone
-        merged["--config.model.encoder.backbone_from"] = (
-            f"--config.model.encoder.backbone_from={os.path.abspath(os.path.join(root, source))}"
-        )
-        merged["--config.model.encoder.backbone_from_step"] = f"--config.model.encoder.backbone_from_step={step}"
     return list(merged.values())
 
 
@@ -293,9 +290,8 @@ def train_study_run(study: registry.Study, run: registry.Run, root: str) -> None
     finished = os.path.join(workdir, FINISHED.format(study.name))
     if os.path.exists(finished):
         return
-    for source in (run.branch, run.backbone):
-        if source is not None:
-            _wait_for_checkpoint(os.path.join(root, source[0]), source[1])
+    if run.branch is not None:
+        _wait_for_checkpoint(os.path.join(root, run.branch[0]), run.branch[1])
     common = [
         sys.executable,
         "main.py",
@@ -311,14 +307,50 @@ def train_study_run(study: registry.Study, run: registry.Run, root: str) -> None
         os.replace(os.path.join(workdir, "eval_metrics.json"), os.path.join(workdir, TEST_JSON))
         with open(os.path.join(workdir, TEST_JSON)) as file:
             result["test"] = json.load(file)
+    write_panels(workdir)
     with open(finished, "w") as file:
         json.dump(result, file, indent=1)
 
 
+def save_records(study: registry.Study, root: str, records: str) -> list[str]:
+    """Copies each finished run's record (`RECORD_FILES`: config, curves, panels, test metrics — kilobytes,
+    no checkpoint) from `root` to `records`/RUN; returns the runs copied.
+
+    A records directory is a root the report reads like any other, so a study whose runs finish on
+    different machines or days is tabulated whole from the records committed as each run lands.
+    """
+    import shutil
+
+    copied = []
+    for run in study.runs:
+        workdir = os.path.join(root, run.name)
+        if not os.path.exists(os.path.join(workdir, FINISHED.format(study.name))):
+            continue
+        os.makedirs(os.path.join(records, run.name), exist_ok=True)
+        if not os.path.exists(os.path.join(workdir, PANELS_JSON)):  # Finished before runs wrote one.
+            write_panels(workdir)
+        for name in (*RECORD_FILES, FINISHED.format(study.name)):
+            if os.path.exists(os.path.join(workdir, name)):
+                shutil.copyfile(os.path.join(workdir, name), os.path.join(records, run.name, name))
+        copied.append(run.name)
+    return copied
+
+
+def write_panels(workdir: str) -> None:
+    """Writes `read_panels(workdir)` (from its events) to its `PANELS_JSON`."""
+    panels = read_panels(workdir)
+    with open(os.path.join(workdir, PANELS_JSON), "w") as file:
+        json.dump(panels, file)
+
+
 def read_panels(workdir: str) -> dict[str, dict[int, float]]:
-    """{panel: {step: value}} of the TensorBoard scalars in `PANELS` a run logged."""
+    """{panel: {step: value}} of the TensorBoard scalars in `PANELS` a run logged (from its `PANELS_JSON`,
+    once its study has written one)."""
     import glob
 
+    if os.path.exists(os.path.join(workdir, PANELS_JSON)):
+        with open(os.path.join(workdir, PANELS_JSON)) as file:
+            return {panel: {int(step): value for step, value in values.items()} for panel, values in json.load(file).items()}
     logs.import_tensorflow_quietly()
     import tensorflow as tf  # Only reports that read events pay for it.
 
@@ -367,6 +399,8 @@ def report_study(study: registry.Study, root: str, plot_path: str | None, csv_pa
         # A study with a test split compares variants over seeds: its curves are grouped by variant.
         label = run.variant.split(",")[0] if study.test else run.name
         curves[(label, config.model.num_slots, config.seed)] = evaluations
+        if study.report_step is not None:  # Its reading; another study may have trained the run further.
+            evaluations = [e for e in evaluations if e["step"] <= study.report_step]
         last = evaluations[-1]
         switch = switch_on_step(config)
         cells = [_cell(last, c) for c in columns]
@@ -414,11 +448,9 @@ def report_study(study: registry.Study, root: str, plot_path: str | None, csv_pa
             cells = []
             for step in wanted:
                 values = [panels.get(panel, {}).get(step) for panel in PANELS]
-                cells.append(
-                    "–"
-                    if values[0] is None
-                    else " / ".join(f"{v:.2f}" for v in values[:3]) + f" / {values[3]:.4f}"
-                )
+                formats = ("{:.2f}",) * 3 + ("{:.4f}",)
+                cells.append("–" if values[0] is None else " / ".join(
+                    "–" if v is None else f.format(v) for f, v in zip(formats, values, strict=True)))  # fmt: skip
             print(f"| {name} | " + " | ".join(cells) + " |")
     mechanism = mechanism_rows(study, root)
     if mechanism:
@@ -474,6 +506,9 @@ def run_study(options) -> None:
         order = study.runs if only is None else [by_name[name] for name in options.only.split(",")]
         for run in order:
             train_study_run(study, run, options.root)
+    if options.records:
+        copied = save_records(study, options.root, options.records)
+        print(f"Records of {len(copied)} finished run(s) -> {options.records}", flush=True)
     report_study(study, options.root, options.plot, options.csv)
 
 
@@ -542,6 +577,10 @@ if __name__ == "__main__":
     flags.DEFINE_bool("report_only", False, "Tabulate finished runs, train nothing.")
     flags.DEFINE_multi_string("runs", None, "Run directories whose validation curves to plot (trains nothing).")
     flags.DEFINE_string("study", None, f"A named study of studies/registry.py: {', '.join(sorted(registry.STUDIES))}.")
+    flags.DEFINE_string(
+        "records", None, "With --study: copy each finished run's record (no checkpoint) to RECORDS/RUN; a "
+        "records directory can be given as --root to --report_only."
+    )
     flags.DEFINE_string(
         "only", None, "With --study: train only these runs (comma-separated names, in this order), then report all."
     )

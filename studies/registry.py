@@ -2,8 +2,7 @@
 
 A run is `main.py --config CONFIG:VARIANT` with the study's and its own `--config.*` overrides; a
 run may start from another run's checkpoint (`branch`, via `config.init_from`), as an SSync run
-shares the first 30 % of training with its base twin, and may take another run's trained backbone
-(`backbone`, via `config.model.encoder.backbone_from`). Names are the run directories under `--root`.
+shares the first 30 % of training with its base twin. Names are the run directories under `--root`.
 """
 
 import dataclasses
@@ -18,7 +17,6 @@ class Run:
         variant: the config's variant ("base" or "ssync").
         overrides: `--config.KEY=VALUE` for this run (win over the study's).
         branch: (another run's name, step): start from that run's checkpoint at that step.
-        backbone: (another run's name, step): take that run's backbone at that step.
         config: its config file, if not the study's.
     """
 
@@ -26,7 +24,6 @@ class Run:
     variant: str
     overrides: tuple[str, ...] = ()
     branch: tuple[str, int] | None = None
-    backbone: tuple[str, int] | None = None
     config: str | None = None
 
 
@@ -40,6 +37,8 @@ class Study:
         runs: in training order (a branch comes after the run it branches from).
         overrides: `--config.KEY=VALUE` for every run.
         test: evaluate each finished run once on the test split (else validation only).
+        report_step: its table's validation values are each run's at this step (None: its last), so a
+            run that another study trains further keeps this study's reading.
         name: its key in `STUDIES`.
     """
 
@@ -48,6 +47,7 @@ class Study:
     runs: tuple[Run, ...]
     overrides: tuple[str, ...] = ()
     test: bool = True
+    report_step: int | None = None
     name: str = ""
 
 
@@ -187,7 +187,11 @@ def _from_trained_sb(seeds: tuple[int, ...] = (0, 1, 2)) -> Study:
 # see docs/RESULTS.md §1.10); stage 2 (studies/configs/synthetic16_features.py) trains fresh slots on its frozen tokens.
 FEATURES_CONFIG = "studies/configs/synthetic16_features.py"
 STAGE1 = Run("stage1", "base,sb", ("--config.seed=2",), config="studies/configs/synthetic16.py")
-STAGE1_BACKBONE = (STAGE1.name, REGIME_STEPS)  # Its last checkpoint.
+# Stage 1's result, shipped (`ssync_jax.tools.save_model` of STAGE1 at its last step): a retrained stage 1
+# is another backbone on another CPU (XLA's code, and so the trajectory, differs between CPUs), so every
+# stage-2 run takes this one. Relative to the repository root, where studies.learning runs main.py.
+STAGE1_MODEL = "studies/backbones/synthetic16_stage1"
+STAGE1_BACKBONE = (f"--config.model.encoder.backbone_from={STAGE1_MODEL}",)
 # The stage-2 candidates of §1.10, each as its overrides of studies/configs/synthetic16_features.py.
 FEATURE_CANDIDATES = {
     "a": (),  # The config as written: tokens standardised over channels, reconstruction weight 1.
@@ -195,6 +199,16 @@ FEATURE_CANDIDATES = {
     "b": ("--config.losses.reconstruction.weight=10.0",),
     "c": ("--config.losses.reconstruction.weight=10.0", "--config.model.corrector.num_iterations=3"),
 }
+
+
+def _features_stage1() -> Study:
+    """§1.10's stage 1: how `STAGE1_MODEL` was made (then `ssync_jax.tools.save_model`)."""
+    return Study(
+        config=STAGE1.config,
+        description=f"Stage 1 of §1.10: {STAGE1.config}:{STAGE1.variant} with seed 2, to completion (validation)",
+        test=False,
+        runs=(STAGE1,),
+    )
 
 
 def _features_premise(candidate: str) -> Study:
@@ -206,9 +220,8 @@ def _features_premise(candidate: str) -> Study:
         f"({' '.join(FEATURE_CANDIDATES[candidate]) or 'as written'}), at step {REGIME_SWITCH_ON} of {REGIME_STEPS}",
         test=False,
         runs=(
-            STAGE1,
-            Run(f"{candidate}_base_slots7_seed0", "base", (*settings, "--config.model.num_slots=7"), backbone=STAGE1_BACKBONE),
-            Run(f"{candidate}_base_slots1_seed0", "base", (*settings, "--config.model.num_slots=1"), backbone=STAGE1_BACKBONE),
+            Run(f"{candidate}_base_slots7_seed0", "base", (*settings, *STAGE1_BACKBONE, "--config.model.num_slots=7")),
+            Run(f"{candidate}_base_slots1_seed0", "base", (*settings, *STAGE1_BACKBONE, "--config.model.num_slots=1")),
         ),
     )
 
@@ -218,14 +231,14 @@ def _features_table7(candidate: str, slots: tuple[int, ...] = (7, 15), seeds: tu
 
     Its 7-slot seed-0 base is the premise study's run, continued past step 4,500.
     """
-    runs = [STAGE1]
+    runs = []
     for count in slots:
         for seed in seeds:
             base = f"{candidate}_base_slots{count}_seed{seed}"
-            settings = (*FEATURE_CANDIDATES[candidate], f"--config.seed={seed}", f"--config.model.num_slots={count}")
-            runs.append(Run(base, "base", settings, backbone=STAGE1_BACKBONE))
-            runs.append(Run(f"{candidate}_ssync_slots{count}_seed{seed}", "ssync", settings,
-                            branch=(base, REGIME_SWITCH_ON), backbone=STAGE1_BACKBONE))  # fmt: skip
+            settings = (*FEATURE_CANDIDATES[candidate], *STAGE1_BACKBONE, f"--config.seed={seed}",
+                        f"--config.model.num_slots={count}")  # fmt: skip
+            runs.append(Run(base, "base", settings))
+            runs.append(Run(f"{candidate}_ssync_slots{count}_seed{seed}", "ssync", settings, branch=(base, REGIME_SWITCH_ON)))
     return Study(
         config=FEATURES_CONFIG,
         description=f"Table 7 in miniature on {FEATURES_CONFIG}, candidate {candidate}: base vs SSync from step "
@@ -249,35 +262,40 @@ FACTORS = {
 def _features_factors(candidate: str, seeds: tuple[int, ...] = (0, 1)) -> Study:
     """§1.10's factor table: which change to the regime decides SSync's outcome (validation, step 9,000).
 
-    Each arm is a base and its SSync twin branched at step 4,500, both stopped at FACTOR_STOP; the
-    trainable-backbone arm branches both from the regime's own base at step 4,500 (params only: a
-    fresh optimizer with the backbone in it). The regime's own pair is Table 7's runs (same root).
+    Each arm is a base and its SSync twin branched at step 4,500, both stopped at FACTOR_STOP, beside
+    the regime's own pair stopped there too (Table 7's runs of the same names, which that study then
+    trains on to the end: the table reads every run at FACTOR_STOP). The trainable-backbone arm
+    branches both from the regime's own base at step 4,500 (params only: a fresh optimizer with the
+    backbone in it).
     """
     stop = (f"--config.stop_after_step={FACTOR_STOP}",)
     switch = ("--config.losses.ssync_boundary.warmup_fraction=0.0", "--config.losses.ssync_interior.warmup_fraction=0.0")
-    runs = [STAGE1]
+    runs = []
     for seed in seeds:
         settings = (*FEATURE_CANDIDATES[candidate], f"--config.seed={seed}", "--config.model.num_slots=7")
+        regime = f"{candidate}_base_slots7_seed{seed}"
+        runs.append(Run(regime, "base", (*settings, *STAGE1_BACKBONE, *stop)))
+        runs.append(Run(f"{candidate}_ssync_slots7_seed{seed}", "ssync", (*settings, *STAGE1_BACKBONE, *stop),
+                        branch=(regime, REGIME_SWITCH_ON)))  # fmt: skip
         for factor, change in FACTORS.items():
             base = f"{factor}_base_slots7_seed{seed}"
-            backbone = None if factor == "grid8" else STAGE1_BACKBONE
-            if factor == "grid8":
-                change = (*change, f"--config.model.encoder.backbone_from={SHIPPED_DEFAULT}")
-            runs.append(Run(base, "base", (*settings, *change, *stop), backbone=backbone))
-            runs.append(Run(f"{factor}_ssync_slots7_seed{seed}", "ssync", (*settings, *change, *stop),
-                            branch=(base, REGIME_SWITCH_ON), backbone=backbone))  # fmt: skip
+            backbone = (f"--config.model.encoder.backbone_from={SHIPPED_DEFAULT}",) if factor == "grid8" else STAGE1_BACKBONE
+            runs.append(Run(base, "base", (*settings, *change, *backbone, *stop)))
+            runs.append(Run(f"{factor}_ssync_slots7_seed{seed}", "ssync", (*settings, *change, *backbone, *stop),
+                            branch=(base, REGIME_SWITCH_ON)))  # fmt: skip
         # The trainable backbone: the regime's base at 30 % continued for the same 4,500 steps with the
         # backbone unfrozen, a fresh optimizer (its schedule over those steps), SSync on from the start.
-        parent = (f"{candidate}_base_slots7_seed{seed}", REGIME_SWITCH_ON)
         trainable = (*settings, "--config.model.encoder.freeze_backbone=False", "--config.init_from_params_only=True",
                      f"--config.num_train_steps={REGIME_STEPS - REGIME_SWITCH_ON}", f"--config.stop_after_step={FACTOR_STOP - REGIME_SWITCH_ON}")  # fmt: skip
-        runs.append(Run(f"trainable_base_slots7_seed{seed}", "base", trainable, branch=parent))
-        runs.append(Run(f"trainable_ssync_slots7_seed{seed}", "ssync", (*trainable, *switch), branch=parent))
+        runs.append(Run(f"trainable_base_slots7_seed{seed}", "base", trainable, branch=(regime, REGIME_SWITCH_ON)))
+        runs.append(Run(f"trainable_ssync_slots7_seed{seed}", "ssync", (*trainable, *switch), branch=(regime, REGIME_SWITCH_ON)))
     return Study(
         config=FEATURES_CONFIG,
         description=f"Factors of §1.10 on candidate {candidate}: one change each, base vs SSync (on at step "
-        f"{REGIME_SWITCH_ON}), validation at step {FACTOR_STOP}",
+        f"{REGIME_SWITCH_ON}), validation at step {FACTOR_STOP} (the trainable arm's: {FACTOR_STOP - REGIME_SWITCH_ON} "
+        "steps after its branch)",
         test=False,
+        report_step=FACTOR_STOP,
         runs=tuple(runs),
     )
 
@@ -292,6 +310,7 @@ STUDIES = {
     "premise_sb32": lambda: _premise("sb", ("--config.model.slot_dim=32",)),
     "table7_sb32": lambda: _table7("sb", ("--config.model.slot_dim=32",)),
     "from_trained_sb": _from_trained_sb,
+    "features_stage1": _features_stage1,
     **{f"features_premise_{c}": (lambda c=c: _features_premise(c)) for c in FEATURE_CANDIDATES},
     **{f"features_table7_{c}": (lambda c=c: _features_table7(c)) for c in FEATURE_CANDIDATES},
     **{f"features_factors_{c}": (lambda c=c: _features_factors(c)) for c in FEATURE_CANDIDATES},

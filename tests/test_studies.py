@@ -147,22 +147,23 @@ def _keeps(config, step: int) -> bool:
 @pytest.mark.parametrize("name", sorted(registry.STUDIES))
 def test_every_study_run_sets_only_keys_its_config_has_and_branches_from_a_kept_checkpoint(name):
     # A misspelt override would only fail once the run starts, hours into a study: each run's flags
-    # are parsed here as main.py parses them. A run branching from (or taking the backbone of) a run
-    # of another study that shares its root (e.g. Table 7's bases that later studies continue) finds
-    # that run there, keeping the step.
+    # are parsed here as main.py parses them. A run branching from a run of another study that shares
+    # its root (e.g. Table 7's bases that later studies continue) finds that run there, keeping the
+    # step. A backbone taken from a path names one that is there.
     study = registry.get(name)
     configs = {}
     for run in study.runs:
-        configs[run.name] = _parsed_config(study, run)
-        for source in (run.branch, run.backbone):
-            if source is None:
-                continue
-            parent, step = source
-            if parent in configs:
-                assert _keeps(configs[parent], step), (name, run.name)
-                continue
-            elsewhere = [(other, r) for other in map(registry.get, registry.STUDIES) for r in other.runs if r.name == parent]
-            assert elsewhere and all(_keeps(_parsed_config(*found), step) for found in elsewhere), (name, run.name)
+        configs[run.name] = config = _parsed_config(study, run)
+        if config.model.encoder.get("backbone_from"):
+            assert (_REPO / config.model.encoder.backbone_from).is_dir(), (name, run.name)
+        if run.branch is None:
+            continue
+        parent, step = run.branch
+        if parent in configs:
+            assert _keeps(configs[parent], step), (name, run.name)
+            continue
+        elsewhere = [(other, r) for other in map(registry.get, registry.STUDIES) for r in other.runs if r.name == parent]
+        assert elsewhere and all(_keeps(_parsed_config(*found), step) for found in elsewhere), (name, run.name)
 
 
 def test_gradient_balance_on_the_authors_case_gives_their_losses_and_their_gradients_norm(tmp_path):
@@ -216,3 +217,47 @@ def test_the_mechanism_table_reads_each_ssync_run_beside_its_base_twin_from_the_
         ("ssync_slots7_seed0", 6000, 6.0), ("base_slots7_seed0", 6000, 6.0),
         ("ssync_slots7_seed0", 9000, 9.0), ("base_slots7_seed0", 9000, 9.0),
     ]  # fmt: skip
+
+
+def _study_run(root: pathlib.Path, name: str, variant: str, steps: tuple[int, ...], finished_in: str | None) -> None:
+    """A study's run directory as training leaves it: its config, curve (every metric = step / 10^5),
+    panels, an events file and a checkpoint (neither of which a record keeps)."""
+    config = importlib.import_module("studies.configs.synthetic16_features").get_config(variant)
+    run = root / name
+    (run / "checkpoints" / str(steps[-1])).mkdir(parents=True)
+    (run / "config.json").write_text(config.to_json_best_effort())
+    history = [{"step": step, **{m: step / 1e5 for m in learning.CURVE_METRICS}} for step in steps]
+    (run / checkpoints.EVAL_HISTORY).write_text("".join(json.dumps(e) + "\n" for e in history))
+    (run / learning.PANELS_JSON).write_text(json.dumps({"ssync/boundary_fraction": {str(s): s / 1e5 for s in steps}}))
+    (run / "events.out.tfevents.1.host").write_bytes(b"\0" * 64)
+    if finished_in:
+        (run / learning.FINISHED.format(finished_in)).write_text("{}")
+
+
+def test_records_keep_only_finished_runs_small_files_and_report_each_run_at_the_studys_step(tmp_path):
+    # A factor table reads every run at step 9,000, also a run that Table 7 has since trained to 15,000.
+    study = registry.Study(config="studies/configs/synthetic16_features.py", description="", test=False,
+                           report_step=9000, name="factors", runs=(
+        registry.Run("base", "base"),
+        registry.Run("ssync", "ssync", branch=("base", 4500)),
+        registry.Run("unfinished", "base"),
+    ))  # fmt: skip
+    root, records = tmp_path / "root", tmp_path / "records"
+    _study_run(root, "base", "base", (4500, 9000, 10500, 15000), finished_in="factors")
+    _study_run(root, "ssync", "ssync", (6000, 7500, 9000), finished_in="factors")
+    _study_run(root, "unfinished", "base", (1500,), finished_in=None)
+
+    assert learning.save_records(study, str(root), str(records)) == ["base", "ssync"]
+    assert sorted(p.name for p in (records / "base").iterdir()) == sorted(
+        ["config.json", "eval_history.jsonl", "panels.json", "study_factors.json"]
+    )
+    assert not (records / "unfinished").exists()
+
+    learning.report_study(study, str(records), str(tmp_path / "curves.png"), str(tmp_path / "table.csv"))
+    with (tmp_path / "table.csv").open(newline="") as handle:
+        rows = {row["run"]: row for row in csv.DictReader(handle)}
+    assert {name: (row["last_step"], float(row["val_video_fg_ari"])) for name, row in rows.items()} == {
+        "base": ("9000", 0.09), "ssync": ("9000", 0.09)
+    }
+    assert rows["ssync"]["ssync_on_at"] == "4500"
+    assert learning.read_panels(str(records / "ssync")) == {"ssync/boundary_fraction": {6000: 0.06, 7500: 0.075, 9000: 0.09}}

@@ -9,12 +9,16 @@ CNN, standardises its tokens over their channels as DINOv2's final LayerNorm doe
 (the DINOSAUR / VideoSAUR / SlotContrast shape). docs/RESULTS.md §1.10 has the criteria the regime
 was held to before SSync ran in it and what SSync did there.
 
-    python main.py --config studies/configs/synthetic16.py:base,sb --workdir workdirs/stage1 --config.seed=2
     python main.py --config studies/configs/synthetic16_features.py:base --workdir workdirs/stage2 \
-        --config.model.encoder.backbone_from=workdirs/stage1
+        --config.model.encoder.backbone_from=studies/backbones/synthetic16_stage1
     python main.py --config studies/configs/synthetic16_features.py:ssync --workdir workdirs/stage2_ssync \
-        --config.model.encoder.backbone_from=workdirs/stage1 \
+        --config.model.encoder.backbone_from=studies/backbones/synthetic16_stage1 \
         --config.init_from=workdirs/stage2 --config.init_from_step=4500
+
+studies/backbones/synthetic16_stage1 is stage 1 as shipped; it was trained by
+`python main.py --config studies/configs/synthetic16.py:base,sb --workdir workdirs/stage1 --config.seed=2`
+(`python -m studies.learning --study features_stage1`), and `--config.model.encoder.backbone_from` takes
+such a workdir as well.
 
 Data: `synthetic_movi/a_32x32_8frames` (the default's). Model: the stage-1 CNN (4 x 32 channels,
 stride 2: a 16x16 grid of 32-channel tokens), frozen, its tokens standardised over the channels;
