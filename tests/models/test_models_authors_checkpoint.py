@@ -91,7 +91,11 @@ def test_input_transform_and_label_resize_equal_theirs(results):
 @pytest.mark.parametrize("name", ["video_fg_ari", "image_fg_ari", "video_mbo", "image_mbo"])
 @pytest.mark.parametrize("prefix", ["", "enc_"])
 def test_evaluation_gives_their_validation_metrics(results, prefix, name):
-    assert results[f"metric {prefix}{name}"]["relative"] <= 1e-4, results[f"metric {prefix}{name}"]
+    # The metrics score the argmax of the maps resized to the labels' size, where a pixel near a tie
+    # between two slots can take either with the CPU's float rounding: on an AVX2-only AMD EPYC our
+    # video mBO is 1.3e-4 from theirs (8e-6 absolute; within 1e-4 on the AVX-512 CPUs of earlier
+    # days). A wrong protocol or resize moves these scores by percents.
+    assert results[f"metric {prefix}{name}"]["relative"] <= 5e-4, results[f"metric {prefix}{name}"]
 
 
 @pytest.mark.parametrize(
