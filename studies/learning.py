@@ -337,25 +337,27 @@ def save_records(study: registry.Study, root: str, records: str) -> list[str]:
 
 
 def write_panels(workdir: str) -> None:
-    """Writes `read_panels(workdir)` (from its events) to its `PANELS_JSON`."""
+    """Writes `read_panels(workdir)` (from its events) to its `PANELS_JSON`, for its record."""
     panels = read_panels(workdir)
     with open(os.path.join(workdir, PANELS_JSON), "w") as file:
         json.dump(panels, file)
 
 
 def read_panels(workdir: str) -> dict[str, dict[int, float]]:
-    """{panel: {step: value}} of the TensorBoard scalars in `PANELS` a run logged (from its `PANELS_JSON`,
-    once its study has written one)."""
+    """{panel: {step: value}} of the TensorBoard scalars in `PANELS` a run logged: from its events, or in
+    a records directory, which keeps none, from its `PANELS_JSON` (the events hold every step, also
+    those of a run trained on after a study wrote the file)."""
     import glob
 
-    if os.path.exists(os.path.join(workdir, PANELS_JSON)):
+    events = sorted(glob.glob(os.path.join(workdir, "events.out.tfevents.*")))
+    if not events and os.path.exists(os.path.join(workdir, PANELS_JSON)):
         with open(os.path.join(workdir, PANELS_JSON)) as file:
             return {panel: {int(step): value for step, value in values.items()} for panel, values in json.load(file).items()}
     logs.import_tensorflow_quietly()
     import tensorflow as tf  # Only reports that read events pay for it.
 
     panels: dict[str, dict[int, float]] = {}
-    for path in sorted(glob.glob(os.path.join(workdir, "events.out.tfevents.*"))):
+    for path in events:
         for event in tf.compat.v1.train.summary_iterator(path):
             for value in event.summary.value:
                 if value.tag in PANELS:

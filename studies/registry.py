@@ -274,10 +274,7 @@ def _features_factors(candidate: str, seeds: tuple[int, ...] = (0, 1)) -> Study:
     for seed in seeds:
         settings = (*FEATURE_CANDIDATES[candidate], f"--config.seed={seed}", "--config.model.num_slots=7")
         regime = f"{candidate}_base_slots7_seed{seed}"
-        runs.append(Run(regime, "base", (*settings, *STAGE1_BACKBONE, *stop)))
-        runs.append(Run(f"{candidate}_ssync_slots7_seed{seed}", "ssync", (*settings, *STAGE1_BACKBONE, *stop),
-                        branch=(regime, REGIME_SWITCH_ON)))  # fmt: skip
-        for factor, change in FACTORS.items():
+        for factor, change in {candidate: (), **FACTORS}.items():  # The regime's own pair first: no change.
             base = f"{factor}_base_slots7_seed{seed}"
             backbone = (f"--config.model.encoder.backbone_from={SHIPPED_DEFAULT}",) if factor == "grid8" else STAGE1_BACKBONE
             runs.append(Run(base, "base", (*settings, *change, *backbone, *stop)))

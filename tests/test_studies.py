@@ -261,3 +261,25 @@ def test_records_keep_only_finished_runs_small_files_and_report_each_run_at_the_
     }
     assert rows["ssync"]["ssync_on_at"] == "4500"
     assert learning.read_panels(str(records / "ssync")) == {"ssync/boundary_fraction": {6000: 0.06, 7500: 0.075, 9000: 0.09}}
+
+
+def test_panels_come_from_the_events_where_a_run_has_them_and_from_its_record_where_it_has_none(tmp_path):
+    # A run finished by one study (panels.json written at step 100) and trained on by another: its
+    # events hold the later steps too, and they are what a report of the run directory reads.
+    from ssync_jax import logs
+
+    logs.import_tensorflow_quietly()
+    import tensorflow as tf
+
+    run, record = tmp_path / "run", tmp_path / "record"
+    writer = tf.summary.create_file_writer(str(run))
+    with writer.as_default():
+        for step, value in ((100, 0.25), (200, 0.5)):
+            tf.summary.scalar("ssync/boundary_fraction", value, step=step)
+    writer.close()
+    (run / learning.PANELS_JSON).write_text(json.dumps({"ssync/boundary_fraction": {"100": 0.25}}))
+    record.mkdir()
+    (record / learning.PANELS_JSON).write_text((run / learning.PANELS_JSON).read_text())
+
+    assert learning.read_panels(str(run)) == {"ssync/boundary_fraction": {100: 0.25, 200: 0.5}}
+    assert learning.read_panels(str(record)) == {"ssync/boundary_fraction": {100: 0.25}}
