@@ -35,6 +35,7 @@ and the validation curves (`--plot`).
 from ssync_jax import cli  # First: it quiets TensorFlow (read_panels loads it) before anything loads it.
 
 import csv
+import glob
 import importlib.util
 import json
 import os
@@ -317,7 +318,9 @@ def save_records(study: registry.Study, root: str, records: str) -> list[str]:
     no checkpoint) from `root` to `records`/RUN; returns the runs copied.
 
     A records directory is a root the report reads like any other, so a study whose runs finish on
-    different machines or days is tabulated whole from the records committed as each run lands.
+    different machines or days is tabulated whole from the records committed as each run lands. A
+    run's record is replaced whole (never merged with an earlier record of that name, which may be
+    another training of it: a stale test result or study marker would be read as this run's).
     """
     import shutil
 
@@ -326,12 +329,17 @@ def save_records(study: registry.Study, root: str, records: str) -> list[str]:
         workdir = os.path.join(root, run.name)
         if not os.path.exists(os.path.join(workdir, FINISHED.format(study.name))):
             continue
-        os.makedirs(os.path.join(records, run.name), exist_ok=True)
         if not os.path.exists(os.path.join(workdir, PANELS_JSON)):  # Finished before runs wrote one.
             write_panels(workdir)
-        for name in (*RECORD_FILES, FINISHED.format(study.name)):
+        record, staged = os.path.join(records, run.name), os.path.join(records, f".{run.name}.partial")
+        shutil.rmtree(staged, ignore_errors=True)
+        os.makedirs(staged)
+        markers = [os.path.basename(path) for path in glob.glob(os.path.join(workdir, FINISHED.format("*")))]
+        for name in (*RECORD_FILES, *markers):  # Every study the run has finished, not only this one.
             if os.path.exists(os.path.join(workdir, name)):
-                shutil.copyfile(os.path.join(workdir, name), os.path.join(records, run.name, name))
+                shutil.copyfile(os.path.join(workdir, name), os.path.join(staged, name))
+        shutil.rmtree(record, ignore_errors=True)
+        os.rename(staged, record)
         copied.append(run.name)
     return copied
 

@@ -263,6 +263,26 @@ def test_records_keep_only_finished_runs_small_files_and_report_each_run_at_the_
     assert learning.read_panels(str(records / "ssync")) == {"ssync/boundary_fraction": {6000: 0.06, 7500: 0.075, 9000: 0.09}}
 
 
+def test_a_runs_record_is_replaced_whole_by_a_later_training_of_it_with_every_study_it_finished(tmp_path):
+    # The record of an earlier training of "base" (another day's machine) holds a test result and the
+    # marker of a study the new training has not finished: neither may be read as the new run's.
+    study = registry.Study(config="studies/configs/synthetic16_features.py", description="", test=False, name="factors",
+                           runs=(registry.Run("base", "base"),))  # fmt: skip
+    root, records = tmp_path / "root", tmp_path / "records"
+    (records / "base").mkdir(parents=True)
+    for name in ("test_metrics.json", "study_table7.json", "eval_history.jsonl"):
+        (records / "base" / name).write_text("{}")
+    _study_run(root, "base", "base", (4500, 9000), finished_in="factors")
+    (root / "base" / learning.FINISHED.format("premise")).write_text("{}")  # It also finished another study.
+
+    assert learning.save_records(study, str(root), str(records)) == ["base"]
+    assert sorted(p.name for p in (records / "base").iterdir()) == sorted(
+        ["config.json", "eval_history.jsonl", "panels.json", "study_factors.json", "study_premise.json"]
+    )
+    assert [json.loads(line)["step"] for line in (records / "base" / "eval_history.jsonl").read_text().splitlines()] == [4500, 9000]
+    assert sorted(p.name for p in records.iterdir()) == ["base"]  # No staging directory left behind.
+
+
 def test_panels_come_from_the_events_where_a_run_has_them_and_from_its_record_where_it_has_none(tmp_path):
     # A run finished by one study (panels.json written at step 100) and trained on by another: its
     # events hold the later steps too, and they are what a report of the run directory reads.
