@@ -30,6 +30,15 @@ and the validation curves (`--plot`).
 
     taskset -c 0 python -m studies.learning --study ablations --root R --only base,ssync &
     taskset -c 1 python -m studies.learning --study ablations --root R --only boundary_only &
+
+`--records DIR` copies each finished run's record (config, curve, panels, test metrics; no
+checkpoint) to DIR/RUN, a root the report reads. `--carry DIR` carries runs across machines that
+keep nothing but the repository: at the end it keeps each begun, unfinished run (stopped with
+SIGTERM or Ctrl-C, which saves a checkpoint) with its latest checkpoint in DIR/RUN; at the start it
+resumes what DIR holds where the root has nothing (give the same --root: a branch run's config
+names its source's path). A run stopped before its end is not tested nor marked finished.
+
+    python -m studies.learning --study S --root R --records docs/records/features --carry studies/carry
 """
 
 from ssync_jax import cli  # First: it quiets TensorFlow (read_panels loads it) before anything loads it.
@@ -285,13 +294,41 @@ def _wait_for_checkpoint(workdir: str, step: int) -> None:
         time.sleep(30)
 
 
-def train_study_run(study: registry.Study, run: registry.Run, root: str) -> None:
-    """Trains (resuming) one run of a study, evaluates it on the test split if the study does, marks it done."""
+def checkpoint_steps(workdir: str) -> list[int]:
+    """The steps of a run directory's finished checkpoints (orbax writes each under a temporary name first)."""
+    directory = checkpoints.checkpoint_dir(workdir)
+    if not os.path.isdir(directory):
+        return []
+    return sorted(int(name) for name in os.listdir(directory) if name.isdigit())
+
+
+def run_end(study: registry.Study, run: registry.Run) -> int:
+    """The step a run of the study trains to: its config's `num_train_steps`, or `stop_after_step` if
+    earlier, its study's and its own flags applied."""
+    spec = importlib.util.spec_from_file_location("_studied_config", run.config or study.config)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    config = module.get_config(run.variant)
+    steps, stop = config.num_train_steps, config.get("stop_after_step")
+    for override in study_overrides(study, run, root="."):
+        key, value = override.split("=", 1)
+        if key == "--config.num_train_steps":
+            steps = int(value)
+        elif key == "--config.stop_after_step":
+            stop = None if value == "None" else int(value)
+    return steps if stop is None else min(stop, steps)
+
+
+def train_study_run(study: registry.Study, run: registry.Run, root: str) -> bool:
+    """Trains (resuming) one run of a study, evaluates it on the test split if the study does, marks it done.
+
+    Returns False, marking nothing, where training stopped before the run's end (a SIGTERM or Ctrl-C
+    saves a checkpoint and stops main.py cleanly): the same command resumes it."""
     workdir = os.path.abspath(os.path.join(root, run.name))
     finished = os.path.join(workdir, FINISHED.format(study.name))
     if os.path.exists(finished):
-        return
-    if run.branch is not None:
+        return True
+    if run.branch is not None and not checkpoint_steps(workdir):  # Resumed, it has its own checkpoint.
         _wait_for_checkpoint(os.path.join(root, run.branch[0]), run.branch[1])
     common = [
         sys.executable,
@@ -302,6 +339,10 @@ def train_study_run(study: registry.Study, run: registry.Run, root: str) -> None
     ]
     print(f"Training {run.name}: {' '.join(common[1:])}", flush=True)
     subprocess.run([*common, "--mode=train_and_eval"], check=True)
+    reached, end = max(checkpoint_steps(workdir), default=0), run_end(study, run)
+    if reached < end:
+        print(f"{run.name} stopped at step {reached} of {end}: not finished; the same command resumes it.", flush=True)
+        return False
     result = {"validation": checkpoints.read_evaluations(workdir)[-1]}
     if study.test:
         subprocess.run([*common, "--mode=eval", "--config.data.eval_split=test"], check=True)
@@ -311,6 +352,7 @@ def train_study_run(study: registry.Study, run: registry.Run, root: str) -> None
     write_panels(workdir)
     with open(finished, "w") as file:
         json.dump(result, file, indent=1)
+    return True
 
 
 def save_records(study: registry.Study, root: str, records: str) -> list[str]:
@@ -342,6 +384,60 @@ def save_records(study: registry.Study, root: str, records: str) -> list[str]:
         os.rename(staged, record)
         copied.append(run.name)
     return copied
+
+
+def save_carry(study: registry.Study, root: str, carry: str) -> list[str]:
+    """Keeps each begun, unfinished run of the study in `carry`/RUN so that a later session, on another
+    machine, resumes it (`restore_carry`); returns the runs kept. A finished run's carry is removed.
+
+    A run is kept as its directory's files (config, curve, events: what its record and panels need)
+    and its latest checkpoint, plus any checkpoint that a run of the study not yet begun branches from.
+    Each is replaced whole. Resume into the same --root: a run's config names its branch source's path.
+    """
+    import shutil
+
+    kept = []
+    for run in study.runs:
+        workdir, kept_dir = os.path.join(root, run.name), os.path.join(carry, run.name)
+        if os.path.exists(os.path.join(workdir, FINISHED.format(study.name))):
+            shutil.rmtree(kept_dir, ignore_errors=True)
+            continue
+        steps = checkpoint_steps(workdir)
+        if not steps:
+            continue
+        wanted = {steps[-1]} | {
+            other.branch[1] for other in study.runs
+            if other.branch and other.branch[0] == run.name and other.branch[1] in steps
+            and not checkpoint_steps(os.path.join(root, other.name))
+        }  # fmt: skip
+        staged = os.path.join(carry, f".{run.name}.partial")
+        shutil.rmtree(staged, ignore_errors=True)
+        os.makedirs(staged)
+        for name in os.listdir(workdir):
+            if os.path.isfile(os.path.join(workdir, name)):
+                shutil.copyfile(os.path.join(workdir, name), os.path.join(staged, name))
+        for step in sorted(wanted):
+            shutil.copytree(os.path.join(checkpoints.checkpoint_dir(workdir), str(step)),
+                            os.path.join(staged, os.path.basename(checkpoints.checkpoint_dir(workdir)), str(step)))  # fmt: skip
+        shutil.rmtree(kept_dir, ignore_errors=True)
+        os.rename(staged, kept_dir)
+        kept.append(run.name)
+    return kept
+
+
+def restore_carry(study: registry.Study, root: str, carry: str) -> list[str]:
+    """Copies each run that `save_carry` kept into `root` where the root has no checkpoint of it (a
+    run the root holds trained is left as it is); returns the runs restored."""
+    import shutil
+
+    restored = []
+    for run in study.runs:
+        kept_dir, workdir = os.path.join(carry, run.name), os.path.join(root, run.name)
+        if os.path.isdir(kept_dir) and not checkpoint_steps(workdir):
+            shutil.rmtree(workdir, ignore_errors=True)
+            shutil.copytree(kept_dir, workdir)
+            restored.append(run.name)
+    return restored
 
 
 def write_panels(workdir: str) -> None:
@@ -509,17 +605,28 @@ def run_study(options) -> None:
     if only and only - known:
         sys.exit(f"--only {options.only}: the study {options.study!r} has no run(s) {sorted(only - known)}; its runs: "
                  f"{', '.join(sorted(known))}")
+    stopped = None
     if not options.report_only:
+        if options.carry:
+            restored = restore_carry(study, options.root, options.carry)
+            print(f"Resuming {len(restored)} run(s) from {options.carry}: {', '.join(restored) or '-'}", flush=True)
         # In the study's order, or in --only's: a process per core can take its share in an order
         # that keeps it from waiting for branch points the other is still training.
         by_name = {run.name: run for run in study.runs}
         order = study.runs if only is None else [by_name[name] for name in options.only.split(",")]
         for run in order:
-            train_study_run(study, run, options.root)
+            if not train_study_run(study, run, options.root):
+                stopped = run.name
+                break
     if options.records:
         copied = save_records(study, options.root, options.records)
         print(f"Records of {len(copied)} finished run(s) -> {options.records}", flush=True)
+    if options.carry:
+        kept = save_carry(study, options.root, options.carry)
+        print(f"Kept {len(kept)} unfinished run(s) for a later session in {options.carry}: {', '.join(kept) or '-'}", flush=True)
     report_study(study, options.root, options.plot, options.csv)
+    if stopped:
+        sys.exit(f"{stopped} was stopped before its end; rerun the command to resume it (and the runs after it).")
 
 
 def main(argv: list[str]) -> None:
@@ -590,6 +697,10 @@ if __name__ == "__main__":
     flags.DEFINE_string(
         "records", None, "With --study: copy each finished run's record (no checkpoint) to RECORDS/RUN; a "
         "records directory can be given as --root to --report_only."
+    )
+    flags.DEFINE_string(
+        "carry", None, "With --study: resume runs kept in CARRY/RUN where --root has none, and keep each begun, "
+        "unfinished run's latest checkpoint there (for a later session on another machine; same --root)."
     )
     flags.DEFINE_string(
         "only", None, "With --study: train only these runs (comma-separated names, in this order), then report all."

@@ -154,6 +154,9 @@ def test_every_study_run_sets_only_keys_its_config_has_and_branches_from_a_kept_
     configs = {}
     for run in study.runs:
         configs[run.name] = config = _parsed_config(study, run)
+        # Where the orchestrator judges a run finished: main.py's own parse of its flags.
+        parsed_end = config.num_train_steps if config.stop_after_step is None else min(config.stop_after_step, config.num_train_steps)
+        assert learning.run_end(study, run) == parsed_end, (name, run.name)
         if config.model.encoder.get("backbone_from"):
             assert (_REPO / config.model.encoder.backbone_from).is_dir(), (name, run.name)
         if run.branch is None:
@@ -281,6 +284,63 @@ def test_a_runs_record_is_replaced_whole_by_a_later_training_of_it_with_every_st
     )
     assert [json.loads(line)["step"] for line in (records / "base" / "eval_history.jsonl").read_text().splitlines()] == [4500, 9000]
     assert sorted(p.name for p in records.iterdir()) == ["base"]  # No staging directory left behind.
+
+
+def _checkpoint(workdir: pathlib.Path, step: int) -> None:
+    (workdir / "checkpoints" / str(step) / "state").mkdir(parents=True)
+    (workdir / "checkpoints" / str(step) / "state" / "params").write_text(f"state at {step}")
+
+
+def test_a_carry_keeps_unfinished_runs_with_their_latest_checkpoint_and_branch_points_and_resumes_them(tmp_path):
+    study = registry.Study(config="studies/configs/synthetic16_features.py", description="", name="table7", runs=(
+        registry.Run("base", "base"),
+        registry.Run("ssync", "ssync", branch=("base", 4500)),
+        registry.Run("done", "base"),
+        registry.Run("other_base", "base"),
+        registry.Run("other_ssync", "ssync", branch=("other_base", 4500)),
+    ))  # fmt: skip
+    root, carry = tmp_path / "root", tmp_path / "carry"
+    _study_run(root, "base", "base", (1500, 3000, 4500, 6000), finished_in=None)
+    for step in (4500, 6000):
+        _checkpoint(root / "base", step)
+    (root / "base" / "checkpoints" / "7500.orbax-checkpoint-tmp-1").mkdir()  # Being written when stopped.
+    _study_run(root, "other_base", "base", (4500, 15000), finished_in=None)
+    for step in (4500, 15000):
+        _checkpoint(root / "other_base", step)
+    _study_run(root, "other_ssync", "ssync", (6000,), finished_in=None)  # Begun: its own checkpoint.
+    _study_run(root, "done", "base", (15000,), finished_in="table7")
+    (carry / "done").mkdir(parents=True)  # Kept by an earlier session, finished since.
+
+    assert learning.save_carry(study, str(root), str(carry)) == ["base", "other_base", "other_ssync"]
+    # The twin of "base" has not begun: its branch point goes too. "other_ssync" has begun: only the latest.
+    assert sorted(p.name for p in (carry / "base" / "checkpoints").iterdir()) == ["4500", "6000"]
+    assert sorted(p.name for p in (carry / "other_base" / "checkpoints").iterdir()) == ["15000"]
+    assert (carry / "base" / "checkpoints" / "6000" / "state" / "params").read_text() == "state at 6000"
+    assert {"config.json", "eval_history.jsonl", "events.out.tfevents.1.host"} <= {p.name for p in (carry / "base").iterdir()}
+    assert sorted(p.name for p in carry.iterdir()) == ["base", "other_base", "other_ssync"]  # "done" gone.
+
+    # A later session, a fresh root: every kept run comes back; a run the root holds trained stays.
+    later = tmp_path / "later"
+    _study_run(later, "other_base", "base", (4500, 16500), finished_in=None)
+    assert learning.restore_carry(study, str(later), str(carry)) == ["base", "other_ssync"]
+    assert learning.checkpoint_steps(str(later / "base")) == [4500, 6000]
+    assert learning.checkpoint_steps(str(later / "other_base")) == [16500]
+    assert (later / "base" / "eval_history.jsonl").read_text() == (root / "base" / "eval_history.jsonl").read_text()
+
+
+def test_a_run_stopped_before_its_end_is_neither_tested_nor_marked_finished(tmp_path, monkeypatch):
+    study = registry.Study(config="studies/configs/synthetic16_features.py", description="", name="table7", test=True,
+                           overrides=("--config.num_train_steps=9000",), runs=(registry.Run("base", "base"),))  # fmt: skip
+    commands_run = []
+
+    def fake_main(command, check):  # main.py stopped by a SIGTERM at step 6,000 (a clean exit).
+        commands_run.append(command)
+        _study_run(tmp_path, "base", "base", (3000, 6000), finished_in=None)
+
+    monkeypatch.setattr(learning.subprocess, "run", fake_main)
+    assert learning.train_study_run(study, study.runs[0], str(tmp_path)) is False
+    assert len(commands_run) == 1 and "--mode=train_and_eval" in commands_run[0]  # No test evaluation.
+    assert not (tmp_path / "base" / learning.FINISHED.format("table7")).exists()
 
 
 def test_panels_come_from_the_events_where_a_run_has_them_and_from_its_record_where_it_has_none(tmp_path):
