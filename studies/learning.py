@@ -501,6 +501,9 @@ def report_study(study: registry.Study, root: str, plot_path: str | None, csv_pa
         evaluations = checkpoints.read_evaluations(workdir)
         if not evaluations:
             continue
+        finished_in = glob.glob(os.path.join(workdir, FINISHED.format("*")))
+        if finished_in and not os.path.exists(os.path.join(workdir, FINISHED.format(study.name))):
+            continue  # Another study's finished run (e.g. a factor run at 9,000 that Table 7 has yet to train on).
         config = checkpoints.read_config(workdir)
         # A study with a test split compares variants over seeds: its curves are grouped by variant.
         label = run.variant.split(",")[0] if study.test else run.name

@@ -263,6 +263,13 @@ def test_records_keep_only_finished_runs_small_files_and_report_each_run_at_the_
         "base": ("9000", 0.09), "ssync": ("9000", 0.09)
     }
     assert rows["ssync"]["ssync_on_at"] == "4500"
+    # Table 7 trains these runs on to 15,000: until it has, its table does not list another study's result.
+    table7 = registry.Study(config=study.config, description="", name="table7", runs=study.runs)
+    learning.report_study(table7, str(records), str(tmp_path / "curves7.png"), str(tmp_path / "table7.csv"))
+    assert not (tmp_path / "table7.csv").exists()  # No run of its own: no table.
+    (records / "base" / learning.FINISHED.format("table7")).write_text("{}")
+    learning.report_study(table7, str(records), str(tmp_path / "curves7.png"), str(tmp_path / "table7.csv"))
+    assert [line.split(",")[0] for line in (tmp_path / "table7.csv").read_text().splitlines()[1:]] == ["base"]
     assert learning.read_panels(str(records / "ssync")) == {"ssync/boundary_fraction": {6000: 0.06, 7500: 0.075, 9000: 0.09}}
 
 
