@@ -48,6 +48,7 @@ import glob
 import importlib.util
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -80,11 +81,16 @@ def config_settings(config_file: str, variant: str) -> tuple[int, int]:
         config_file: a config file such as configs/synthetic.py (its `get_config(variant)`).
         variant: "base" or "ssync".
     """
+    config = load_config(config_file, variant)
+    return config.model.num_slots, config.num_train_steps
+
+
+def load_config(config_file: str, variant: str):
+    """A config file's `get_config(variant)`, as written in the file (no flags applied)."""
     spec = importlib.util.spec_from_file_location("_studied_config", config_file)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    config = module.get_config(variant)
-    return config.model.num_slots, config.num_train_steps
+    return module.get_config(variant)
 
 
 def train_and_test(
@@ -305,10 +311,7 @@ def checkpoint_steps(workdir: str) -> list[int]:
 def run_end(study: registry.Study, run: registry.Run) -> int:
     """The step a run of the study trains to: its config's `num_train_steps`, or `stop_after_step` if
     earlier, its study's and its own flags applied."""
-    spec = importlib.util.spec_from_file_location("_studied_config", run.config or study.config)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    config = module.get_config(run.variant)
+    config = load_config(run.config or study.config, run.variant)
     steps, stop = config.num_train_steps, config.get("stop_after_step")
     for override in study_overrides(study, run, root="."):
         key, value = override.split("=", 1)
@@ -355,6 +358,27 @@ def train_study_run(study: registry.Study, run: registry.Run, root: str) -> bool
     return True
 
 
+def finished_studies(workdir: str) -> list[str]:
+    """The file names of the FINISHED markers in a run directory: one per study that finished the run."""
+    return sorted(os.path.basename(path) for path in glob.glob(os.path.join(workdir, FINISHED.format("*"))))
+
+
+def _replace_whole(target: str, copies: list[tuple[str, str]]) -> None:
+    """Writes directory `target` afresh from (source file or directory, name inside it) pairs: staged
+    beside it, then renamed over the old one, so nothing of an earlier version stays merged in and an
+    interrupted copy leaves no half-written `target`."""
+    staged = os.path.join(os.path.dirname(target), f".{os.path.basename(target)}.partial")
+    shutil.rmtree(staged, ignore_errors=True)
+    os.makedirs(staged)
+    for source, name in copies:
+        if os.path.isdir(source):
+            shutil.copytree(source, os.path.join(staged, name))
+        else:
+            shutil.copyfile(source, os.path.join(staged, name))
+    shutil.rmtree(target, ignore_errors=True)
+    os.rename(staged, target)
+
+
 def save_records(study: registry.Study, root: str, records: str) -> list[str]:
     """Copies each finished run's record (`RECORD_FILES`: config, curves, panels, test metrics — kilobytes,
     no checkpoint) from `root` to `records`/RUN; returns the runs copied.
@@ -364,8 +388,6 @@ def save_records(study: registry.Study, root: str, records: str) -> list[str]:
     run's record is replaced whole (never merged with an earlier record of that name, which may be
     another training of it: a stale test result or study marker would be read as this run's).
     """
-    import shutil
-
     copied = []
     for run in study.runs:
         workdir = os.path.join(root, run.name)
@@ -373,15 +395,9 @@ def save_records(study: registry.Study, root: str, records: str) -> list[str]:
             continue
         if not os.path.exists(os.path.join(workdir, PANELS_JSON)):  # Finished before runs wrote one.
             write_panels(workdir)
-        record, staged = os.path.join(records, run.name), os.path.join(records, f".{run.name}.partial")
-        shutil.rmtree(staged, ignore_errors=True)
-        os.makedirs(staged)
-        markers = [os.path.basename(path) for path in glob.glob(os.path.join(workdir, FINISHED.format("*")))]
-        for name in (*RECORD_FILES, *markers):  # Every study the run has finished, not only this one.
-            if os.path.exists(os.path.join(workdir, name)):
-                shutil.copyfile(os.path.join(workdir, name), os.path.join(staged, name))
-        shutil.rmtree(record, ignore_errors=True)
-        os.rename(staged, record)
+        names = (*RECORD_FILES, *finished_studies(workdir))  # Every study the run has finished, not only this one.
+        copies = [(os.path.join(workdir, name), name) for name in names if os.path.exists(os.path.join(workdir, name))]
+        _replace_whole(os.path.join(records, run.name), copies)
         copied.append(run.name)
     return copied
 
@@ -394,8 +410,6 @@ def save_carry(study: registry.Study, root: str, carry: str) -> list[str]:
     and its latest checkpoint, plus any checkpoint that a run of the study not yet begun branches from.
     Each is replaced whole. Resume into the same --root: a run's config names its branch source's path.
     """
-    import shutil
-
     kept = []
     for run in study.runs:
         workdir, kept_dir = os.path.join(root, run.name), os.path.join(carry, run.name)
@@ -410,17 +424,10 @@ def save_carry(study: registry.Study, root: str, carry: str) -> list[str]:
             if other.branch and other.branch[0] == run.name and other.branch[1] in steps
             and not checkpoint_steps(os.path.join(root, other.name))
         }  # fmt: skip
-        staged = os.path.join(carry, f".{run.name}.partial")
-        shutil.rmtree(staged, ignore_errors=True)
-        os.makedirs(staged)
-        for name in os.listdir(workdir):
-            if os.path.isfile(os.path.join(workdir, name)):
-                shutil.copyfile(os.path.join(workdir, name), os.path.join(staged, name))
-        for step in sorted(wanted):
-            shutil.copytree(os.path.join(checkpoints.checkpoint_dir(workdir), str(step)),
-                            os.path.join(staged, os.path.basename(checkpoints.checkpoint_dir(workdir)), str(step)))  # fmt: skip
-        shutil.rmtree(kept_dir, ignore_errors=True)
-        os.rename(staged, kept_dir)
+        files = [(os.path.join(workdir, name), name) for name in os.listdir(workdir) if os.path.isfile(os.path.join(workdir, name))]
+        directory = checkpoints.checkpoint_dir(workdir)
+        saved = [(os.path.join(directory, str(step)), os.path.join(os.path.basename(directory), str(step))) for step in sorted(wanted)]
+        _replace_whole(kept_dir, files + saved)
         kept.append(run.name)
     return kept
 
@@ -428,8 +435,6 @@ def save_carry(study: registry.Study, root: str, carry: str) -> list[str]:
 def restore_carry(study: registry.Study, root: str, carry: str) -> list[str]:
     """Copies each run that `save_carry` kept into `root` where the root has no checkpoint of it (a
     run the root holds trained is left as it is); returns the runs restored."""
-    import shutil
-
     restored = []
     for run in study.runs:
         kept_dir, workdir = os.path.join(carry, run.name), os.path.join(root, run.name)
@@ -451,8 +456,6 @@ def read_panels(workdir: str) -> dict[str, dict[int, float]]:
     """{panel: {step: value}} of the TensorBoard scalars in `PANELS` a run logged: from its events, or in
     a records directory, which keeps none, from its `PANELS_JSON` (the events hold every step, also
     those of a run trained on after a study wrote the file)."""
-    import glob
-
     events = sorted(glob.glob(os.path.join(workdir, "events.out.tfevents.*")))
     if not events and os.path.exists(os.path.join(workdir, PANELS_JSON)):
         with open(os.path.join(workdir, PANELS_JSON)) as file:
@@ -501,8 +504,7 @@ def report_study(study: registry.Study, root: str, plot_path: str | None, csv_pa
         evaluations = checkpoints.read_evaluations(workdir)
         if not evaluations:
             continue
-        finished_in = glob.glob(os.path.join(workdir, FINISHED.format("*")))
-        if finished_in and not os.path.exists(os.path.join(workdir, FINISHED.format(study.name))):
+        if finished_studies(workdir) and not os.path.exists(os.path.join(workdir, FINISHED.format(study.name))):
             continue  # Another study's finished run (e.g. a factor run at 9,000 that Table 7 has yet to train on).
         config = checkpoints.read_config(workdir)
         # A study with a test split compares variants over seeds: its curves are grouped by variant.
