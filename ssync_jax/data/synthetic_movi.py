@@ -264,7 +264,8 @@ def prepare(
     """Generates the dataset unless it is already there; safe to call on every start.
 
     TFDS writes into an `incomplete.*` directory and renames it when every split is written, so an
-    interrupted run leaves nothing that looks prepared and the next call starts over.
+    interrupted run leaves nothing that looks prepared and the next call starts over; when two
+    processes prepare the same data at once, both go on with whichever copy was finished first.
 
     Args:
         name: `synthetic_movi/CONFIG[:1.0.0]` or just `CONFIG` (see `make_config`).
@@ -279,9 +280,17 @@ def prepare(
         ValueError: the prepared data differs from what `name` asks for (sizes or file format).
     """
     builder = load_builder(name, data_dir)
-    builder.download_and_prepare(
-        file_format=file_format, download_config=tfds.download.DownloadConfig(num_shards=num_shards)
-    )
+    try:
+        builder.download_and_prepare(
+            file_format=file_format, download_config=tfds.download.DownloadConfig(num_shards=num_shards)
+        )
+    except FileExistsError:
+        # Another process (e.g. a second training run started beside this one) prepared the same
+        # dataset while this one generated it: TFDS refuses to rename this copy over the finished
+        # one and removes it. The videos are a function of the name, so use the other's.
+        builder = load_builder(name, data_dir)
+        if not builder.is_prepared():
+            raise
     check_prepared(builder, file_format)
     return builder
 

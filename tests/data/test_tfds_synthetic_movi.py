@@ -2,6 +2,8 @@
 
 import os
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -135,3 +137,26 @@ def test_interrupted_generation_leaves_nothing_that_looks_prepared(tmp_path, mon
     monkeypatch.setattr(synthetic, "generate_video", real_generate)
     builder = synthetic_movi.prepare(name, tmp_path, file_format="tfrecord")
     assert builder.info.splits["validation"].num_examples == 2
+
+
+def test_a_process_that_finishes_second_uses_the_first_ones_copy(tmp_path, monkeypatch):
+    """Two runs started at once on fresh data both prepare it; the one that finishes second goes on."""
+    name = "c_16x16_3frames_train1_validation1_test1"
+    real_generate = synthetic.generate_video
+    other_finished = []
+
+    def let_another_process_finish_first(spec, seed):
+        if not other_finished:  # A real second process prepares the same data while this one is midway.
+            script = "import sys; from ssync_jax.data import synthetic_movi; synthetic_movi.prepare(*sys.argv[1:3], file_format='tfrecord')"  # fmt: skip
+            subprocess.run([sys.executable, "-c", script, name, str(tmp_path)], check=True)
+            other_finished.append(True)
+        return real_generate(spec, seed)
+
+    monkeypatch.setattr(synthetic, "generate_video", let_another_process_finish_first)
+    builder = synthetic_movi.prepare(name, tmp_path, file_format="tfrecord")
+    assert other_finished
+    assert builder.is_prepared()
+    assert [path.name for path in builder.data_path.parent.iterdir()] == [builder.data_path.name]  # No incomplete copy.
+    stored = [example["video"] for example in tfds.as_numpy(builder.as_dataset(split="test"))]
+    (seed,) = synthetic_movi.split_seeds("test", 1)
+    np.testing.assert_array_equal(stored[0], real_generate(builder.builder_config.scene_spec(), seed)["video"])
