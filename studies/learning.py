@@ -407,23 +407,27 @@ def save_carry(study: registry.Study, root: str, carry: str) -> list[str]:
     machine, resumes it (`restore_carry`); returns the runs kept. A finished run's carry is removed.
 
     A run is kept as its directory's files (config, curve, events: what its record and panels need)
-    and its latest checkpoint, plus any checkpoint that a run of the study not yet begun branches from.
-    Each is replaced whole. Resume into the same --root: a run's config names its branch source's path.
+    and its latest checkpoint, plus any checkpoint that a run of the study not yet begun branches from
+    (so a finished run is kept while such a run needs it: the factor study's regime base, finished at
+    its stop, for the trainable arm). Each is replaced whole. Resume into the same --root: a run's
+    config names its branch source's path.
     """
     kept = []
     for run in study.runs:
         workdir, kept_dir = os.path.join(root, run.name), os.path.join(carry, run.name)
-        if os.path.exists(os.path.join(workdir, FINISHED.format(study.name))):
-            shutil.rmtree(kept_dir, ignore_errors=True)
-            continue
         steps = checkpoint_steps(workdir)
-        if not steps:
-            continue
-        wanted = {steps[-1]} | {
+        branch_points = {
             other.branch[1] for other in study.runs
             if other.branch and other.branch[0] == run.name and other.branch[1] in steps
             and not checkpoint_steps(os.path.join(root, other.name))
         }  # fmt: skip
+        finished = os.path.exists(os.path.join(workdir, FINISHED.format(study.name)))
+        if finished and not branch_points:
+            shutil.rmtree(kept_dir, ignore_errors=True)
+            continue
+        if not steps:
+            continue
+        wanted = {steps[-1]} | branch_points
         files = [(os.path.join(workdir, name), name) for name in os.listdir(workdir) if os.path.isfile(os.path.join(workdir, name))]
         directory = checkpoints.checkpoint_dir(workdir)
         saved = [(os.path.join(directory, str(step)), os.path.join(os.path.basename(directory), str(step))) for step in sorted(wanted)]

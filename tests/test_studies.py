@@ -298,15 +298,20 @@ def _checkpoint(workdir: pathlib.Path, step: int) -> None:
     (workdir / "checkpoints" / str(step) / "state" / "params").write_text(f"state at {step}")
 
 
-def test_a_carry_keeps_unfinished_runs_with_their_latest_checkpoint_and_branch_points_and_resumes_them(tmp_path):
+def test_a_carry_keeps_unfinished_runs_and_branch_points_still_needed_and_resumes_them(tmp_path):
     study = registry.Study(config="studies/configs/synthetic16_features.py", description="", name="table7", runs=(
         registry.Run("base", "base"),
         registry.Run("ssync", "ssync", branch=("base", 4500)),
         registry.Run("done", "base"),
         registry.Run("other_base", "base"),
         registry.Run("other_ssync", "ssync", branch=("other_base", 4500)),
+        registry.Run("stopped_base", "base"),  # Finished at its stop; an arm not yet begun branches from it.
+        registry.Run("arm", "base", branch=("stopped_base", 4500)),
     ))  # fmt: skip
     root, carry = tmp_path / "root", tmp_path / "carry"
+    _study_run(root, "stopped_base", "base", (4500, 9000), finished_in="table7")
+    for step in (4500, 9000):
+        _checkpoint(root / "stopped_base", step)
     _study_run(root, "base", "base", (1500, 3000, 4500, 6000), finished_in=None)
     for step in (4500, 6000):
         _checkpoint(root / "base", step)
@@ -318,21 +323,30 @@ def test_a_carry_keeps_unfinished_runs_with_their_latest_checkpoint_and_branch_p
     _study_run(root, "done", "base", (15000,), finished_in="table7")
     (carry / "done").mkdir(parents=True)  # Kept by an earlier session, finished since.
 
-    assert learning.save_carry(study, str(root), str(carry)) == ["base", "other_base", "other_ssync"]
+    kept = ["base", "other_base", "other_ssync", "stopped_base"]
+    assert learning.save_carry(study, str(root), str(carry)) == kept
     # The twin of "base" has not begun: its branch point goes too. "other_ssync" has begun: only the latest.
     assert sorted(p.name for p in (carry / "base" / "checkpoints").iterdir()) == ["4500", "6000"]
     assert sorted(p.name for p in (carry / "other_base" / "checkpoints").iterdir()) == ["15000"]
+    assert sorted(p.name for p in (carry / "stopped_base" / "checkpoints").iterdir()) == ["4500", "9000"]
     assert (carry / "base" / "checkpoints" / "6000" / "state" / "params").read_text() == "state at 6000"
     assert {"config.json", "eval_history.jsonl", "events.out.tfevents.1.host"} <= {p.name for p in (carry / "base").iterdir()}
-    assert sorted(p.name for p in carry.iterdir()) == ["base", "other_base", "other_ssync"]  # "done" gone.
+    assert sorted(p.name for p in carry.iterdir()) == kept  # "done" gone.
 
     # A later session, a fresh root: every kept run comes back; a run the root holds trained stays.
     later = tmp_path / "later"
     _study_run(later, "other_base", "base", (4500, 16500), finished_in=None)
-    assert learning.restore_carry(study, str(later), str(carry)) == ["base", "other_ssync"]
+    assert learning.restore_carry(study, str(later), str(carry)) == ["base", "other_ssync", "stopped_base"]
+    assert learning.checkpoint_steps(str(later / "stopped_base")) == [4500, 9000]
     assert learning.checkpoint_steps(str(later / "base")) == [4500, 6000]
     assert learning.checkpoint_steps(str(later / "other_base")) == [16500]
     assert (later / "base" / "eval_history.jsonl").read_text() == (root / "base" / "eval_history.jsonl").read_text()
+
+    # Once the arm has begun, the finished run's carry goes.
+    _study_run(later, "arm", "base", (6000,), finished_in=None)
+    _checkpoint(later / "arm", 6000)
+    assert "stopped_base" not in learning.save_carry(study, str(later), str(carry))
+    assert not (carry / "stopped_base").exists()
 
 
 def test_a_run_stopped_before_its_end_is_neither_tested_nor_marked_finished(tmp_path, monkeypatch):
