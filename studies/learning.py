@@ -590,7 +590,9 @@ def report_study(study: registry.Study, root: str, plot_path: str | None, csv_pa
 def mechanism_rows(study: registry.Study, root: str) -> list[tuple[str, int, dict]]:
     """(run, step, validation record) of each SSync run that branched from its base twin, and of that
     twin, at the switch-on (the twin's evaluation: the branch starts from it) and `MECHANISM_OFFSETS`
-    steps after it, where evaluated."""
+    steps after it, where evaluated. A twin's row appears once, also where several SSync runs branch
+    from it; an SSync run evaluated at none of those steps (not begun, or counting its steps afresh
+    like the factor study's trainable arm) is left out with its twin's rows."""
     rows = []
     for run in study.runs:
         if run.branch is None or not run.variant.startswith("ssync"):
@@ -598,11 +600,14 @@ def mechanism_rows(study: registry.Study, root: str) -> list[tuple[str, int, dic
         parent, switch = run.branch
         twin = {e["step"]: e for e in checkpoints.read_evaluations(os.path.join(root, parent))}
         own = {e["step"]: e for e in checkpoints.read_evaluations(os.path.join(root, run.name))}
+        if not any(switch + offset in own for offset in MECHANISM_OFFSETS if offset):
+            continue
         for offset in MECHANISM_OFFSETS:
             step = switch + offset
             for name, evaluations in ((run.name, own if offset else twin), (parent, twin)):
-                if step in evaluations and (offset or name == parent):
-                    rows.append((name, step, evaluations[step]))
+                row = (name, step, evaluations.get(step))
+                if step in evaluations and (offset or name == parent) and row not in rows:
+                    rows.append(row)
     return rows
 
 

@@ -209,8 +209,14 @@ def test_the_mechanism_table_reads_each_ssync_run_beside_its_base_twin_from_the_
     study = registry.Study(config="studies/configs/synthetic16_features.py", description="", runs=(
         registry.Run("base_slots7_seed0", "base"),
         registry.Run("ssync_slots7_seed0", "ssync", branch=("base_slots7_seed0", 4500)),
+        # Branched from the same twin: one counting its steps afresh (the factor study's trainable arm),
+        # one not begun. Neither adds rows, nor repeats the twin's.
+        registry.Run("trainable_ssync_slots7_seed0", "ssync", branch=("base_slots7_seed0", 4500)),
+        registry.Run("other_ssync_slots7_seed0", "ssync", branch=("base_slots7_seed0", 4500)),
     ))  # fmt: skip
-    for name, steps in (("base_slots7_seed0", (3000, 4500, 6000, 9000)), ("ssync_slots7_seed0", (6000, 7500, 9000))):
+    runs = (("base_slots7_seed0", (3000, 4500, 6000, 9000)), ("ssync_slots7_seed0", (6000, 7500, 9000)),
+            ("trainable_ssync_slots7_seed0", (1500, 3000, 4500)))  # fmt: skip
+    for name, steps in runs:
         (tmp_path / name).mkdir()
         history = [{"step": step, "dec_slots_used": step / 1000, "run": name} for step in steps]
         (tmp_path / name / checkpoints.EVAL_HISTORY).write_text("".join(json.dumps(e) + "\n" for e in history))
