@@ -52,6 +52,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Collection
 
 import numpy as np
 from absl import flags
@@ -402,9 +403,11 @@ def save_records(study: registry.Study, root: str, records: str) -> list[str]:
     return copied
 
 
-def save_carry(study: registry.Study, root: str, carry: str) -> list[str]:
+def save_carry(study: registry.Study, root: str, carry: str, names: Collection[str] | None = None) -> list[str]:
     """Keeps each begun, unfinished run of the study in `carry`/RUN so that a later session, on another
     machine, resumes it (`restore_carry`); returns the runs kept. A finished run's carry is removed.
+    Only the runs in `names` (default: all) are touched: with `--only`, the others may be another
+    process's, in flight.
 
     A run is kept as its directory's files (config, curve, events: what its record and panels need)
     and its latest checkpoint, plus any checkpoint that a run of the study not yet begun branches from
@@ -414,6 +417,8 @@ def save_carry(study: registry.Study, root: str, carry: str) -> list[str]:
     """
     kept = []
     for run in study.runs:
+        if names is not None and run.name not in names:
+            continue
         workdir, kept_dir = os.path.join(root, run.name), os.path.join(carry, run.name)
         steps = checkpoint_steps(workdir)
         branch_points = {
@@ -636,7 +641,7 @@ def run_study(options) -> None:
         copied = save_records(study, options.root, options.records)
         print(f"Records of {len(copied)} finished run(s) -> {options.records}", flush=True)
     if options.carry:
-        kept = save_carry(study, options.root, options.carry)
+        kept = save_carry(study, options.root, options.carry, names=None if only is None else only)
         print(f"Kept {len(kept)} unfinished run(s) for a later session in {options.carry}: {', '.join(kept) or '-'}", flush=True)
     report_study(study, options.root, options.plot, options.csv)
     if stopped:

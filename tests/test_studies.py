@@ -355,6 +355,23 @@ def test_a_carry_keeps_unfinished_runs_and_branch_points_still_needed_and_resume
     assert not (carry / "stopped_base").exists()
 
 
+def test_a_carry_with_only_touches_its_own_runs(tmp_path):
+    # Two processes, one per core, each with --only: neither copies nor removes the other's runs.
+    study = registry.Study(config="studies/configs/synthetic16_features.py", description="", name="table7", runs=(
+        registry.Run("mine", "base"), registry.Run("theirs", "base"), registry.Run("theirs_done", "base"),
+    ))  # fmt: skip
+    root, carry = tmp_path / "root", tmp_path / "carry"
+    for name, finished_in in (("mine", None), ("theirs", None), ("theirs_done", "table7")):
+        _study_run(root, name, "base", (1500, 3000), finished_in=finished_in)
+        _checkpoint(root / name, 3000)
+    (carry / "theirs_done").mkdir(parents=True)  # The other process removes it when it ends.
+
+    assert learning.save_carry(study, str(root), str(carry), names={"mine"}) == ["mine"]
+    assert sorted(p.name for p in carry.iterdir()) == ["mine", "theirs_done"]
+    assert learning.save_carry(study, str(root), str(carry)) == ["mine", "theirs"]  # Without --only: every run.
+    assert sorted(p.name for p in carry.iterdir()) == ["mine", "theirs"]
+
+
 def test_a_run_stopped_before_its_end_is_neither_tested_nor_marked_finished(tmp_path, monkeypatch):
     study = registry.Study(config="studies/configs/synthetic16_features.py", description="", name="table7", test=True,
                            overrides=("--config.num_train_steps=9000",), runs=(registry.Run("base", "base"),))  # fmt: skip
