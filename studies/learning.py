@@ -563,7 +563,7 @@ def report_study(study: registry.Study, root: str, plot_path: str | None, csv_pa
         print("| run | " + " | ".join(f"{o:+d}" for o in offsets) + " | last |")
         print("|---|" + "---|" * (len(offsets) + 1))
         for name, switch, panels in panel_rows:
-            steps = sorted(panels.get(PANELS[0], {}))
+            steps = sorted(s for s in panels.get(PANELS[0], {}) if study.report_step is None or s <= study.report_step)
             wanted = [switch + o for o in offsets] + ([steps[-1]] if steps else [])
             cells = []
             for step in wanted:

@@ -243,7 +243,7 @@ def _study_run(root: pathlib.Path, name: str, variant: str, steps: tuple[int, ..
         (run / learning.FINISHED.format(finished_in)).write_text("{}")
 
 
-def test_records_keep_only_finished_runs_small_files_and_report_each_run_at_the_studys_step(tmp_path):
+def test_records_keep_only_finished_runs_small_files_and_report_each_run_at_the_studys_step(tmp_path, capsys):
     # A factor table reads every run at step 9,000, also a run that Table 7 has since trained to 15,000.
     study = registry.Study(config="studies/configs/synthetic16_features.py", description="", test=False,
                            report_step=9000, name="factors", runs=(
@@ -253,7 +253,7 @@ def test_records_keep_only_finished_runs_small_files_and_report_each_run_at_the_
     ))  # fmt: skip
     root, records = tmp_path / "root", tmp_path / "records"
     _study_run(root, "base", "base", (4500, 9000, 10500, 15000), finished_in="factors")
-    _study_run(root, "ssync", "ssync", (6000, 7500, 9000), finished_in="factors")
+    _study_run(root, "ssync", "ssync", (6000, 7500, 9000, 12000), finished_in="factors")
     _study_run(root, "unfinished", "base", (1500,), finished_in=None)
 
     assert learning.save_records(study, str(root), str(records)) == ["base", "ssync"]
@@ -269,6 +269,9 @@ def test_records_keep_only_finished_runs_small_files_and_report_each_run_at_the_
         "base": ("9000", 0.09), "ssync": ("9000", 0.09)
     }
     assert rows["ssync"]["ssync_on_at"] == "4500"
+    # The training panels' last column too: the boundary fraction logged at 9,000 (0.09), not at 12,000.
+    panel_row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("| ssync |") and " / " in line)
+    assert panel_row.rstrip(" |").endswith("0.09 / – / – / –")
     # Table 7 trains these runs on to 15,000: until it has, its table does not list another study's result.
     table7 = registry.Study(config=study.config, description="", name="table7", runs=study.runs)
     learning.report_study(table7, str(records), str(tmp_path / "curves7.png"), str(tmp_path / "table7.csv"))
@@ -276,7 +279,7 @@ def test_records_keep_only_finished_runs_small_files_and_report_each_run_at_the_
     (records / "base" / learning.FINISHED.format("table7")).write_text("{}")
     learning.report_study(table7, str(records), str(tmp_path / "curves7.png"), str(tmp_path / "table7.csv"))
     assert [line.split(",")[0] for line in (tmp_path / "table7.csv").read_text().splitlines()[1:]] == ["base"]
-    assert learning.read_panels(str(records / "ssync")) == {"ssync/boundary_fraction": {6000: 0.06, 7500: 0.075, 9000: 0.09}}
+    assert learning.read_panels(str(records / "ssync")) == {"ssync/boundary_fraction": {6000: 0.06, 7500: 0.075, 9000: 0.09, 12000: 0.12}}
 
 
 def test_a_runs_record_is_replaced_whole_by_a_later_training_of_it_with_every_study_it_finished(tmp_path):
