@@ -364,6 +364,17 @@ def finished_studies(workdir: str) -> list[str]:
     return sorted(os.path.basename(path) for path in glob.glob(os.path.join(workdir, FINISHED.format("*"))))
 
 
+def finished_in(workdir: str, study: registry.Study) -> bool:
+    """Whether the run in `workdir` has finished `study` (its FINISHED marker is there)."""
+    return os.path.exists(os.path.join(workdir, FINISHED.format(study.name)))
+
+
+def reported(study: registry.Study, step: int) -> bool:
+    """Whether a study reads a run's value logged at `step`: all of them, or up to its `report_step`
+    (another study may have trained the run further)."""
+    return study.report_step is None or step <= study.report_step
+
+
 def _replace_whole(target: str, copies: list[tuple[str, str]]) -> None:
     """Writes directory `target` afresh from (source file or directory, name inside it) pairs: staged
     beside it, then renamed over the old one, so nothing of an earlier version stays merged in and an
@@ -392,7 +403,7 @@ def save_records(study: registry.Study, root: str, records: str) -> list[str]:
     copied = []
     for run in study.runs:
         workdir = os.path.join(root, run.name)
-        if not os.path.exists(os.path.join(workdir, FINISHED.format(study.name))):
+        if not finished_in(workdir, study):
             continue
         if not os.path.exists(os.path.join(workdir, PANELS_JSON)):  # Finished before runs wrote one.
             write_panels(workdir)
@@ -426,8 +437,7 @@ def save_carry(study: registry.Study, root: str, carry: str, names: Collection[s
             if other.branch and other.branch[0] == run.name and other.branch[1] in steps
             and not checkpoint_steps(os.path.join(root, other.name))
         }  # fmt: skip
-        finished = os.path.exists(os.path.join(workdir, FINISHED.format(study.name)))
-        if finished and not branch_points:
+        if finished_in(workdir, study) and not branch_points:
             shutil.rmtree(kept_dir, ignore_errors=True)
             continue
         if not steps:
@@ -513,14 +523,13 @@ def report_study(study: registry.Study, root: str, plot_path: str | None, csv_pa
         evaluations = checkpoints.read_evaluations(workdir)
         if not evaluations:
             continue
-        if finished_studies(workdir) and not os.path.exists(os.path.join(workdir, FINISHED.format(study.name))):
+        if finished_studies(workdir) and not finished_in(workdir, study):
             continue  # Another study's finished run (e.g. a factor run at 9,000 that Table 7 has yet to train on).
         config = checkpoints.read_config(workdir)
         # A study with a test split compares variants over seeds: its curves are grouped by variant.
         label = run.variant.split(",")[0] if study.test else run.name
         curves[(label, config.model.num_slots, config.seed)] = evaluations
-        if study.report_step is not None:  # Its reading; another study may have trained the run further.
-            evaluations = [e for e in evaluations if e["step"] <= study.report_step]
+        evaluations = [e for e in evaluations if reported(study, e["step"])]
         last = evaluations[-1]
         switch = switch_on_step(config)
         cells = [_cell(last, c) for c in columns]
@@ -563,7 +572,7 @@ def report_study(study: registry.Study, root: str, plot_path: str | None, csv_pa
         print("| run | " + " | ".join(f"{o:+d}" for o in offsets) + " | last |")
         print("|---|" + "---|" * (len(offsets) + 1))
         for name, switch, panels in panel_rows:
-            steps = sorted(s for s in panels.get(PANELS[0], {}) if study.report_step is None or s <= study.report_step)
+            steps = sorted(step for step in panels.get(PANELS[0], {}) if reported(study, step))
             wanted = [switch + o for o in offsets] + ([steps[-1]] if steps else [])
             cells = []
             for step in wanted:
@@ -598,7 +607,7 @@ def mechanism_rows(study: registry.Study, root: str) -> list[tuple[str, int, dic
     steps after it, where evaluated. A twin's row appears once, also where several SSync runs branch
     from it; an SSync run evaluated at none of those steps (not begun, or counting its steps afresh
     like the factor study's trainable arm) is left out with its twin's rows."""
-    rows = []
+    rows, listed = [], set()
     for run in study.runs:
         if run.branch is None or not run.variant.startswith("ssync"):
             continue
@@ -610,9 +619,9 @@ def mechanism_rows(study: registry.Study, root: str) -> list[tuple[str, int, dic
         for offset in MECHANISM_OFFSETS:
             step = switch + offset
             for name, evaluations in ((run.name, own if offset else twin), (parent, twin)):
-                row = (name, step, evaluations.get(step))
-                if step in evaluations and (offset or name == parent) and row not in rows:
-                    rows.append(row)
+                if step in evaluations and (offset or name == parent) and (name, step) not in listed:
+                    listed.add((name, step))
+                    rows.append((name, step, evaluations[step]))
     return rows
 
 
@@ -641,7 +650,7 @@ def run_study(options) -> None:
         copied = save_records(study, options.root, options.records)
         print(f"Records of {len(copied)} finished run(s) -> {options.records}", flush=True)
     if options.carry:
-        kept = save_carry(study, options.root, options.carry, names=None if only is None else only)
+        kept = save_carry(study, options.root, options.carry, names=only)
         print(f"Kept {len(kept)} unfinished run(s) for a later session in {options.carry}: {', '.join(kept) or '-'}", flush=True)
     report_study(study, options.root, options.plot, options.csv)
     if stopped:
