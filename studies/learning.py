@@ -51,6 +51,7 @@ import os
 import shutil
 import subprocess
 import sys
+import textwrap
 import time
 from collections.abc import Collection
 
@@ -214,7 +215,7 @@ def plot_curves(curves: dict[tuple[str, int, int], list[dict]], path: str, title
         axes.set_ylim(0, 100)
         axes.grid(True, alpha=0.3)
         axes.legend(fontsize="small")
-    figure.suptitle(title)
+    figure.suptitle(textwrap.fill(title, width=140))
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     figure.savefig(path, dpi=100)
 
@@ -528,8 +529,10 @@ def report_study(study: registry.Study, root: str, plot_path: str | None, csv_pa
         config = checkpoints.read_config(workdir)
         # A study with a test split compares variants over seeds: its curves are grouped by variant.
         label = run.variant.split(",")[0] if study.test else run.name
-        curves[(label, config.model.num_slots, config.seed)] = evaluations
         evaluations = [e for e in evaluations if reported(study, e["step"])]
+        # A params-only branch counts its steps from 0: its curve is drawn from its branch point on.
+        offset = run.branch[1] if run.branch and config.get("init_from_params_only") else 0
+        curves[(label, config.model.num_slots, config.seed)] = [{**e, "step": e["step"] + offset} for e in evaluations]
         last = evaluations[-1]
         switch = switch_on_step(config)
         cells = [_cell(last, c) for c in columns]
@@ -597,7 +600,8 @@ def report_study(study: registry.Study, root: str, plot_path: str | None, csv_pa
     if curves:
         plot_path = plot_path or os.path.join(root, "learning_curves.png")
         plot_curves(curves, plot_path, study.description)
-        print(f"\nLearning curves (validation split, %) -> {plot_path}")
+        print(f"\nLearning curves (validation split, %; a params-only branch's steps counted from its source's "
+              f"start) -> {plot_path}")
         print("\n".join(format_curves(curves, first_column="run")))
 
 

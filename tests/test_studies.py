@@ -282,6 +282,29 @@ def test_records_keep_only_finished_runs_small_files_and_report_each_run_at_the_
     assert learning.read_panels(str(records / "ssync")) == {"ssync/boundary_fraction": {6000: 0.06, 7500: 0.075, 9000: 0.09, 12000: 0.12}}
 
 
+def test_a_reports_curves_stop_at_its_step_and_draw_a_params_only_branch_from_its_branch_point(tmp_path, capsys):
+    # The factor study reads every run at 9,000: its curves too, though Table 7 trained its base to 15,000;
+    # the trainable arm restarts its step count at its branch (4,500), so its own step 4,500 is 9,000.
+    study = registry.Study(config="studies/configs/synthetic16_features.py", description="", test=False,
+                           report_step=9000, name="factors", runs=(
+        registry.Run("base", "base"),
+        registry.Run("trainable", "base", branch=("base", 4500)),
+    ))  # fmt: skip
+    _study_run(tmp_path, "base", "base", (4500, 9000, 15000), finished_in="factors")
+    _study_run(tmp_path, "trainable", "base", (1500, 4500), finished_in="factors")
+    config = json.loads((tmp_path / "trainable" / "config.json").read_text())
+    (tmp_path / "trainable" / "config.json").write_text(json.dumps({**config, "init_from_params_only": True}))
+
+    learning.report_study(study, str(tmp_path), str(tmp_path / "curves.png"), str(tmp_path / "table.csv"))
+    curve_rows = [line.split(" | ") for line in capsys.readouterr().out.splitlines()
+                  if line.startswith(("| base | ", "| trainable | ")) and line.count("|") == 4 + len(learning.CURVE_METRICS) + 1]  # fmt: skip
+    assert [(row[0].lstrip("| "), int(row[3]), float(row[4])) for row in curve_rows] == [
+        ("base", 4500, 4.5), ("base", 9000, 9.0), ("trainable", 6000, 1.5), ("trainable", 9000, 4.5)
+    ]
+    with (tmp_path / "table.csv").open(newline="") as handle:  # The table keeps the run's own last step.
+        assert {row["run"]: row["last_step"] for row in csv.DictReader(handle)} == {"base": "9000", "trainable": "4500"}
+
+
 def test_a_runs_record_is_replaced_whole_by_a_later_training_of_it_with_every_study_it_finished(tmp_path):
     # The record of an earlier training of "base" (another day's machine) holds a test result and the
     # marker of a study the new training has not finished: neither may be read as the new run's.
