@@ -333,8 +333,15 @@ def train_study_run(study: registry.Study, run: registry.Run, root: str) -> bool
     finished = os.path.join(workdir, FINISHED.format(study.name))
     if os.path.exists(finished):
         return True
-    if run.branch is not None and not checkpoint_steps(workdir):  # Resumed, it has its own checkpoint.
-        _wait_for_checkpoint(os.path.join(root, run.branch[0]), run.branch[1])
+    end = run_end(study, run)
+    # Another study trained the run on past this one's end (Table 7 continuing a factor study's run, its
+    # settings the same but for stop_after_step): its evaluation at the end is this study's reading.
+    past_end = max(checkpoint_steps(workdir), default=0) > end and any(
+        evaluation["step"] == end for evaluation in checkpoints.read_evaluations(workdir)
+    )
+    if past_end and study.test:
+        raise SystemExit(f"{run.name} was trained past this study's end (step {end}) by another study: its test "
+                         f"split cannot be read at step {end}. Train it in a root of its own.")  # fmt: skip
     common = [
         sys.executable,
         "main.py",
@@ -342,13 +349,16 @@ def train_study_run(study: registry.Study, run: registry.Run, root: str) -> bool
         f"--workdir={workdir}",
         *study_overrides(study, run, root),
     ]
-    print(f"Training {run.name}: {' '.join(common[1:])}", flush=True)
-    subprocess.run([*common, "--mode=train_and_eval"], check=True)
-    reached, end = max(checkpoint_steps(workdir), default=0), run_end(study, run)
-    if reached < end:
-        print(f"{run.name} stopped at step {reached} of {end}: not finished; the same command resumes it.", flush=True)
-        return False
-    result = {"validation": checkpoints.read_evaluations(workdir)[-1]}
+    if not past_end:
+        if run.branch is not None and not checkpoint_steps(workdir):  # Resumed, it has its own checkpoint.
+            _wait_for_checkpoint(os.path.join(root, run.branch[0]), run.branch[1])
+        print(f"Training {run.name}: {' '.join(common[1:])}", flush=True)
+        subprocess.run([*common, "--mode=train_and_eval"], check=True)
+        reached = max(checkpoint_steps(workdir), default=0)
+        if reached < end:
+            print(f"{run.name} stopped at step {reached} of {end}: not finished; the same command resumes it.", flush=True)
+            return False
+    result = {"validation": [e for e in checkpoints.read_evaluations(workdir) if e["step"] <= end][-1]}
     if study.test:
         subprocess.run([*common, "--mode=eval", "--config.data.eval_split=test"], check=True)
         os.replace(os.path.join(workdir, "eval_metrics.json"), os.path.join(workdir, TEST_JSON))

@@ -6,6 +6,7 @@ docs; a study's runs are parsed, not trained.
 """
 
 import csv
+import dataclasses
 import importlib
 import json
 import math
@@ -411,6 +412,31 @@ def test_a_run_stopped_before_its_end_is_neither_tested_nor_marked_finished(tmp_
     assert learning.train_study_run(study, study.runs[0], str(tmp_path)) is False
     assert len(commands_run) == 1 and "--mode=train_and_eval" in commands_run[0]  # No test evaluation.
     assert not (tmp_path / "base" / learning.FINISHED.format("table7")).exists()
+
+
+def test_a_run_another_study_trained_past_this_ones_end_is_finished_at_its_end_without_training(tmp_path, monkeypatch):
+    # Table 7 retrained a factor run's SSync twin from its branch to 15,000: the factor study (stop at 9,000)
+    # reads it at 9,000 and trains nothing; a study with a test split cannot read its test at 9,000.
+    stop = ("--config.stop_after_step=9000",)
+    factors = registry.Study(config="studies/configs/synthetic16_features.py", description="", name="factors", test=False,
+                             runs=(registry.Run("twin", "ssync", stop, branch=("base", 4500)),))  # fmt: skip
+    _study_run(tmp_path, "twin", "ssync", (6000, 9000, 12000, 15000), finished_in="table7")
+    (tmp_path / "twin" / "events.out.tfevents.1.host").unlink()  # Not a real one: its panels are in panels.json.
+    run = learning.subprocess.run
+
+    def no_main(command, *args, **kwargs):  # TensorFlow, imported for the panels, runs commands of its own.
+        assert "main.py" not in command, "main.py was run"
+        return run(command, *args, **kwargs)
+
+    monkeypatch.setattr(learning.subprocess, "run", no_main)
+    monkeypatch.setattr(learning, "_wait_for_checkpoint", lambda *args: pytest.fail("waited for the branch point"))
+
+    assert learning.train_study_run(factors, factors.runs[0], str(tmp_path)) is True
+    marker = json.loads((tmp_path / "twin" / learning.FINISHED.format("factors")).read_text())
+    assert marker["validation"]["step"] == 9000 and marker["validation"]["video_fg_ari"] == 0.09
+    tested = dataclasses.replace(factors, name="tested", test=True)
+    with pytest.raises(SystemExit, match="twin was trained past this study's end"):
+        learning.train_study_run(tested, tested.runs[0], str(tmp_path))
 
 
 def test_panels_come_from_the_events_where_a_run_has_them_and_from_its_record_where_it_has_none(tmp_path):
