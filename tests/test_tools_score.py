@@ -371,6 +371,30 @@ def test_the_cli_prints_the_tables_and_with_out_writes_them_as_json_and_csv(tiny
     assert printed.returncode == 0 and "Not written: --out DIR writes eval_protocols.json" in printed.stdout
 
 
+def test_data_scores_a_workdirs_model_on_a_larger_split_of_its_generator(tiny, data_dir, tmp_path):
+    # The workdir's dataset has 2 validation videos; the same generator's name with 3 (generated on first
+    # use, as training generates its data) holds those 2 and a third.
+    config, model, params, mesh, workdir, _ = tiny
+    larger = tiny_train_config.DATASET.replace("_validation2", "_validation3")
+    ssync = [evaluate.PROTOCOLS["ssync"]]
+    table, json_path, _ = protocols_tool.run(workdir=workdir, config=None, params_checkpoint=None, step=None,
+                                             split="validation", protocols=ssync, out=str(tmp_path / "out"), data=larger)  # fmt: skip
+    with open(json_path) as file:
+        record = json.load(file)
+    assert (record["data"], record["num_videos"]) == (larger, 3)
+    assert table.splitlines()[0] == f"{workdir} at step 1: {larger} validation split, 3 videos."
+    # The model is the workdir's: on its own 2 videos the tool gives the evaluator's score of its params.
+    reference = evaluate.Evaluator(model, config, mesh).evaluate(params, evaluate.evaluation_dataset(config))
+    _, json_path, _ = protocols_tool.run(workdir=workdir, config=None, params_checkpoint=None, step=None, split="validation",
+                                         protocols=ssync, out=str(tmp_path / "own"), data=tiny_train_config.DATASET)  # fmt: skip
+    with open(json_path) as file:
+        own = json.load(file)
+    assert own["num_videos"] == reference["num_videos"] == 2
+    assert own["rows"][0]["video_fg_ari"] == pytest.approx(reference["video_fg_ari"], rel=1e-6)
+    assert record["rows"][0]["video_fg_ari"] != pytest.approx(reference["video_fg_ari"], rel=1e-6)  # A third video counted.
+    assert checkpoints.read_config(workdir).data.name == tiny_train_config.DATASET  # The workdir is untouched.
+
+
 def test_a_bad_workdir_is_one_line_naming_it(tmp_path):
     missing = tmp_path / "no_such_run"
     command = [sys.executable, "-m", "ssync_jax.tools.score", f"--workdir={missing}"]

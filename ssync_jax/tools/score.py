@@ -2,7 +2,7 @@ r"""Every evaluation protocol in one table: the command line of `ssync_jax.evalu
 
     python -m ssync_jax.tools.score --split test             # the model shipped with the package
     python -m ssync_jax.tools.score --workdir workdirs/movi_c [--split test] [--protocols all] \
-        [--out DIR] [--step N]
+        [--out DIR] [--step N] [--data NAME]
     python -m ssync_jax.tools.score --params_checkpoint checkpoints/ssync_movi_c --config configs/movi_c.py \
         --config.data.data_dir ~/tensorflow_datasets --out results/ssync_movi_c
 
@@ -12,6 +12,8 @@ are then scored under each protocol (`ssync_jax.evaluate.PROTOCOLS`; its module 
 code of each project each follows). Prints a line naming the model, split and videos, then markdown
 tables (the protocols; the decoder's scores; the encoder's), and with --out writes them to
 OUT/eval_protocols.json and .csv. Values are fractions in the files, percentages in the printed tables.
+`--data NAME` scores the model on another dataset than its config's, e.g. a larger split of the same
+generator (`synthetic_movi/a_32x32_8frames_validation1000`: its first 50 videos are the default's).
 
 Columns: video FG-ARI, image FG-ARI (per frame), video ARI with the background, video and image mBO,
 video and image Hungarian mIoU (`ssync_jax.metrics`).
@@ -174,20 +176,26 @@ def run(
     split: str | None,
     protocols: Sequence[evaluate.Protocol],
     out: str | None,
+    data: str | None = None,
 ) -> tuple[str, str | None, str | None]:
-    """Loads, evaluates under every protocol and writes the results (with `out`).
+    """Loads, evaluates under every protocol and writes the results (with `out`); `data` names a dataset
+    to score on instead of the config's `data.name`.
 
     Returns:
         (the printed tables, the JSON path, the CSV path; None, None without `out`).
     """
     mesh = sharding.make_mesh()
     model, params, config, step = load_from_flags(workdir, config, params_checkpoint, step, mesh)
+    if data is not None:
+        config = config.copy_and_resolve_references()
+        config.data.name = data
     evaluation = evaluate.Evaluator(model, config, mesh, protocols).run(params, evaluate.evaluation_dataset(config, split))
     split = split or config.data.eval_split
     rows = result_rows(evaluation.scores, protocols, evaluation.sizes)
-    record = {"step": step, "split": split, "num_videos": evaluation.num_videos, "columns": list(NAMES)}
+    record = {"step": step, "data": config.data.name, "split": split, "num_videos": evaluation.num_videos,
+              "columns": list(NAMES)}  # fmt: skip
     source = params_checkpoint or workdir or "The shipped default model"
-    table = markdown_table(rows, table_header(source, step, split, evaluation.num_videos))
+    table = markdown_table(rows, table_header(source, step, split if data is None else f"{data} {split}", evaluation.num_videos))
     if out is None:
         return table, None, None
     json_path, csv_path = write_results(record, rows, out)
@@ -209,6 +217,7 @@ def main(argv: list[str]) -> None:
         split=options.split,
         protocols=protocols,
         out=paths.absolute(options.out) if options.out else None,
+        data=options.data,
     )
     print(table)
     if json_path:
@@ -232,6 +241,7 @@ if __name__ == "__main__":
     )
     cli.DEFINE_path("params_checkpoint", None, "An orbax params checkpoint (e.g. imported weights) to evaluate.")
     flags.DEFINE_string("split", None, "Dataset split; default the config's data.eval_split.")
+    flags.DEFINE_string("data", None, "Dataset to score on instead of the config's data.name (e.g. a larger split).")
     flags.DEFINE_string("protocols", "all", f"'all' or a comma-separated subset of {', '.join(evaluate.PROTOCOLS)}.")
     cli.DEFINE_path("out", None, "Folder for eval_protocols.json and .csv (which must not be there yet); default: print only.")
     cli.run(main)
