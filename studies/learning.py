@@ -336,7 +336,8 @@ def train_study_run(study: registry.Study, run: registry.Run, root: str) -> bool
     end = run_end(study, run)
     # Another study trained the run on past this one's end (Table 7 continuing a factor study's run, its
     # settings the same but for stop_after_step): its evaluation at the end is this study's reading.
-    past_end = max(checkpoint_steps(workdir), default=0) > end and any(
+    steps = checkpoint_steps(workdir)
+    past_end = max(steps, default=0) > end and any(
         evaluation["step"] == end for evaluation in checkpoints.read_evaluations(workdir)
     )
     if past_end and study.test:
@@ -350,7 +351,7 @@ def train_study_run(study: registry.Study, run: registry.Run, root: str) -> bool
         *study_overrides(study, run, root),
     ]
     if not past_end:
-        if run.branch is not None and not checkpoint_steps(workdir):  # Resumed, it has its own checkpoint.
+        if run.branch is not None and not steps:  # Resumed, it has its own checkpoint.
             _wait_for_checkpoint(os.path.join(root, run.branch[0]), run.branch[1])
         print(f"Training {run.name}: {' '.join(common[1:])}", flush=True)
         subprocess.run([*common, "--mode=train_and_eval"], check=True)
